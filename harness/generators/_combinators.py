@@ -1,0 +1,377 @@
+"""The combinators: once, repeat, sleep, concat, phases, cycle, time_limit, stagger, mix, any_of,
+routing (on_clients / on_nemesis / clients), each_process, limit, map_ops.
+
+Every combinator is a frozen dataclass; `op(ctx)` returns the result and the successor value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
+
+from .._rng import Rng
+from ..ops import Op
+from ._core import (EMPTY, SEC, Context, Generator, Pending, Result, Template, earliest, fill,
+                    is_client, is_nemesis, lift)
+
+
+@dataclass(frozen=True)
+class Once(Generator):
+    template: Any
+
+    def op(self, ctx: Context) -> Result:
+        invocation = fill(self.template, ctx)
+        if invocation is None:
+            return Pending(), self
+        return invocation, EMPTY
+
+
+def once(template: Template) -> Generator:
+    """Emit `template` once, on any free thread."""
+    return Once(template)
+
+
+@dataclass(frozen=True)
+class RepeatFn(Generator):
+    """Calls `fn(ctx)` for each op; `None` ends it. `fn` must be pure."""
+
+    fn: Callable[[Context], Optional[Template]]
+
+    def op(self, ctx: Context) -> Result:
+        if not ctx.free:
+            return Pending(), self
+        template = self.fn(ctx)
+        if template is None:
+            return None
+        invocation = fill(template, ctx)
+        assert invocation is not None
+        return invocation, self
+
+
+def repeat_fn(fn: Callable[[Context], Optional[Template]]) -> Generator:
+    return RepeatFn(fn)
+
+
+def repeat(template: Template, times: Optional[int] = None) -> Generator:
+    """Emit `template` forever, or `times` times."""
+    gen = RepeatFn(lambda ctx: template)
+    return gen if times is None else limit(times, gen)
+
+
+@dataclass(frozen=True)
+class Sleep(Generator):
+    """Emit nothing for `dt` ns after it is first asked, then end."""
+
+    dt: int
+    until: Optional[int] = None
+
+    def op(self, ctx: Context) -> Result:
+        until = ctx.time + self.dt if self.until is None else self.until
+        if ctx.time >= until:
+            return None
+        return Pending(until), replace(self, until=until)
+
+
+def sleep(seconds: float) -> Generator:
+    return Sleep(int(seconds * SEC))
+
+
+@dataclass(frozen=True)
+class Concat(Generator):
+    gens: tuple[Generator, ...]
+
+    def op(self, ctx: Context) -> Result:
+        gens = self.gens
+        while gens:
+            result = gens[0].op(ctx)
+            if result is not None:
+                value, successor = result
+                return value, Concat((successor,) + gens[1:])
+            gens = gens[1:]
+        return None
+
+
+def concat(*gens: Any) -> Generator:
+    """Run each generator to exhaustion, one after another (no barrier)."""
+    return Concat(tuple(lift(g) for g in gens))
+
+
+@dataclass(frozen=True)
+class Synchronize(Generator):
+    """Wait until every thread it routes to is free, then behave as `gen`."""
+
+    gen: Generator
+    started: bool = False
+
+    def op(self, ctx: Context) -> Result:
+        if not self.started:
+            if not ctx.all_free():
+                return Pending(), self
+            return replace(self, started=True).op(ctx)
+        result = self.gen.op(ctx)
+        if result is None:
+            return None
+        value, successor = result
+        return value, replace(self, gen=successor)
+
+
+def synchronize(gen: Any) -> Generator:
+    return Synchronize(lift(gen))
+
+
+def phases(*gens: Any) -> Generator:
+    """Run generators in order; each starts only when every op of the previous has completed."""
+    return concat(*(synchronize(g) for g in gens))
+
+
+@dataclass(frozen=True)
+class Cycle(Generator):
+    original: Generator
+    current: Generator
+    times: Optional[int]
+
+    def op(self, ctx: Context) -> Result:
+        current, times = self.current, self.times
+        for _ in range(2):
+            result = current.op(ctx)
+            if result is not None:
+                value, successor = result
+                return value, Cycle(self.original, successor, times)
+            if times is not None:
+                times -= 1
+                if times <= 0:
+                    return None
+            current = self.original
+        return None  # the original is empty: stop instead of spinning
+
+
+def cycle(gen: Any, times: Optional[int] = None) -> Generator:
+    """Restart `gen` from the beginning whenever it is exhausted (forever or `times` rounds)."""
+    g = lift(gen)
+    return Cycle(g, g, times)
+
+
+@dataclass(frozen=True)
+class TimeLimit(Generator):
+    dt: int
+    gen: Generator
+    deadline: Optional[int] = None
+
+    def op(self, ctx: Context) -> Result:
+        deadline = ctx.time + self.dt if self.deadline is None else self.deadline
+        if ctx.time >= deadline:
+            return None
+        result = self.gen.op(ctx)
+        if result is None:
+            return None
+        value, successor = result
+        if isinstance(value, Pending):
+            value = Pending(earliest(value.wake_at, deadline))
+        return value, TimeLimit(self.dt, successor, deadline)
+
+
+def time_limit(seconds: float, gen: Any) -> Generator:
+    """Ops from `gen` until `seconds` after it is first asked."""
+    return TimeLimit(int(seconds * SEC), lift(gen))
+
+
+@dataclass(frozen=True)
+class Stagger(Generator):
+    """Space ops by uniformly random gaps in [0, 2*dt) (mean `dt`), catching up if behind."""
+
+    dt: int
+    gen: Generator
+    rng: Rng
+    next_time: Optional[int] = None
+
+    def op(self, ctx: Context) -> Result:
+        next_time = ctx.time if self.next_time is None else self.next_time
+        if ctx.time < next_time:
+            return Pending(next_time), replace(self, next_time=next_time)
+        result = self.gen.op(ctx)
+        if result is None:
+            return None
+        value, successor = result
+        if isinstance(value, Pending):
+            return value, replace(self, gen=successor, next_time=next_time)
+        gap, rng = self.rng.uniform(0, 2 * self.dt)
+        return value, Stagger(self.dt, successor, rng, next_time + int(gap))
+
+
+def stagger(seconds: float, gen: Any, seed: int = 0) -> Generator:
+    return Stagger(int(seconds * SEC), lift(gen), Rng.from_seed(seed, "stagger"))
+
+
+def _soonest(gens: tuple[Generator, ...], ctx: Context,
+             order: tuple[int, ...]) -> tuple[Any, tuple[Generator, ...]]:
+    """Ask gens in `order`; return (first op or merged Pending or None, updated gens)."""
+    updated = list(gens)
+    wake: Optional[int] = None
+    any_alive = False
+    exhausted: set[int] = set()
+    for i in order:
+        result = gens[i].op(ctx)
+        if result is None:
+            exhausted.add(i)
+            continue
+        any_alive = True
+        value, successor = result
+        updated[i] = successor
+        if isinstance(value, Op):
+            return value, tuple(g for j, g in enumerate(updated) if j not in exhausted)
+        wake = earliest(wake, value.wake_at)
+    alive = tuple(g for j, g in enumerate(updated) if j not in exhausted)
+    return (Pending(wake) if any_alive else None), alive
+
+
+@dataclass(frozen=True)
+class Mix(Generator):
+    """Each op from a randomly chosen generator (pending ones are skipped for the others)."""
+
+    gens: tuple[Generator, ...]
+    rng: Rng
+
+    def op(self, ctx: Context) -> Result:
+        if not self.gens:
+            return None
+        start, rng = self.rng.randrange(len(self.gens))
+        n = len(self.gens)
+        order = tuple((start + k) % n for k in range(n))
+        value, gens = _soonest(self.gens, ctx, order)
+        if value is None:
+            return None
+        return value, Mix(gens, rng)
+
+
+def mix(gens: list[Any], seed: int = 0) -> Generator:
+    return Mix(tuple(lift(g) for g in gens), Rng.from_seed(seed, "mix"))
+
+
+@dataclass(frozen=True)
+class AnyOf(Generator):
+    """Ops from whichever generator has one (in order of preference); ends when all end."""
+
+    gens: tuple[Generator, ...]
+
+    def op(self, ctx: Context) -> Result:
+        value, gens = _soonest(self.gens, ctx, tuple(range(len(self.gens))))
+        if value is None:
+            return None
+        return value, AnyOf(gens)
+
+
+def any_of(*gens: Any) -> Generator:
+    return AnyOf(tuple(lift(g) for g in gens))
+
+
+@dataclass(frozen=True)
+class On(Generator):
+    """Route `gen` to the threads `keep` accepts."""
+
+    keep: Callable[[str], bool]
+    gen: Generator
+
+    def op(self, ctx: Context) -> Result:
+        result = self.gen.op(ctx.restrict(self.keep))
+        if result is None:
+            return None
+        value, successor = result
+        return value, On(self.keep, successor)
+
+
+def on_clients(gen: Any) -> Generator:
+    return On(is_client, lift(gen))
+
+
+def on_nemesis(gen: Any) -> Generator:
+    return On(is_nemesis, lift(gen))
+
+
+def clients(client_gen: Any, nemesis_gen: Any = None) -> Generator:
+    """Client ops to client threads and nemesis ops to the nemesis, side by side."""
+    if nemesis_gen is None:
+        return on_clients(client_gen)
+    return any_of(on_clients(client_gen), on_nemesis(nemesis_gen))
+
+
+@dataclass(frozen=True)
+class EachProcess(Generator):
+    """An independent copy of `gen` for every thread (logical process); ends when all copies
+    of the threads it sees are exhausted."""
+
+    gen: Generator
+    states: tuple[tuple[str, Optional[Generator]], ...] = ()
+
+    def op(self, ctx: Context) -> Result:
+        states = dict(self.states)
+        wake: Optional[int] = None
+        alive = False
+        for thread in sorted(ctx.workers):
+            gen = states.get(thread, self.gen)
+            if gen is None:
+                continue
+            if thread not in ctx.free:
+                alive = True
+                continue
+            result = gen.op(ctx.restrict(lambda t, me=thread: t == me))
+            if result is None:
+                states[thread] = None
+                continue
+            alive = True
+            value, successor = result
+            states[thread] = successor
+            if isinstance(value, Op):
+                return value, EachProcess(self.gen, tuple(sorted(states.items())))
+            wake = earliest(wake, value.wake_at)
+        if not alive:
+            return None
+        return Pending(wake), EachProcess(self.gen, tuple(sorted(states.items())))
+
+
+def each_process(gen: Any) -> Generator:
+    return EachProcess(lift(gen))
+
+
+@dataclass(frozen=True)
+class Limit(Generator):
+    remaining: int
+    gen: Generator
+
+    def op(self, ctx: Context) -> Result:
+        if self.remaining <= 0:
+            return None
+        result = self.gen.op(ctx)
+        if result is None:
+            return None
+        value, successor = result
+        left = self.remaining - 1 if isinstance(value, Op) else self.remaining
+        return value, Limit(left, successor)
+
+
+def limit(n: int, gen: Any) -> Generator:
+    """At most `n` ops of `gen`."""
+    return Limit(n, lift(gen))
+
+
+@dataclass(frozen=True)
+class MapOps(Generator):
+    fn: Callable[[Op], Op]
+    gen: Generator
+
+    def op(self, ctx: Context) -> Result:
+        result = self.gen.op(ctx)
+        if result is None:
+            return None
+        value, successor = result
+        if isinstance(value, Op):
+            value = self.fn(value)
+        return value, MapOps(self.fn, successor)
+
+
+def map_ops(fn: Callable[[Op], Op], gen: Any) -> Generator:
+    return MapOps(fn, lift(gen))
+
+
+__all__ = ["any_of", "clients", "concat", "cycle", "each_process", "limit", "map_ops", "mix",
+           "on_clients", "on_nemesis", "once", "phases", "repeat", "repeat_fn", "sleep",
+           "stagger", "synchronize", "time_limit"]

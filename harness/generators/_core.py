@@ -1,0 +1,126 @@
+"""Generator protocol: a pure value asked for its next op under a context (Jepsen's model).
+
+`gen.op(ctx)` returns `None` when exhausted, else `(result, next_gen)` where `result` is an
+invocation `Op` (process and time filled in) or `Pending(wake_at)` ("nothing now; ask again at
+`wake_at` ns or when a process frees up"). A generator never mutates itself, never reads a clock and
+never draws from a global rng: time and free processes come in the `Context`, randomness is an
+immutable `Rng` state carried inside the generator.
+
+Processes: the context's "threads" are the stable logical processes (users `u001`..., and
+`"nemesis"`); `ctx.workers[thread]` is the current process id of that thread (it changes after an
+`info`, Jepsen's rule). Generators pick free threads and emit ops for their current process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping, Optional, Union
+
+from ..ops import NEMESIS, Op, Process
+
+SEC = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Pending:
+    """No op now; ask again at `wake_at` (ns since start) or when an op completes."""
+
+    wake_at: Optional[int] = None
+
+
+def earliest(a: Optional[int], b: Optional[int]) -> Optional[int]:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a generator may look at: `time` (ns since start), `free` threads, `workers`
+    (thread -> current process), the run `seed` and `facts` the interpreter observed (read-only;
+    e.g. the workload's sessions)."""
+
+    time: int
+    free: frozenset[str]
+    workers: Mapping[str, Process]
+    seed: int = 0
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def restrict(self, keep: Callable[[str], bool]) -> "Context":
+        """The same context seen by a generator routed to the threads `keep` accepts."""
+        workers = {t: p for t, p in self.workers.items() if keep(t)}
+        return replace(self, free=frozenset(t for t in self.free if keep(t)), workers=workers)
+
+    def all_free(self) -> bool:
+        return all(t in self.free for t in self.workers)
+
+    def some_free_thread(self) -> Optional[str]:
+        """The free thread a leaf generator uses: the smallest name (deterministic)."""
+        return min(self.free) if self.free else None
+
+
+Result = Optional[tuple[Union[Op, Pending], "Generator"]]
+Template = Union[Op, Mapping[str, Any]]
+
+
+class Generator:
+    """Base class; subclasses are frozen dataclasses."""
+
+    def op(self, ctx: Context) -> Result:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def fill(template: Template, ctx: Context, thread: Optional[str] = None) -> Optional[Op]:
+    """Turn a template (`{"f", "value"}` or an `Op`) into an invocation on a free thread of `ctx`,
+    stamped with `ctx.time`; `None` when no thread is free."""
+    thread = thread if thread is not None else ctx.some_free_thread()
+    if thread is None:
+        return None
+    process = ctx.workers[thread]
+    if isinstance(template, Op):
+        return template.with_(index=-1, time=ctx.time, process=process, type="invoke",
+                              error=None)
+    return Op(index=-1, time=ctx.time, process=process, type="invoke", f=template["f"],
+              value=template.get("value"))
+
+
+def lift(x: Any) -> Generator:
+    """Jepsen's coercions: a Generator stays; a dict or Op is emitted once; a callable
+    `fn(ctx) -> template | None` is called forever (None ends it); a list/tuple runs in order."""
+    from ._combinators import concat, once, repeat_fn
+    if isinstance(x, Generator):
+        return x
+    if x is None:
+        return EMPTY
+    if isinstance(x, (Op, dict)):
+        return once(x)
+    if isinstance(x, (list, tuple)):
+        return concat(*x)
+    if callable(x):
+        return repeat_fn(x)
+    raise TypeError(f"cannot make a generator of {x!r}")
+
+
+@dataclass(frozen=True)
+class Empty(Generator):
+    """An exhausted generator."""
+
+    def op(self, ctx: Context) -> Result:
+        return None
+
+
+EMPTY = Empty()
+
+
+def is_client(thread: str) -> bool:
+    return thread != NEMESIS
+
+
+def is_nemesis(thread: str) -> bool:
+    return thread == NEMESIS
+
+
+__all__ = ["Context", "EMPTY", "Empty", "Generator", "Pending", "Result", "SEC", "Template",
+           "earliest", "fill", "is_client", "is_nemesis", "lift"]
