@@ -1,0 +1,95 @@
+"""Configuration of the sans-IO cores: `HubConfig` and `AccessConfig` (plain, validated data).
+
+Also the small `Rng` protocol: the cores take a seeded random source as an argument and never
+import the `random` module themselves (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+GOSSIP_MODES: tuple[str, ...] = ("push+anti-entropy", "anti-entropy", "push")
+DELIVERY_MODES: tuple[str, ...] = ("durable", "online-first")
+BUGS: tuple[str, ...] = ("ack-before-persist", "volatile-store", "no-anti-entropy", "gateway-drop",
+                         "no-tombstones", "wallclock-lww")
+
+
+class Rng(Protocol):
+    """What the cores need from a random source (a seeded `random.Random` satisfies it)."""
+
+    def random(self) -> float: ...
+
+    def getrandbits(self, k: int, /) -> int: ...
+
+    def choice(self, seq: Sequence[Any], /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """Settings of one hub (one per DC)."""
+
+    dc: str
+    peers: tuple[str, ...] = ()
+    node: str = ""
+    gossip: str = "push+anti-entropy"
+    gossip_interval_ms: float = 100
+    delivery: str = "durable"
+    bugs: frozenset[str] = field(default_factory=frozenset)
+    forward_timeout_ms: float = 2000
+    max_batch_entries: int = 256
+    max_batch_bytes: int = 256 * 1024
+
+    def __post_init__(self) -> None:
+        if not self.dc:
+            raise ValueError("dc must be a non-empty name")
+        if not self.node:
+            object.__setattr__(self, "node", f"{self.dc}-hub")
+        object.__setattr__(self, "peers", tuple(p for p in self.peers if p != self.dc))
+        object.__setattr__(self, "bugs", frozenset(self.bugs))
+        if self.gossip not in GOSSIP_MODES:
+            raise ValueError(f"unknown gossip mode {self.gossip!r}; expected one of "
+                             f"{', '.join(GOSSIP_MODES)}")
+        if self.delivery not in DELIVERY_MODES:
+            raise ValueError(f"unknown delivery mode {self.delivery!r}; expected one of "
+                             f"{', '.join(DELIVERY_MODES)}")
+        unknown = sorted(self.bugs - set(BUGS))
+        if unknown:
+            raise ValueError(f"unknown bug(s) {', '.join(unknown)}; known bugs: {', '.join(BUGS)}")
+        if self.gossip_interval_ms <= 0 or self.forward_timeout_ms <= 0:
+            raise ValueError("gossip_interval_ms and forward_timeout_ms must be positive")
+        if self.max_batch_entries < 1 or self.max_batch_bytes < 1:
+            raise ValueError("batch bounds must be positive")
+
+    @property
+    def eager_push(self) -> bool:
+        """New local updates are pushed at once to every peer."""
+        return self.gossip in ("push+anti-entropy", "push")
+
+    @property
+    def anti_entropy(self) -> bool:
+        """Digest rounds run every gossip interval (off in `push` mode and with `no-anti-entropy`)."""
+        if "no-anti-entropy" in self.bugs:
+            return False
+        return self.gossip in ("push+anti-entropy", "anti-entropy")
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """Settings of one access node."""
+
+    dc: str
+    node: str
+    secret: bytes
+    max_frame: int = 65536
+
+    def __post_init__(self) -> None:
+        if not self.dc or not self.node:
+            raise ValueError("dc and node must be non-empty")
+        if isinstance(self.secret, str):
+            object.__setattr__(self, "secret", self.secret.encode("utf-8"))
+        if self.max_frame < 2:
+            raise ValueError("max_frame too small")
+
+
+__all__ = ["AccessConfig", "BUGS", "DELIVERY_MODES", "GOSSIP_MODES", "HubConfig", "Rng"]

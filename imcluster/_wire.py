@@ -1,0 +1,144 @@
+"""NDJSON framing (one JSON object a line) and validation of client frames (DESIGN §1).
+
+Sans-IO: bytes in, frames out. The asyncio drivers and the in-memory driver both use it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+MAX_CLIENT_FRAME = 65536
+MAX_PEER_FRAME = 4 * 1024 * 1024
+MAX_NAME = 256
+
+Frame = dict[str, Any]
+
+
+class WireError(Exception):
+    """A frame that cannot be accepted; `code` is the stable error code sent to the peer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    def to_frame(self) -> Frame:
+        return {"type": "error", "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class FrameTooLarge:
+    """A line longer than the decoder's limit (its bytes were discarded up to the next newline)."""
+
+    limit: int
+
+
+def encode(frame: Frame) -> bytes:
+    """Compact JSON of `frame` followed by a newline."""
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+class LineDecoder:
+    """Splits a byte stream into lines (without the newline), whatever the chunking.
+
+    A line longer than `max_len` bytes yields one `FrameTooLarge` and is skipped up to its newline,
+    without ever buffering more than `max_len` bytes.
+    """
+
+    def __init__(self, max_len: int = MAX_CLIENT_FRAME) -> None:
+        self.max_len = max_len
+        self._buffer = bytearray()
+        self._skipping = False
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes | FrameTooLarge]:
+        out: list[bytes | FrameTooLarge] = []
+        start = 0
+        while start < len(data):
+            newline = data.find(b"\n", start)
+            end = len(data) if newline < 0 else newline
+            if self._skipping:
+                if newline >= 0:
+                    self._skipping = False
+            else:
+                self._buffer += data[start:end]
+                if len(self._buffer) > self.max_len:
+                    self._buffer.clear()
+                    out.append(FrameTooLarge(self.max_len))
+                    self._skipping = newline < 0
+                elif newline >= 0:
+                    out.append(bytes(self._buffer))
+                    self._buffer.clear()
+            if newline < 0:
+                break
+            start = newline + 1
+        return out
+
+
+def parse_frame(line: bytes) -> Frame:
+    """Decode one line into a frame (a JSON object with a string `type`)."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WireError("bad_frame", "frame is not valid UTF-8") from None
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        raise WireError("bad_frame", "frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise WireError("bad_frame", "frame is not a JSON object")
+    if "type" not in frame:
+        raise WireError("missing_field", "frame has no 'type'")
+    if not isinstance(frame["type"], str):
+        raise WireError("bad_field", "'type' must be a string")
+    return frame
+
+
+# field kinds: "name" = non-empty string of at most MAX_NAME chars; "text" = any string
+CLIENT_FRAMES: dict[str, tuple[tuple[str, str], ...]] = {
+    "login": (("user", "name"), ("token", "name")),
+    "send": (("id", "name"), ("to", "name"), ("body", "text")),
+    "ack": (("id", "name"),),
+    "logout": (),
+    "ping": (),
+}
+
+
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def validate_client_frame(frame: Frame) -> Frame:
+    """Check a parsed client frame against DESIGN §1; returns it, or raises `WireError`."""
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise WireError("missing_field", "frame has no 'type'")
+    fields = CLIENT_FRAMES.get(kind)
+    if fields is None:
+        raise WireError("unknown_type", f"unknown frame type {kind[:64]!r}")
+    for name, field_kind in fields:
+        if name not in frame:
+            raise WireError("missing_field", f"{kind} needs '{name}'")
+        value = frame[name]
+        if not isinstance(value, str):
+            raise WireError("bad_field", f"'{name}' must be a string")
+        if not _is_encodable(value):
+            raise WireError("bad_field", f"'{name}' holds an unpaired surrogate")
+        if field_kind == "name" and not 0 < len(value) <= MAX_NAME:
+            raise WireError("bad_field", f"'{name}' must have 1..{MAX_NAME} characters")
+    return frame
+
+
+__all__ = ["CLIENT_FRAMES", "FrameTooLarge", "LineDecoder", "MAX_CLIENT_FRAME", "MAX_NAME",
+           "MAX_PEER_FRAME", "WireError", "encode", "parse_frame", "validate_client_frame"]
