@@ -1,0 +1,11 @@
+"""imfault's harness: ops, history, generators, workload, nemeses, WAN, backends, runner, CLI.
+
+The package itself stays import-light: importing `harness` pulls in no Docker, rich, Hypothesis
+or Toxiproxy client. Submodules are imported where they are needed.
+"""
+
+from __future__ import annotations
+
+from .errors import SetupError, UsageError
+
+__all__ = ["SetupError", "UsageError"]

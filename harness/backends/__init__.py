@@ -1,0 +1,52 @@
+"""Backends run a cluster for the harness; `get_backend(name)` makes one (DESIGN §2).
+
+`local` (default): nodes as subprocesses on loopback, the real `toxiproxy-server` between DCs.
+`docker`: one container per node (its own issue; not available yet).
+"""
+
+from __future__ import annotations
+
+from ..errors import UsageError
+from ._base import (
+    BUG_NAMES,
+    DELIVERY_MODES,
+    GOSSIP_MODES,
+    Backend,
+    ClusterSpec,
+    NodeInfo,
+    NodeRef,
+    run_coroutine_sync,
+)
+
+__all__ = [
+    "BACKEND_NAMES",
+    "BUG_NAMES",
+    "DELIVERY_MODES",
+    "GOSSIP_MODES",
+    "Backend",
+    "ClusterSpec",
+    "NodeInfo",
+    "NodeRef",
+    "get_backend",
+    "run_coroutine_sync",
+]
+
+BACKEND_NAMES = ("local", "docker")
+
+
+def get_backend(name: str = "local") -> Backend:
+    """A new, not yet started backend called `name`; `UsageError` for unknown/unavailable ones."""
+    if name == "local":
+        from .local import LocalBackend
+
+        return LocalBackend()
+    if name == "docker":
+        try:
+            from .docker import DockerBackend  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            raise UsageError(
+                "the docker backend is not available yet; use --backend local"
+            ) from None
+        backend: Backend = DockerBackend()
+        return backend
+    raise UsageError(f"unknown backend {name!r}; use one of {', '.join(BACKEND_NAMES)}")
