@@ -1,0 +1,61 @@
+"""Clock nemesis: `clock-skew` [`bump-clock`/`reset-clock`] through the nodes' admin clock offset.
+
+Time enters the cluster's core as an input; each node adds the offset the admin `set_clock`
+request sets. `bump-clock` sets a random offset of ±5..60 s on a random hub (seeded; recorded in
+the value); `reset-clock` puts every node it bumped back to offset 0.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ..errors import UsageError
+from ._base import Nemesis, NemesisContext
+
+__all__ = ["ClockSkewNemesis", "skew_offset_ms"]
+
+MIN_SKEW_MS = 5_000
+MAX_SKEW_MS = 60_000
+
+
+def skew_offset_ms(rng: random.Random) -> int:
+    """A clock offset of 5 to 60 s, ahead or behind."""
+    return rng.choice((-1, 1)) * rng.randint(MIN_SKEW_MS, MAX_SKEW_MS)
+
+
+class ClockSkewNemesis(Nemesis):
+    """Skews one hub's clock by ±5..60 s, then resets every skewed clock."""
+
+    name = "clock-skew"
+    help = "bump a random hub's clock by +-5..60 s (admin clock offset), then reset it"
+    fs = frozenset({"bump-clock", "reset-clock"})
+    start_f = "bump-clock"
+    stop_f = "reset-clock"
+
+    def __init__(self) -> None:
+        self.skewed: dict[str, int] = {}
+
+    def setup(self, ctx: NemesisContext) -> None:
+        if ctx.backend is None or not callable(getattr(ctx.backend, "set_clock", None)):
+            raise UsageError("nemesis 'clock-skew' needs a backend with set_clock")
+
+    def start_value(self, ctx: NemesisContext, rng: random.Random) -> dict[str, Any]:
+        dc = rng.choice(list(ctx.dc_names))
+        return {"node": ctx.backend.hub(dc).name, "offset_ms": skew_offset_ms(rng)}
+
+    def apply(self, ctx: NemesisContext, f: str, value: dict[str, Any]) -> dict[str, Any]:
+        if f == self.start_f:
+            if "node" not in value:
+                value.update(self.start_value(ctx, ctx.rng))
+            node, offset = str(value["node"]), int(value["offset_ms"])
+            ctx.run_async(ctx.backend.set_clock(node, offset))
+            self.skewed[node] = offset
+            return value
+        reset: list[str] = []
+        for node in sorted(self.skewed):
+            ctx.run_async(ctx.backend.set_clock(node, 0))
+            del self.skewed[node]
+            reset.append(node)
+        value["nodes"] = reset
+        return value

@@ -1,0 +1,198 @@
+"""Combining nemeses: `compose([...])` routes ops by `f`; `validate(n)` checks the op protocol.
+
+Routing: each op goes to the one child whose `fs` contains its `f`. Two children may share an `f`
+(`kill` and `dc-outage` both use `kill`/`start`); the op's `value["nemesis"]` (every schedule tags
+its ops with the nemesis name) then picks the child, and an untagged shared op goes to all of them
+(a heal with no name heals everything). Schedules are merged in time order, each child's offset by
+a fraction of the interval so that faults are staggered.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ._base import (
+    NEMESIS_PROCESS,
+    Nemesis,
+    NemesisContext,
+    Schedule,
+    ScheduledOp,
+    completion,
+    op_field,
+)
+
+__all__ = ["ComposedNemesis", "ValidatingNemesis", "compose", "validate"]
+
+
+class ComposedNemesis(Nemesis):
+    """Several nemeses acting as one; ops routed to children by `f` (and `value["nemesis"]`)."""
+
+    help = "several nemeses at once"
+
+    def __init__(self, children: Sequence[Nemesis]) -> None:
+        if not children:
+            raise ValueError("compose needs at least one nemesis")
+        self.children = list(children)
+        self.name = ",".join(child.name for child in self.children)  # type: ignore[misc]
+        self.fs = frozenset().union(*(child.fs for child in self.children))  # type: ignore[misc]
+
+    def route(self, op: Any) -> list[Nemesis]:
+        """The children that handle `op` (empty when none does)."""
+        f = op_field(op, "f")
+        handlers = [child for child in self.children if f in child.fs]
+        if len(handlers) > 1:
+            value = op_field(op, "value")
+            tag = value.get("nemesis") if isinstance(value, Mapping) else None
+            if tag is not None:
+                handlers = [child for child in handlers if child.name == tag]
+        return handlers
+
+    def setup(self, ctx: NemesisContext) -> None:
+        for child in self.children:
+            child.setup(ctx)
+
+    def teardown(self, ctx: NemesisContext) -> None:
+        errors: list[BaseException] = []
+        for child in self.children:
+            try:
+                child.teardown(ctx)
+            except Exception as exc:  # noqa: BLE001 - tear every child down, then re-raise
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def invoke(self, ctx: NemesisContext, op: Any) -> Any:
+        handlers = self.route(op)
+        if not handlers:
+            return completion(op, op_field(op, "value"),
+                              error=f"no nemesis in {self.name!r} handles f={op_field(op, 'f')!r}")
+        if len(handlers) == 1:
+            return handlers[0].invoke(ctx, op)
+        results = [child.invoke(ctx, op) for child in handlers]
+        value = {child.name: op_field(result, "value") for child, result in zip(handlers, results)}
+        errors = [str(op_field(r, "error")) for r in results if op_field(r, "error")]
+        return completion(op, value, error="; ".join(errors) if errors else None)
+
+    def schedule(self, ctx: NemesisContext, offset_s: float = 0.0) -> Schedule:
+        count = len(self.children)
+        schedules = [child.schedule(ctx, offset_s + i * ctx.interval_s / count)
+                     for i, child in enumerate(self.children)]
+
+        def merged() -> Iterator[ScheduledOp]:
+            return heapq.merge(*(iter(s) for s in schedules), key=lambda step: step.at_s)
+
+        return Schedule(merged)
+
+    def final_schedule(self, ctx: NemesisContext) -> Schedule:
+        steps: list[ScheduledOp] = []
+        for child in self.children:
+            steps.extend(child.final_schedule(ctx))
+        return Schedule.of(steps)
+
+
+def compose(nemeses: Sequence[Nemesis]) -> Nemesis:
+    """One nemesis made of several (a single one is returned as is)."""
+    if len(nemeses) == 1:
+        return nemeses[0]
+    return ComposedNemesis(nemeses)
+
+
+_OP_TYPES = ("invoke", "ok", "fail", "info")
+
+
+class ValidatingNemesis(Nemesis):
+    """Wraps a nemesis and checks the protocol: ops well formed, a start followed by a stop.
+
+    An invalid op is not passed on: it completes as `info` with an `error`. Every problem found is
+    also kept in `problems` (a start still active at teardown is one).
+    """
+
+    def __init__(self, inner: Nemesis) -> None:
+        self.inner = inner
+        self.name = inner.name  # type: ignore[misc]
+        self.help = inner.help  # type: ignore[misc]
+        self.fs = inner.fs  # type: ignore[misc]
+        self.start_f = inner.start_f  # type: ignore[misc]
+        self.stop_f = inner.stop_f  # type: ignore[misc]
+        self.problems: list[str] = []
+        self.active: set[tuple[str, str]] = set()
+
+    def _pairs(self) -> dict[str, str]:
+        """start f -> stop f, for the inner nemesis and, if composed, each of its children."""
+        nemeses = getattr(self.inner, "children", [self.inner])
+        return {n.start_f: n.stop_f for n in nemeses if n.start_f}
+
+    def _owner(self, op: Any) -> str:
+        value = op_field(op, "value")
+        tag = value.get("nemesis") if isinstance(value, Mapping) else None
+        return str(tag or self.inner.name)
+
+    def check_invoke(self, op: Any) -> list[str]:
+        """Problems with an invoke op before it is carried out."""
+        problems: list[str] = []
+        f, value = op_field(op, "f"), op_field(op, "value")
+        if op_field(op, "type") != "invoke":
+            problems.append(f"op type must be 'invoke', got {op_field(op, 'type')!r}")
+        if op_field(op, "process", NEMESIS_PROCESS) != NEMESIS_PROCESS:
+            problems.append(f"process must be {NEMESIS_PROCESS!r}, got {op_field(op, 'process')!r}")
+        if not isinstance(f, str) or f not in self.fs:
+            problems.append(f"f={f!r} is not one of {sorted(self.fs)}")
+        if value is not None and not isinstance(value, Mapping):
+            problems.append(f"value must be a mapping, got {type(value).__name__}")
+        pairs = self._pairs()
+        if not problems and f in pairs and (self._owner(op), f) in self.active:
+            problems.append(f"{f} by {self._owner(op)} while its previous {f} was not stopped")
+        return problems
+
+    def check_completion(self, op: Any, done: Any) -> list[str]:
+        problems: list[str] = []
+        if op_field(done, "type") != "info":
+            problems.append(f"completion type must be 'info', got {op_field(done, 'type')!r}")
+        if op_field(done, "f") != op_field(op, "f"):
+            problems.append(f"completion f {op_field(done, 'f')!r} != {op_field(op, 'f')!r}")
+        if op_field(done, "process", NEMESIS_PROCESS) != op_field(op, "process", NEMESIS_PROCESS):
+            problems.append("completion process differs from the invoke's")
+        return problems
+
+    def setup(self, ctx: NemesisContext) -> None:
+        self.inner.setup(ctx)
+
+    def invoke(self, ctx: NemesisContext, op: Any) -> Any:
+        problems = self.check_invoke(op)
+        if problems:
+            self.problems.extend(problems)
+            return completion(op, op_field(op, "value"), error="invalid nemesis op: "
+                              + "; ".join(problems))
+        done = self.inner.invoke(ctx, op)
+        completion_problems = self.check_completion(op, done)
+        if completion_problems:
+            self.problems.extend(completion_problems)
+        f, owner = str(op_field(op, "f")), self._owner(op)
+        pairs = self._pairs()
+        if f in pairs:
+            self.active.add((owner, f))
+        else:
+            starts = [start for start, stop in pairs.items() if stop == f]
+            for start in starts:
+                self.active.discard((owner, start))
+                if owner == self.inner.name:  # an untagged stop heals every child
+                    self.active = {(o, s) for o, s in self.active if s != start}
+        return done
+
+    def teardown(self, ctx: NemesisContext) -> None:
+        for owner, start in sorted(self.active):
+            self.problems.append(f"{start} by {owner} was never followed by its stop")
+        self.inner.teardown(ctx)
+
+    def schedule(self, ctx: NemesisContext, offset_s: float = 0.0) -> Schedule:
+        return self.inner.schedule(ctx, offset_s)
+
+    def final_schedule(self, ctx: NemesisContext) -> Schedule:
+        return self.inner.final_schedule(ctx)
+
+
+def validate(nemesis: Nemesis) -> ValidatingNemesis:
+    """Wrap `nemesis` in a `ValidatingNemesis`."""
+    return ValidatingNemesis(nemesis)
