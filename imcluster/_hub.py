@@ -1,0 +1,465 @@
+"""HubCore: the sans-IO state machine of a DC's hub (local store view, message gateway, gossip).
+
+Events in (with the current time), effects out, in order; see `_events.py` for the durability
+contract and docs/architecture.md "Delivery" and "Seeded bugs" for the behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from ._config import HubConfig, Rng
+from ._events import (AccessConnected, AccessDisconnected, AccessFrame, Effect, Frame, LogEvent,
+                      PeerFrame, Persist, SendAccess, SendPeer, SetTimer, TimerFired)
+from ._hlc import Hlc
+from ._state import Entry, ReplicaState
+from ._wire import encode
+
+GOSSIP_TIMER = "gossip"
+FLUSH_TIMER = "flush"
+FORWARD_TIMER_PREFIX = "forward:"
+DEFERRED_FLUSH_MS = 2000.0
+LOCAL_TOMB_SUFFIX = "#local"
+
+COUNTER_NAMES = ("entries_originated", "entries_applied", "deliveries", "wan_frames_sent",
+                 "wan_bytes_sent", "forwards", "forwards_received", "forward_failures",
+                 "routes", "duplicate_routes", "digests_sent", "bad_frames", "bad_entries")
+
+
+@dataclass
+class _Forward:
+    """A message handed to another DC's gateway, waiting for `forward_ok`/`forward_fail`."""
+
+    msg: dict[str, Any]
+    access_node: str
+    peer: str
+    answered: bool  # route_ok already sent to the access node
+
+
+def _is_name(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 256
+
+
+def _valid_msg(msg: object) -> dict[str, Any] | None:
+    if not isinstance(msg, dict):
+        return None
+    if not all(_is_name(msg.get(k)) for k in ("id", "from", "to")):
+        return None
+    if not isinstance(msg.get("body"), str):
+        return None
+    sent_at = msg.get("sent_at", 0)
+    if not isinstance(sent_at, (int, float)) or isinstance(sent_at, bool):
+        return None
+    return {"id": msg["id"], "from": msg["from"], "to": msg["to"], "body": msg["body"],
+            "sent_at": sent_at}
+
+
+class HubCore:
+    """One DC's hub. Feed it events with `handle(event, now_ns)` and carry out the effects."""
+
+    def __init__(self, config: HubConfig, rng: Rng, restored: Iterable[Entry] = ()) -> None:
+        self.config = config
+        self.dc = config.dc
+        self.rng = rng
+        self.hlc = Hlc()
+        self.state = ReplicaState()
+        self.local_tombs: set[str] = set()
+        self.counters: dict[str, int] = {name: 0 for name in COUNTER_NAMES}
+        # user -> {(access node, conn)} for sessions on this DC's access nodes
+        self.sessions: dict[str, set[tuple[str, str]]] = {}
+        self.offered: set[tuple[str, str]] = set()  # (message id, conn)
+        self.forwards: dict[str, _Forward] = {}
+        self.routed_online: set[str] = set()  # online-first: ids handed over without an entry
+        self._deferred: list[Entry] = []
+        self._local_seq = 0
+        own_seq = 0
+        for entry in restored:
+            if entry.origin.endswith(LOCAL_TOMB_SUFFIX):
+                self.local_tombs.add(entry.key)
+                self._local_seq = max(self._local_seq, entry.seq)
+                continue
+            self.state.apply(entry)
+            if entry.origin == self.dc:
+                own_seq = max(own_seq, entry.seq)
+        self._next_seq = own_seq + 1
+        self.hlc.advance_to(self.state.max_hlc)
+
+    # ------------------------------------------------------------ introspection
+
+    def version_vector(self) -> dict[str, int]:
+        return self.state.version_vector()
+
+    def coordinate_table(self) -> dict[str, dict[str, Any]]:
+        return self.state.coordinate_table()
+
+    def pending_count(self) -> int:
+        return len(self.state.pending_ids() - self.local_tombs)
+
+    def is_tombed(self, msg_id: str) -> bool:
+        return msg_id in self.state.tombs or msg_id in self.local_tombs
+
+    # ------------------------------------------------------------ driver entry points
+
+    def start(self, now_ns: int) -> list[Effect]:
+        """Effects to carry out once at start: the first gossip timer (at a random phase)."""
+        if not self.config.anti_entropy or not self.config.peers:
+            return []
+        return [SetTimer(GOSSIP_TIMER, self.rng.random() * self.config.gossip_interval_ms)]
+
+    def handle(self, event: object, now_ns: int) -> list[Effect]:
+        out: list[Effect] = []
+        if isinstance(event, PeerFrame):
+            self._on_peer_frame(event.peer, event.frame, now_ns, out)
+        elif isinstance(event, AccessFrame):
+            self._on_access_frame(event.node, event.frame, now_ns, out)
+        elif isinstance(event, TimerFired):
+            self._on_timer(event.name, now_ns, out)
+        elif isinstance(event, AccessDisconnected):
+            self._drop_access_node(event.node, now_ns, out)
+        elif isinstance(event, AccessConnected):
+            pass  # the access node sends `sync` right after connecting
+        return out
+
+    # ------------------------------------------------------------ entries
+
+    def _stamp(self, now_ns: int) -> tuple[int, int]:
+        if "wallclock-lww" in self.config.bugs:
+            return (now_ns, 0)
+        return self.hlc.now(now_ns)
+
+    def _originate(self, kind: str, key: str, data: Mapping[str, Any], now_ns: int,
+                   out: list[Effect]) -> Entry:
+        """Create, apply, log and persist a new local entry (eager push is the caller's)."""
+        entry = Entry(kind, key, self.dc, self._next_seq, self._stamp(now_ns), dict(data))
+        self._next_seq += 1
+        self.state.apply(entry)
+        self.counters["entries_originated"] += 1
+        out.append(LogEvent("originate", entry))
+        self._persist((entry,), out)
+        return entry
+
+    def _persist(self, entries: tuple[Entry, ...], out: list[Effect]) -> None:
+        if not entries or "volatile-store" in self.config.bugs:
+            return
+        if "ack-before-persist" in self.config.bugs:
+            if not self._deferred:
+                out.append(SetTimer(FLUSH_TIMER, DEFERRED_FLUSH_MS))
+            self._deferred.extend(entries)
+            return
+        out.append(Persist(entries))
+
+    def _push(self, entries: list[Entry], out: list[Effect]) -> None:
+        if not self.config.eager_push or not entries:
+            return
+        frame = {"type": "push", "entries": [e.to_json() for e in entries]}
+        for peer in self.config.peers:
+            self._send_peer(peer, frame, out)
+
+    def _send_peer(self, peer: str, frame: Frame, out: list[Effect], reply: bool = False) -> None:
+        self.counters["wan_frames_sent"] += 1
+        self.counters["wan_bytes_sent"] += len(encode(frame))
+        out.append(SendPeer(peer, frame, reply))
+
+    def _apply_remote(self, raw_entries: object, now_ns: int, out: list[Effect]) -> None:
+        """Apply gossiped entries: persist the new ones, then deliver what they make deliverable."""
+        if not isinstance(raw_entries, list):
+            self.counters["bad_frames"] += 1
+            return
+        new: list[Entry] = []
+        for raw in raw_entries:
+            try:
+                entry = Entry.from_json(raw)
+            except ValueError:
+                self.counters["bad_entries"] += 1
+                continue
+            if entry.origin.endswith(LOCAL_TOMB_SUFFIX):
+                self.counters["bad_entries"] += 1
+                continue
+            if not self.state.apply(entry):
+                continue
+            new.append(entry)
+            if "wallclock-lww" not in self.config.bugs:
+                self.hlc.observe(entry.hlc, now_ns)
+            if entry.origin == self.dc and entry.seq >= self._next_seq:
+                self._next_seq = entry.seq + 1  # our own entries, lost by a volatile store
+        if not new:
+            return
+        self.counters["entries_applied"] += len(new)
+        for entry in new:
+            out.append(LogEvent("apply", entry))
+        self._persist(tuple(new), out)
+        for entry in new:
+            if entry.kind == "msg":
+                self._offer_pending(entry, "offline", out)
+            elif entry.kind == "coord":
+                self._reassert_coordinate(entry.key, now_ns, out)
+
+    # ------------------------------------------------------------ delivery
+
+    def _deliver(self, msg: Mapping[str, Any], via: str, out: list[Effect]) -> bool:
+        """Offer `msg` to every local session of its recipient not offered it yet."""
+        user = msg["to"]
+        offered_any = False
+        for node, conn in sorted(self.sessions.get(user, ())):
+            if (msg["id"], conn) in self.offered:
+                offered_any = True
+                continue
+            self.offered.add((msg["id"], conn))
+            self.counters["deliveries"] += 1
+            out.append(SendAccess(node, {"type": "deliver", "msg": dict(msg), "via": via,
+                                         "user": user, "conn": conn}))
+            offered_any = True
+        return offered_any
+
+    def _offer_pending(self, entry: Entry, via: str, out: list[Effect]) -> None:
+        if self.is_tombed(entry.key) or self.state.msgs.get(entry.key) is not entry:
+            return
+        if entry.data.get("to") in self.sessions:
+            self._deliver(entry.data, via, out)
+
+    def _offer_all_pending(self, user: str, out: list[Effect]) -> None:
+        for entry in self.state.pending_for(user):
+            if entry.key not in self.local_tombs:
+                self._deliver(entry.data, "offline", out)
+
+    # ------------------------------------------------------------ access frames
+
+    def _on_access_frame(self, node: str, frame: Frame, now_ns: int, out: list[Effect]) -> None:
+        kind = frame.get("type")
+        if kind == "route":
+            self._on_route(node, frame, now_ns, out)
+        elif kind == "coord":
+            user, conn, online = frame.get("user"), frame.get("conn"), frame.get("online")
+            if not _is_name(user) or not _is_name(conn) or not isinstance(online, bool):
+                self.counters["bad_frames"] += 1
+                return
+            if online:
+                self._session_up(user, node, conn, now_ns, out)
+                out.append(SendAccess(node, {"type": "coord_ok", "user": user, "conn": conn}))
+                self._offer_all_pending(user, out)
+            else:
+                self._session_down(user, node, conn, now_ns, out)
+                out.append(SendAccess(node, {"type": "coord_ok", "user": user, "conn": conn}))
+        elif kind == "ack":
+            user, msg_id = frame.get("user"), frame.get("id")
+            if not _is_name(user) or not _is_name(msg_id):
+                self.counters["bad_frames"] += 1
+                return
+            self._on_ack(msg_id, now_ns, out)
+        elif kind == "sync":
+            self._on_sync(node, frame.get("conns"), now_ns, out)
+        else:
+            self.counters["bad_frames"] += 1
+
+    def _session_up(self, user: str, node: str, conn: str, now_ns: int,
+                    out: list[Effect]) -> None:
+        self.sessions.setdefault(user, set()).add((node, conn))
+        data = {"dc": self.dc, "node": node, "conn": conn, "online": True}
+        if self.state.coordinate(user) != data:
+            self._push([self._originate("coord", user, data, now_ns, out)], out)
+
+    def _session_down(self, user: str, node: str, conn: str, now_ns: int,
+                      out: list[Effect]) -> None:
+        held = self.sessions.get(user)
+        if held is not None:
+            held.discard((node, conn))
+            if not held:
+                del self.sessions[user]
+        current = self.state.coordinate(user)
+        if current is None or (current.get("dc") == self.dc and current.get("node") == node
+                               and current.get("conn") == conn and current.get("online")):
+            # only the session the coordinate names may take the user offline
+            remaining = sorted(self.sessions.get(user, ()))
+            if remaining:
+                data = {"dc": self.dc, "node": remaining[0][0], "conn": remaining[0][1],
+                        "online": True}
+            else:
+                data = {"dc": self.dc, "node": node, "conn": conn, "online": False}
+            self._push([self._originate("coord", user, data, now_ns, out)], out)
+
+    def _reassert_coordinate(self, user: str, now_ns: int, out: list[Effect]) -> None:
+        """A user online here must not stay 'offline' because of a late logout elsewhere."""
+        held = self.sessions.get(user)
+        current = self.state.coordinate(user)
+        if held and current is not None and not current.get("online"):
+            node, conn = sorted(held)[0]
+            data = {"dc": self.dc, "node": node, "conn": conn, "online": True}
+            self._push([self._originate("coord", user, data, now_ns, out)], out)
+
+    def _on_sync(self, node: str, conns: object, now_ns: int, out: list[Effect]) -> None:
+        if not isinstance(conns, list):
+            self.counters["bad_frames"] += 1
+            return
+        live: set[tuple[str, str]] = set()
+        for item in conns:
+            if isinstance(item, dict) and _is_name(item.get("user")) and _is_name(item.get("conn")):
+                live.add((item["user"], item["conn"]))
+        for user, held in list(self.sessions.items()):
+            for held_node, conn in list(held):
+                if held_node == node and (user, conn) not in live:
+                    self._session_down(user, node, conn, now_ns, out)
+        for user, conn in sorted(live):
+            self._session_up(user, node, conn, now_ns, out)
+            self._offer_all_pending(user, out)
+
+    def _drop_access_node(self, node: str, now_ns: int, out: list[Effect]) -> None:
+        for user, held in list(self.sessions.items()):
+            for held_node, conn in list(held):
+                if held_node == node:
+                    self._session_down(user, node, conn, now_ns, out)
+
+    def _on_ack(self, msg_id: str, now_ns: int, out: list[Effect]) -> None:
+        if self.is_tombed(msg_id):
+            return
+        if "no-tombstones" in self.config.bugs:
+            # the delivery mark stays in this hub: stored, never gossiped
+            self._local_seq += 1
+            tomb = Entry("tomb", msg_id, self.dc + LOCAL_TOMB_SUFFIX, self._local_seq,
+                         self._stamp(now_ns), {})
+            self.local_tombs.add(msg_id)
+            self._persist((tomb,), out)
+            return
+        self._push([self._originate("tomb", msg_id, {}, now_ns, out)], out)
+
+    # ------------------------------------------------------------ routing
+
+    def _known_message(self, msg_id: str) -> bool:
+        return (msg_id in self.state.msgs or msg_id in self.forwards
+                or msg_id in self.routed_online or self.is_tombed(msg_id))
+
+    def _on_route(self, node: str, frame: Frame, now_ns: int, out: list[Effect]) -> None:
+        msg = _valid_msg(frame.get("msg"))
+        if msg is None:
+            self.counters["bad_frames"] += 1
+            msg_id = frame.get("msg", {}).get("id") if isinstance(frame.get("msg"), dict) else None
+            if isinstance(msg_id, str):
+                out.append(SendAccess(node, {"type": "route_err", "id": msg_id,
+                                             "code": "bad_field", "message": "malformed message"}))
+            return
+        self.counters["routes"] += 1
+        if self._known_message(msg["id"]):
+            self.counters["duplicate_routes"] += 1
+            if msg["id"] in self.forwards and not self.forwards[msg["id"]].answered:
+                return  # the answer comes when the forward settles
+            out.append(SendAccess(node, {"type": "route_ok", "id": msg["id"]}))
+            return
+        to = msg["to"]
+        local = to in self.sessions
+        coordinate = self.state.coordinate(to)
+        remote_dc = None
+        if (not local and coordinate is not None and coordinate.get("online")
+                and coordinate.get("dc") != self.dc and coordinate.get("dc") in self.config.peers):
+            remote_dc = coordinate["dc"]
+        route_ok = SendAccess(node, {"type": "route_ok", "id": msg["id"]})
+        if self.config.delivery == "online-first":
+            if local:
+                self.routed_online.add(msg["id"])
+                self._deliver(msg, "online", out)
+                out.append(route_ok)
+            elif remote_dc is not None:
+                self._forward(msg, node, remote_dc, answered=False, now_ns=now_ns, out=out)
+            else:
+                self._pool(msg, node, now_ns, out)
+            return
+        # durable
+        if remote_dc is not None and "gateway-drop" in self.config.bugs:
+            out.append(route_ok)  # claimed before anything is stored: the bug
+            self._forward(msg, node, remote_dc, answered=True, now_ns=now_ns, out=out)
+            return
+        self._pool(msg, node, now_ns, out)
+        if local:
+            self._deliver(msg, "online", out)
+        elif remote_dc is not None:
+            self._forward(msg, node, remote_dc, answered=True, now_ns=now_ns, out=out)
+
+    def _pool(self, msg: dict[str, Any], node: str, now_ns: int, out: list[Effect]) -> None:
+        """Store `msg` as pending (persisted first), answer `route_ok`, push it to every peer."""
+        entry = self._originate("msg", msg["id"], msg, now_ns, out)
+        out.append(SendAccess(node, {"type": "route_ok", "id": msg["id"]}))
+        self._push([entry], out)
+
+    def _forward(self, msg: dict[str, Any], node: str, peer: str, answered: bool, now_ns: int,
+                 out: list[Effect]) -> None:
+        self.forwards[msg["id"]] = _Forward(msg, node, peer, answered)
+        self.counters["forwards"] += 1
+        self._send_peer(peer, {"type": "forward", "msg": msg}, out)
+        out.append(SetTimer(FORWARD_TIMER_PREFIX + msg["id"], self.config.forward_timeout_ms))
+
+    def _forward_settled(self, msg_id: str, ok: bool, now_ns: int, out: list[Effect]) -> None:
+        pending = self.forwards.pop(msg_id, None)
+        if pending is None:
+            return
+        if ok:
+            if self.config.delivery == "online-first":
+                self.routed_online.add(msg_id)
+            if not pending.answered:
+                out.append(SendAccess(pending.access_node, {"type": "route_ok", "id": msg_id}))
+            return
+        self.counters["forward_failures"] += 1
+        if "gateway-drop" in self.config.bugs:
+            if not pending.answered:
+                out.append(SendAccess(pending.access_node, {"type": "route_ok", "id": msg_id}))
+            return  # dropped: the bug
+        if self.config.delivery == "online-first" and msg_id not in self.state.msgs:
+            self._pool(pending.msg, pending.access_node, now_ns, out)
+        # durable: the message is in the pool already; gossip carries it
+
+    # ------------------------------------------------------------ peer frames
+
+    def _on_peer_frame(self, peer: str, frame: Frame, now_ns: int, out: list[Effect]) -> None:
+        kind = frame.get("type")
+        if kind == "digest":
+            vv = frame.get("vv")
+            if not isinstance(vv, dict):
+                self.counters["bad_frames"] += 1
+                return
+            missing = self.state.missing_for(vv, self.config.max_batch_entries,
+                                             self.config.max_batch_bytes)
+            self._send_peer(peer, {"type": "entries", "entries": [e.to_json() for e in missing],
+                                   "vv": self.state.version_vector()}, out, reply=True)
+        elif kind == "entries":
+            self._apply_remote(frame.get("entries"), now_ns, out)
+            vv = frame.get("vv")
+            if isinstance(vv, dict):  # the answer to our digest: send what the peer lacks
+                missing = self.state.missing_for(vv, self.config.max_batch_entries,
+                                                 self.config.max_batch_bytes)
+                if missing:
+                    self._send_peer(peer, {"type": "entries",
+                                           "entries": [e.to_json() for e in missing]}, out)
+        elif kind == "push":
+            self._apply_remote(frame.get("entries"), now_ns, out)
+        elif kind == "forward":
+            msg = _valid_msg(frame.get("msg"))
+            if msg is None:
+                self.counters["bad_frames"] += 1
+                return
+            self.counters["forwards_received"] += 1
+            delivered = (not self.is_tombed(msg["id"])) and self._deliver(msg, "online", out)
+            answer = "forward_ok" if delivered or self.is_tombed(msg["id"]) else "forward_fail"
+            self._send_peer(peer, {"type": answer, "id": msg["id"]}, out, reply=True)
+        elif kind in ("forward_ok", "forward_fail"):
+            msg_id = frame.get("id")
+            if isinstance(msg_id, str):
+                self._forward_settled(msg_id, kind == "forward_ok", now_ns, out)
+        else:
+            self.counters["bad_frames"] += 1
+
+    # ------------------------------------------------------------ timers
+
+    def _on_timer(self, name: str, now_ns: int, out: list[Effect]) -> None:
+        if name == GOSSIP_TIMER:
+            if self.config.anti_entropy and self.config.peers:
+                peer = self.rng.choice(self.config.peers)
+                self.counters["digests_sent"] += 1
+                self._send_peer(peer, {"type": "digest", "vv": self.state.version_vector()}, out)
+                out.append(SetTimer(GOSSIP_TIMER, self.config.gossip_interval_ms))
+        elif name == FLUSH_TIMER:
+            batch, self._deferred = tuple(self._deferred), []
+            if batch:
+                out.append(Persist(batch))
+        elif name.startswith(FORWARD_TIMER_PREFIX):
+            self._forward_settled(name[len(FORWARD_TIMER_PREFIX):], False, now_ns, out)
+
+
+__all__ = ["COUNTER_NAMES", "HubCore"]
