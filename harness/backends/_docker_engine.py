@@ -1,0 +1,69 @@
+"""Talking to the Docker engine: a docker-py client, labels, and removal of labelled resources.
+
+Every container and network of a docker-backend cluster carries the label `imfault.run=<run id>`;
+`remove_labelled` removes them (one run, or every run for `imfault clean`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import SetupError
+
+__all__ = [
+    "ENABLE_HINT",
+    "RUN_LABEL",
+    "docker_client",
+    "engine_available",
+    "remove_labelled",
+]
+
+RUN_LABEL = "imfault.run"
+ENABLE_HINT = ("start a Docker engine with `scripts/docker-engine` (installs Debian's docker.io and "
+               "starts dockerd when missing)")
+
+
+def docker_client(timeout: float = 60.0) -> Any:
+    """A docker-py client whose engine answers `ping`; `SetupError` saying how to start one."""
+    try:
+        import docker  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise SetupError("the docker backend needs the `docker` Python package "
+                         "(`pip install docker`, part of imfault's dependencies)") from exc
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - DockerException, connection errors
+        raise SetupError(f"no Docker engine answers ({exc}); {ENABLE_HINT}") from exc
+    return client
+
+
+def engine_available() -> bool:
+    """True when a Docker engine answers."""
+    try:
+        docker_client(timeout=10).close()
+    except SetupError:
+        return False
+    return True
+
+
+def remove_labelled(client: Any, run_id: str | None = None) -> dict[str, int]:
+    """Remove every container, then every network, labelled `imfault.run` (= `run_id` when
+    given). Returns {"containers": n, "networks": m} removed."""
+    from docker.errors import NotFound  # type: ignore[import-untyped]
+
+    label = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
+    removed = {"containers": 0, "networks": 0}
+    for container in client.containers.list(all=True, filters={"label": label}):
+        try:
+            container.remove(force=True, v=True)
+            removed["containers"] += 1
+        except NotFound:
+            pass
+    for network in client.networks.list(filters={"label": label}):
+        try:
+            network.remove()
+            removed["networks"] += 1
+        except NotFound:
+            pass
+    return removed

@@ -1,0 +1,318 @@
+"""The docker backend: one container per node, one network per DC, Toxiproxy as a container.
+
+Topology (DESIGN §2 "Backends"):
+- network `imfault-<run>-<dc>` per DC; the DC's hub and access nodes are on it and only on it;
+- a Toxiproxy container joined to every DC network is the only path between DCs: proxy `i->j`
+  forwards to dc j's hub (`imfault-<run>-<dcj>-hub:7000`, resolved by Docker's DNS on dc j's
+  network) and hub i's `--peer dcj=` is the Toxiproxy container's address on dc i's network;
+  Docker isolates bridge networks from each other, so nothing else crosses DCs;
+- the harness reaches access nodes, hubs (admin) and the Toxiproxy API through ports published on
+  127.0.0.1 (chosen by the harness, so a restarted container keeps its port);
+- every container and network is labelled `imfault.run=<run id>` and removed by id in `stop()`;
+  `clean_leftovers()` removes whatever any earlier run left (`imfault clean`).
+Hub data (SQLite, event log) lives in `work_dir/<node>/`, bind-mounted at `/data`, so it
+survives `docker kill` + `docker start` and the harness reads event logs directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._procs import free_port
+from ..errors import SetupError, UsageError
+from ._base import Backend, ClusterSpec, NodeInfo, NodeRef, run_coroutine_sync
+from ._docker_engine import RUN_LABEL, docker_client, remove_labelled
+from ._docker_images import Images, ensure_images
+
+__all__ = ["DockerBackend", "clean_leftovers"]
+
+NODE_PORT = 7000
+TOXIPROXY_API_PORT = 8474
+HOST = "127.0.0.1"
+
+
+def clean_leftovers() -> dict[str, int]:
+    """Remove every container and network labelled `imfault.run` (any run); return counts."""
+    client = docker_client()
+    try:
+        return remove_labelled(client)
+    finally:
+        client.close()
+
+
+@dataclass
+class _Container:
+    name: str  # node name (`dc1-hub`) or `toxiproxy`
+    container_name: str
+    container_id: str
+
+
+class DockerBackend(Backend):
+    """A cluster of containers. `run_id` names and labels its resources (default: random)."""
+
+    name = "docker"
+
+    def __init__(self, run_id: str | None = None, ready_timeout_s: float = 60.0) -> None:
+        super().__init__()
+        self.run_id = run_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+        self.ready_timeout_s = ready_timeout_s
+        self.images: Images | None = None
+        self.toxiproxy_addresses: dict[str, str] = {}  # dc -> Toxiproxy's IP on that DC network
+        self._client: Any = None
+        self._wan: Any = None
+        self._nodes: list[NodeInfo] = []
+        self._containers: dict[str, _Container] = {}
+        self._networks: dict[str, str] = {}  # dc -> network id
+        self._links: dict[tuple[str, str], str] = {}
+
+    # ------------------------------------------------------------------ names
+    def _resource_name(self, suffix: str) -> str:
+        return f"imfault-{self.run_id}-{suffix}"
+
+    def _labels(self, **extra: str) -> dict[str, str]:
+        return {RUN_LABEL: self.run_id, **{f"imfault.{k}": v for k, v in extra.items()}}
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        spec.work_dir.mkdir(parents=True, exist_ok=True)
+        self._client = docker_client()
+        try:
+            self.images = ensure_images(self._client)
+            for dc in spec.dc_names:
+                network = self._client.networks.create(
+                    self._resource_name(dc), driver="bridge", labels=self._labels(dc=dc),
+                    check_duplicate=True,
+                )
+                self._networks[dc] = network.id
+            self._write_resources()
+            self._start_toxiproxy(spec)
+            self._start_nodes(spec)
+            self._wait_all_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _write_resources(self) -> None:
+        assert self.spec is not None
+        record = {"backend": "docker", "run_id": self.run_id,
+                  "containers": {c.name: c.container_id for c in self._containers.values()},
+                  "networks": self._networks}
+        (self.spec.work_dir / "docker.json").write_text(json.dumps(record, indent=2) + "\n")
+
+    def _create(self, name: str, image: str, dc: str, command: list[str], port: int,
+                container_port: int, **kwargs: Any) -> Any:
+        container_name = self._resource_name(name)
+        container = self._client.containers.create(
+            image, command=command, name=container_name, hostname=name, detach=True,
+            labels=self._labels(node=name, dc=dc), network=self._resource_name(dc),
+            ports={f"{container_port}/tcp": (HOST, port)}, **kwargs,
+        )
+        self._containers[name] = _Container(name, container_name, container.id)
+        self._write_resources()
+        return container
+
+    def _start_toxiproxy(self, spec: ClusterSpec) -> None:
+        from .._toxiproxy import Wan
+
+        assert self.images is not None
+        api_port = free_port()
+        dcs = spec.dc_names
+        container = self._create("toxiproxy", self.images.toxiproxy, dcs[0], [], api_port,
+                                 TOXIPROXY_API_PORT)
+        for dc in dcs[1:]:
+            self._client.networks.get(self._networks[dc]).connect(container.id)
+        container.start()
+        container.reload()
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        self.toxiproxy_addresses = {dc: networks[self._resource_name(dc)]["IPAddress"]
+                                    for dc in dcs}
+        self._wait_toxiproxy_api(api_port)
+        self._wan = Wan(HOST, api_port, dcs)
+        self._links = self._wan.create_links(
+            {dc: f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}" for dc in dcs},
+            spec.wan_latency_ms, spec.wan_jitter_ms, listen_host="0.0.0.0",
+        )
+
+    def _wait_toxiproxy_api(self, api_port: int) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{HOST}:{api_port}/version", timeout=2):
+                    return
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    raise SetupError(f"the Toxiproxy container's API did not answer on "
+                                     f"{HOST}:{api_port} ({exc}):\n{self._log_tail('toxiproxy')}"
+                                     ) from exc
+                time.sleep(0.1)
+
+    def peer_address(self, src: str, dst: str) -> str:
+        """What src's hub dials for dst: Toxiproxy's address on src's network, proxy src->dst."""
+        port = self._links[(src, dst)].rsplit(":", 1)[1]
+        return f"{self.toxiproxy_addresses[src]}:{port}"
+
+    def _start_nodes(self, spec: ClusterSpec) -> None:
+        assert self.images is not None
+        env = {"IMCLUSTER_SECRET": spec.secret}
+        for index, dc in enumerate(spec.dc_names):
+            name = f"{dc}-hub"
+            data_dir = (spec.work_dir / name).resolve()
+            data_dir.mkdir(parents=True, exist_ok=True)
+            command = ["hub", "--dc", dc, "--listen", f"0.0.0.0:{NODE_PORT}",
+                       "--db", "/data/hub.db", "--event-log", "/data/events.jsonl",
+                       "--gossip", spec.gossip, "--gossip-interval", f"{spec.gossip_interval_ms:g}",
+                       "--delivery", spec.delivery, "--seed", str(spec.seed * 1000 + index)]
+            for peer in spec.dc_names:
+                if peer != dc:
+                    command += ["--peer", f"{peer}={self.peer_address(dc, peer)}"]
+            for bug in spec.bugs:
+                command += ["--bug", bug]
+            port = free_port()
+            self._create(name, self.images.node, dc, command, port, NODE_PORT, environment=env,
+                         volumes={str(data_dir): {"bind": "/data", "mode": "rw"}}).start()
+            self._nodes.append(NodeInfo(name, dc, "hub", HOST, port))
+        for dc in spec.dc_names:
+            for k in range(1, spec.access_per_dc + 1):
+                name = f"{dc}-a{k}"
+                command = ["access", "--dc", dc, "--node", name,
+                           "--listen", f"0.0.0.0:{NODE_PORT}",
+                           "--hub", f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}"]
+                port = free_port()
+                self._create(name, self.images.node, dc, command, port, NODE_PORT,
+                             environment=env).start()
+                self._nodes.append(NodeInfo(name, dc, "access", HOST, port))
+
+    def _wait_all_healthy(self) -> None:
+        async def wait_all() -> None:
+            await asyncio.gather(*(self._wait_healthy(n) for n in self._nodes))
+
+        run_coroutine_sync(wait_all())
+
+    async def _wait_healthy(self, node: NodeInfo) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while True:
+            try:
+                await self.admin_status(node, timeout=2.0)
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+                if time.monotonic() > deadline:
+                    raise SetupError(
+                        f"{node.name} (container {self._resource_name(node.name)}) did not answer "
+                        f"admin status on {node.address} within {self.ready_timeout_s:g}s "
+                        f"({exc!r}); its log:\n{self._log_tail(node.name)}"
+                    ) from exc
+                await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        from docker.errors import APIError, NotFound  # type: ignore[import-untyped]
+
+        if self._wan is not None:
+            try:
+                self._wan.close()
+            except Exception:  # noqa: BLE001 - the container goes away anyway
+                pass
+            self._wan = None
+        for container in reversed(list(self._containers.values())):
+            try:
+                client.containers.get(container.container_id).remove(force=True, v=True)
+            except NotFound:
+                pass
+        for network_id in self._networks.values():
+            try:
+                client.networks.get(network_id).remove()
+            except NotFound:
+                pass
+            except APIError:  # an endpoint still attached: remove what the run labelled
+                remove_labelled(client, self.run_id)
+        self._containers.clear()
+        self._networks.clear()
+        self._nodes = []
+        client.close()
+        self._client = None
+
+    # ------------------------------------------------------------------ topology
+    def nodes(self) -> list[NodeInfo]:
+        return list(self._nodes)
+
+    @property
+    def wan(self) -> Any:
+        if self._wan is None:
+            raise SetupError("the docker cluster has not been started")
+        return self._wan
+
+    def container_name(self, node: NodeRef | str) -> str:
+        """Docker's name of a node's (or `toxiproxy`'s) container."""
+        name = node if isinstance(node, str) else node.name
+        try:
+            return self._containers[name].container_name
+        except KeyError:
+            raise UsageError(f"unknown node {name!r}") from None
+
+    def _container(self, node: NodeRef | str) -> Any:
+        name = node if isinstance(node, str) else node.name
+        if name not in self._containers or self._client is None:
+            raise UsageError(f"unknown node {name!r}; nodes: {sorted(self._containers)}")
+        return self._client.containers.get(self._containers[name].container_id)
+
+    # ------------------------------------------------------------------ process faults
+    def kill(self, node: NodeRef) -> None:
+        container = self._container(self.node(node).name)
+        container.reload()
+        if container.status == "paused":
+            container.unpause()
+        if container.status != "exited":
+            container.kill(signal="SIGKILL")
+        container.wait(timeout=30)
+
+    def restart(self, node: NodeRef) -> None:
+        info = self.node(node)
+        container = self._container(info.name)
+        container.reload()
+        if container.status in ("running", "paused"):
+            self.kill(info)
+        container.start()
+        run_coroutine_sync(self._wait_healthy(info))
+
+    def pause(self, node: NodeRef) -> None:
+        self._container(self.node(node).name).pause()
+
+    def resume(self, node: NodeRef) -> None:
+        self._container(self.node(node).name).unpause()
+
+    def is_running(self, node: NodeRef) -> bool:
+        container = self._container(self.node(node).name)
+        container.reload()
+        return str(container.status) in ("running", "paused")
+
+    def pids(self) -> dict[str, int]:
+        """The docker backend starts no host processes of its own: always `{}` (containers are
+        found by their `imfault.run` label instead)."""
+        return {}
+
+    # ------------------------------------------------------------------ results
+    def _log_tail(self, name: str, lines: int = 30) -> str:
+        try:
+            return bytes(self._container(name).logs(tail=lines)).decode("utf-8", "replace")
+        except Exception as exc:  # noqa: BLE001 - best effort, for error messages
+            return f"(no log: {exc})"
+
+    def collect(self, run_dir: Path) -> dict[str, Path]:
+        logs = Path(run_dir) / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name in self._containers:
+            data = bytes(self._container(name).logs(stdout=True, stderr=True))
+            (logs / f"{name}.log").write_bytes(data)
+        assert self.spec is not None
+        return {n.dc: (self.spec.work_dir / n.name / "events.jsonl").resolve()
+                for n in self._nodes if n.role == "hub"}
