@@ -1,0 +1,40 @@
+"""A hub's event log: one JSON line per `LogEvent` effect (`originate` or `apply` of a dot).
+
+Line format (docs/architecture.md "Event log"):
+`{"event","kind","key","origin","seq","ts_ns","dc","node"}` with the real wall clock in `ts_ns`
+(never the skewed clock the core sees), flushed after each line so a killed hub loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import IO
+
+from ._state import Entry
+
+
+class EventLog:
+    """Appends event lines to `path` (or nowhere when `path` is None)."""
+
+    def __init__(self, path: str | None, dc: str, node: str) -> None:
+        self.dc = dc
+        self.node = node
+        self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None
+        self.lines = 0
+
+    def write(self, event: str, entry: Entry) -> None:
+        record = {"event": event, "kind": entry.kind, "key": entry.key, "origin": entry.origin,
+                  "seq": entry.seq, "ts_ns": time.time_ns(), "dc": self.dc, "node": self.node}
+        self.lines += 1
+        if self._file is not None:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+__all__ = ["EventLog"]

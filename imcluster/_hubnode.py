@@ -1,0 +1,289 @@
+"""Asyncio driver of `HubCore`: one DC's hub process.
+
+One listening port serves access nodes, peer hubs and admin clients (the role comes from the
+authenticated hello). One outgoing `Link` per peer DC goes to the `--peer dcX=HOST:PORT` address
+(the Toxiproxy proxy `us->dcX` in a real cluster). Events go into the core with `now_ns` = the
+wall clock plus the admin-set clock offset; effects are carried out in order, and a `Persist` is
+committed to the SQLite store before any later effect (the call is synchronous on purpose).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from typing import Any, Callable
+
+from . import _wire
+from ._config import HubConfig
+from ._eventlog import EventLog
+from ._events import (AccessConnected, AccessDisconnected, AccessFrame, Effect, HubEvent, LogEvent,
+                      PeerFrame, Persist, SendAccess, SendPeer, SetTimer, TimerFired)
+from ._hub import HubCore
+from ._net import (FrameError, FramedConnection, FrameSender, Hello, Link, SendCounters,
+                   server_handshake)
+from ._store import HubStore
+
+log = logging.getLogger("imcluster.hub")
+
+PEER_REQUESTS = frozenset({"digest", "forward"})
+PEER_REPLIES = frozenset({"entries", "forward_ok", "forward_fail"})
+
+
+class ClockedNode:
+    """Shared by hub and access drivers: skewable clock, timers and the admin frame loop."""
+
+    clock_offset_ms: int = 0
+
+    def now_ns(self) -> int:
+        return time.time_ns() + self.clock_offset_ms * 1_000_000
+
+    def _init_timers(self) -> None:
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def _set_timer(self, name: str, delay_ms: float, fire: Callable[[str], None]) -> None:
+        old = self._timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[name] = loop.call_later(max(0.0, delay_ms) / 1000.0, fire, name)
+
+    def _cancel_timers(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    def admin_status(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def serve_admin(self, conn: FramedConnection) -> None:
+        """Answer admin requests until the admin client goes away."""
+        while True:
+            try:
+                frame = await conn.read_frame()
+            except FrameError as exc:
+                conn.write_frame({"type": "error", "code": exc.code, "message": exc.message})
+                return
+            if frame is None:
+                return
+            op = frame.get("op")
+            if frame.get("type") != "admin":
+                reply = {"type": "error", "code": "unknown_type", "message": "expected admin"}
+            elif op == "status":
+                reply = self.admin_status()
+            elif op == "set_clock":
+                offset = frame.get("offset_ms")
+                if isinstance(offset, (int, float)) and not isinstance(offset, bool):
+                    self.clock_offset_ms = int(offset)
+                    reply = {"type": "admin_ok", "clock_offset_ms": self.clock_offset_ms}
+                else:
+                    reply = {"type": "error", "code": "bad_field", "message": "offset_ms: number"}
+            else:
+                reply = {"type": "error", "code": "bad_field", "message": f"unknown op {op!r}"}
+            conn.write_frame(reply)
+            await conn.drain()
+
+
+class HubNode(ClockedNode):
+    """A running hub: `await start()`, then `await stop()` (or let the process be killed)."""
+
+    def __init__(self, config: HubConfig, *, listen: tuple[str, int],
+                 peers: dict[str, tuple[str, int]], db: str, secret: bytes,
+                 event_log: str | None = None, seed: int = 0, peer_timeout: float = 1.5) -> None:
+        self.config = config
+        self.listen = listen
+        self.peer_addrs = peers
+        self.secret = secret
+        self.peer_timeout = peer_timeout
+        self.net_rng = random.Random(f"{seed}:{config.dc}:net")
+        self.core_rng = random.Random(f"{seed}:{config.dc}:core")
+        volatile = "volatile-store" in config.bugs
+        self.store = HubStore(":memory:" if volatile else db)
+        self.events = EventLog(event_log, config.dc, config.node)
+        self.wan = SendCounters()
+        self.local = SendCounters()
+        self.links: dict[str, Link] = {}
+        self.incoming: dict[str, FrameSender] = {}
+        self.access: dict[str, FrameSender] = {}
+        self.core: HubCore | None = None
+        self.server: asyncio.AbstractServer | None = None
+        self.bound: tuple[str, int] = listen
+        self._init_timers()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> tuple[str, int]:
+        restored = self.store.load()
+        self.core = HubCore(self.config, self.core_rng, restored)
+        log.info("%s: restored %d entries", self.config.node, len(restored))
+        self.server = await asyncio.start_server(self._accept, self.listen[0], self.listen[1],
+                                                 limit=_wire.MAX_PEER_FRAME + 1024)
+        sock = self.server.sockets[0].getsockname()
+        self.bound = (sock[0], sock[1])
+        for peer, (host, port) in sorted(self.peer_addrs.items()):
+            link = Link(f"{self.config.dc}->{peer}", host, port, secret=self.secret, role="hub",
+                        dc=self.config.dc, node=self.config.node, rng=self.net_rng,
+                        on_up=lambda: None, on_frame=self._peer_frame_handler(peer),
+                        on_down=lambda: None, counters=self.wan, timeout=self.peer_timeout,
+                        requests=PEER_REQUESTS, replies=PEER_REPLIES)
+            self.links[peer] = link
+            link.start()
+        self._run(self.core.start(self.now_ns()))
+        return self.bound
+
+    async def stop(self) -> None:
+        self._cancel_timers()
+        for link in self.links.values():
+            await link.stop()
+        for sender in [*self.incoming.values(), *self.access.values()]:
+            sender.stop()
+            sender.conn.close()
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 1.0)
+        self.store.close()
+        self.events.close()
+
+    # ------------------------------------------------------------ events and effects
+
+    def _peer_frame_handler(self, peer: str) -> Callable[[dict[str, Any]], None]:
+        return lambda frame: self.dispatch(PeerFrame(peer, frame))
+
+    def dispatch(self, event: HubEvent) -> None:
+        assert self.core is not None
+        try:
+            effects = self.core.handle(event, self.now_ns())
+        except Exception:
+            log.exception("%s: core failed on %r", self.config.node, event)
+            return
+        self._run(effects)
+
+    def _fire(self, name: str) -> None:
+        self._timers.pop(name, None)
+        self.dispatch(TimerFired(name))
+
+    def _run(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Persist):
+                try:
+                    self.store.persist(effect.entries)
+                except Exception:
+                    log.critical("%s: store write failed, exiting", self.config.node,
+                                 exc_info=True)
+                    os._exit(70)
+            elif isinstance(effect, SendPeer):
+                if effect.reply:
+                    sender = self.incoming.get(effect.peer)
+                    if sender is not None:
+                        sender.send(effect.frame)
+                    else:
+                        self.wan.frames_dropped += 1
+                elif effect.peer in self.links:
+                    self.links[effect.peer].send(effect.frame)
+            elif isinstance(effect, SendAccess):
+                access = self.access.get(effect.node)
+                if access is not None:
+                    access.send(effect.frame)
+            elif isinstance(effect, SetTimer):
+                self._set_timer(effect.name, effect.delay_ms, self._fire)
+            elif isinstance(effect, LogEvent):
+                self.events.write(effect.event, effect.entry)
+            else:
+                log.warning("%s: unexpected effect %r", self.config.node, effect)
+
+    # ------------------------------------------------------------ connections
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = FramedConnection(reader, writer, _wire.MAX_PEER_FRAME)
+        try:
+            hello = await server_handshake(conn, self.secret, self.net_rng, self.peer_timeout)
+            if hello is None:
+                return
+            if hello.role == "hub" and hello.dc in self.peer_addrs:
+                await self._serve_peer(conn, hello)
+            elif hello.role == "access" and hello.dc == self.config.dc:
+                await self._serve_access(conn, hello)
+            elif hello.role == "admin":
+                await self.serve_admin(conn)
+            else:
+                conn.write_frame({"type": "error", "code": "unauthorized",
+                                  "message": f"{hello.role} of {hello.dc} not served here"})
+        except Exception:
+            log.exception("%s: connection handler failed", self.config.node)
+        finally:
+            conn.close()
+
+    async def _serve_peer(self, conn: FramedConnection, hello: Hello) -> None:
+        sender = FrameSender(conn, self.wan)
+        old = self.incoming.get(hello.dc)
+        if old is not None:
+            old.stop()
+            old.conn.close()
+        self.incoming[hello.dc] = sender
+        try:
+            await self._read_into(conn, lambda frame: self.dispatch(PeerFrame(hello.dc, frame)))
+        finally:
+            sender.stop()
+            if self.incoming.get(hello.dc) is sender:
+                del self.incoming[hello.dc]
+
+    async def _serve_access(self, conn: FramedConnection, hello: Hello) -> None:
+        sender = FrameSender(conn, self.local)
+        old = self.access.get(hello.node)
+        if old is not None:
+            old.stop()
+            old.conn.close()
+            del self.access[hello.node]
+            self.dispatch(AccessDisconnected(hello.node))
+        self.access[hello.node] = sender
+        self.dispatch(AccessConnected(hello.node))
+        try:
+            await self._read_into(conn, lambda frame: self.dispatch(AccessFrame(hello.node, frame)))
+        finally:
+            sender.stop()
+            if self.access.get(hello.node) is sender:
+                del self.access[hello.node]
+                self.dispatch(AccessDisconnected(hello.node))
+
+    async def _read_into(self, conn: FramedConnection,
+                         handle: Callable[[dict[str, Any]], None]) -> None:
+        """Feed frames to `handle` until EOF; an invalid inter-node frame closes the link."""
+        while True:
+            try:
+                frame = await conn.read_frame()
+            except FrameError as exc:
+                log.warning("%s: invalid frame from %s (%s), closing", self.config.node,
+                            conn.peername, exc.code)
+                return
+            if frame is None:
+                return
+            handle(frame)
+
+    # ------------------------------------------------------------ admin
+
+    def counters(self) -> dict[str, int]:
+        assert self.core is not None
+        counters = dict(self.core.counters)
+        counters.update(wan_frames_sent=self.wan.frames_sent, wan_bytes_sent=self.wan.bytes_sent,
+                        wan_frames_dropped=self.wan.frames_dropped,
+                        store_commits=self.store.commits,
+                        peer_reconnects=sum(max(0, link.connects - 1)
+                                            for link in self.links.values()),
+                        peer_hang_closes=sum(link.hang_closes for link in self.links.values()))
+        return counters
+
+    def admin_status(self) -> dict[str, Any]:
+        assert self.core is not None
+        return {"type": "admin_ok", "node": self.config.node, "dc": self.config.dc, "role": "hub",
+                "health": "ok", "vv": self.core.version_vector(),
+                "coords": self.core.coordinate_table(), "counters": self.counters(),
+                "clock_offset_ms": self.clock_offset_ms, "pending": self.core.pending_count(),
+                "peers_up": sorted(p for p, link in self.links.items() if link.up),
+                "access_nodes": sorted(self.access)}
+
+
+__all__ = ["ClockedNode", "HubNode"]

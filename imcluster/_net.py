@@ -1,0 +1,371 @@
+"""Asyncio plumbing shared by the node drivers: framed connections, the authenticated handshake,
+bounded send queues and reconnecting links.
+
+- `FramedConnection`: NDJSON frames over a stream (`_wire` codec; 64 KiB for clients, 4 MiB between
+  nodes).
+- Handshake (docs/architecture.md): the server sends `challenge {nonce}`, the client answers
+  `hello {role, dc, node, mac}`; a wrong MAC gets `error {code: "unauthorized"}` and the connection is
+  closed. An admin client may speak first with `admin_hello` (access nodes need it to tell an admin
+  from a user on their single port); the hub skips it.
+- `FrameSender`: a bounded queue drained by one writer task, so a slow or hung peer never blocks the
+  caller; frames are dropped (and counted) when the queue is full.
+- `Link`: an outgoing connection that reconnects with jittered exponential backoff (50 ms .. 2 s,
+  seeded rng), and closes itself when a request (digest/forward/...) has gone unanswered and nothing
+  was heard for `timeout` seconds (a blackholed link stays open while bytes vanish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from . import _auth, _wire
+
+Frame = dict[str, Any]
+log = logging.getLogger("imcluster.net")
+
+HANDSHAKE_TIMEOUT_S = 1.5
+BACKOFF_MIN_S = 0.05
+BACKOFF_MAX_S = 2.0
+ADMIN_HELLO = "admin_hello"
+
+
+class FrameError(Exception):
+    """A frame could not be read: `code` is the wire error code (bad_frame, frame_too_large...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class FramedConnection:
+    """One stream carrying NDJSON frames of at most `max_frame` bytes a line."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 max_frame: int = _wire.MAX_PEER_FRAME) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._decoder = _wire.LineDecoder(max_frame)
+        self._lines: deque[Any] = deque()
+        self.closed = False
+
+    @property
+    def peername(self) -> str:
+        peer = self.writer.get_extra_info("peername")
+        return f"{peer[0]}:{peer[1]}" if peer else "?"
+
+    def push_back(self, data: bytes) -> None:
+        """Feed bytes already read from the stream (by a caller that peeked) to the decoder."""
+        self._lines.extend(self._decoder.feed(data))
+
+    async def read_frame(self) -> Frame | None:
+        """The next frame; None at end of stream; raises `FrameError` on a malformed frame."""
+        while not self._lines:
+            try:
+                data = await self.reader.read(65536)
+            except (ConnectionError, OSError):
+                return None
+            if not data:
+                return None
+            self._lines.extend(self._decoder.feed(data))
+        line = self._lines.popleft()
+        if not isinstance(line, (bytes, bytearray)):
+            raise FrameError("frame_too_large", "frame exceeds the maximum line length")
+        try:
+            return _wire.parse_frame(bytes(line))
+        except _wire.WireError as exc:
+            raise FrameError(getattr(exc, "code", "bad_frame"), str(exc)) from None
+
+    def write_frame(self, frame: Frame) -> int:
+        """Write one frame without waiting; returns its encoded size."""
+        data = _wire.encode(frame)
+        self.write_bytes(data)
+        return len(data)
+
+    def write_bytes(self, data: bytes) -> None:
+        if not self.closed and not self.writer.is_closing():
+            self.writer.write(data)
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                self.writer.close()
+
+
+async def open_framed(host: str, port: int, max_frame: int = _wire.MAX_PEER_FRAME,
+                      timeout: float = HANDSHAKE_TIMEOUT_S) -> FramedConnection:
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, limit=max_frame + 1024), timeout)
+    return FramedConnection(reader, writer, max_frame)
+
+
+# ---------------------------------------------------------------- handshake
+
+
+@dataclass(frozen=True)
+class Hello:
+    """Who authenticated on a connection."""
+
+    role: str
+    dc: str
+    node: str
+
+
+async def server_handshake(conn: FramedConnection, secret: bytes, rng: random.Random,
+                           timeout: float = HANDSHAKE_TIMEOUT_S) -> Hello | None:
+    """Challenge the connecting side; returns its `Hello`, or None after refusing and closing."""
+    nonce = _auth.new_nonce(rng)
+    conn.write_frame({"type": "challenge", "nonce": nonce})
+    try:
+        frame = await asyncio.wait_for(conn.read_frame(), timeout)
+        while frame is not None and frame.get("type") == ADMIN_HELLO:
+            frame = await asyncio.wait_for(conn.read_frame(), timeout)
+    except (asyncio.TimeoutError, FrameError):
+        frame = None
+    if frame is not None and frame.get("type") == "hello":
+        role, dc, node, mac = (frame.get("role"), frame.get("dc"), frame.get("node"),
+                               frame.get("mac"))
+        if (all(isinstance(v, str) for v in (role, dc, node, mac))
+                and role in ("hub", "access", "admin")):
+            expected = _auth.hello_mac(secret, nonce, role, dc, node)
+            if hmac.compare_digest(expected.encode(), str(mac).encode()):
+                conn.write_frame({"type": "hello_ok"})
+                return Hello(role, dc, node)
+    conn.write_frame({"type": "error", "code": "unauthorized",
+                      "message": "handshake failed: bad or missing hello"})
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(conn.drain(), 0.5)
+    conn.close()
+    return None
+
+
+class HandshakeRefused(Exception):
+    """The server did not accept our hello."""
+
+
+async def client_handshake(conn: FramedConnection, secret: bytes, role: str, dc: str, node: str,
+                           timeout: float = HANDSHAKE_TIMEOUT_S) -> None:
+    """Answer the server's challenge; raises `HandshakeRefused` or `asyncio.TimeoutError`."""
+    async def run() -> None:
+        challenge = await conn.read_frame()
+        if not challenge or challenge.get("type") != "challenge" or not isinstance(
+                challenge.get("nonce"), str):
+            raise HandshakeRefused(f"expected a challenge, got {challenge!r}")
+        mac = _auth.hello_mac(secret, challenge["nonce"], role, dc, node)
+        conn.write_frame({"type": "hello", "role": role, "dc": dc, "node": node, "mac": mac})
+        answer = await conn.read_frame()
+        if not answer or answer.get("type") != "hello_ok":
+            raise HandshakeRefused(f"hello refused: {answer!r}")
+    try:
+        await asyncio.wait_for(run(), timeout)
+    except FrameError as exc:
+        raise HandshakeRefused(str(exc)) from None
+
+
+# ---------------------------------------------------------------- bounded sending
+
+
+@dataclass
+class SendCounters:
+    frames_sent: int = 0
+    bytes_sent: int = 0
+    frames_dropped: int = 0
+
+
+class FrameSender:
+    """A bounded queue of encoded frames written by one task; `send` never blocks."""
+
+    def __init__(self, conn: FramedConnection, counters: SendCounters,
+                 max_frames: int = 4096, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self.conn = conn
+        self.counters = counters
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._wakeup = asyncio.Event()
+        self.task = asyncio.ensure_future(self._run())
+
+    def send(self, frame: Frame) -> bool:
+        data = _wire.encode(frame)
+        if (len(self._queue) >= self.max_frames
+                or self._queued_bytes + len(data) > self.max_bytes or self.conn.closed):
+            self.counters.frames_dropped += 1
+            return False
+        self._queue.append(data)
+        self._queued_bytes += len(data)
+        self._wakeup.set()
+        return True
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    chunk = []
+                    while self._queue and len(chunk) < 256:
+                        chunk.append(self._queue.popleft())
+                    data = b"".join(chunk)
+                    self._queued_bytes -= len(data)
+                    self.conn.write_bytes(data)
+                    self.counters.frames_sent += len(chunk)
+                    self.counters.bytes_sent += len(data)
+                    await self.conn.drain()
+        except (ConnectionError, OSError):
+            self.conn.close()
+
+    def stop(self) -> None:
+        self.task.cancel()
+
+
+# ---------------------------------------------------------------- reconnecting link
+
+
+class Link:
+    """An outgoing authenticated link that keeps reconnecting until `stop`.
+
+    `on_up()` runs after each successful handshake, `on_frame(frame)` for each frame received,
+    `on_down()` when an up link drops. A frame whose type is in `requests` starts the hang timer;
+    any frame heard restarts it, and a frame in `replies` settles one request. When requests are
+    outstanding and nothing is heard for `timeout` seconds the link is closed and reopened.
+    An invalid frame from the other side closes the link too (e.g. a torn line after a blackhole).
+    """
+
+    def __init__(self, name: str, host: str, port: int, *, secret: bytes, role: str, dc: str,
+                 node: str, rng: random.Random, on_up: Callable[[], None],
+                 on_frame: Callable[[Frame], None], on_down: Callable[[], None],
+                 counters: SendCounters | None = None, timeout: float = 1.5,
+                 requests: frozenset[str] = frozenset(), replies: frozenset[str] = frozenset(),
+                 max_frame: int = _wire.MAX_PEER_FRAME) -> None:
+        self.name, self.host, self.port = name, host, port
+        self.secret, self.role, self.dc, self.node = secret, role, dc, node
+        self.rng = rng
+        self.on_up, self.on_frame, self.on_down = on_up, on_frame, on_down
+        self.counters = counters or SendCounters()
+        self.timeout = timeout
+        self.requests, self.replies = requests, replies
+        self.max_frame = max_frame
+        self.sender: FrameSender | None = None
+        self.outstanding = 0
+        self.waiting_since: float | None = None
+        self.connects = 0
+        self.hang_closes = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.sender is not None and not self.sender.conn.closed
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def send(self, frame: Frame) -> bool:
+        """Queue `frame`; False (dropped) if the link is down or its queue is full."""
+        if not self.up:
+            self.counters.frames_dropped += 1
+            return False
+        assert self.sender is not None
+        ok = self.sender.send(frame)
+        if ok and frame.get("type") in self.requests:
+            self.outstanding += 1
+            if self.waiting_since is None:
+                self.waiting_since = time.monotonic()
+        return ok
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(BACKOFF_MAX_S, BACKOFF_MIN_S * (2 ** min(attempt, 16)))
+        return delay * (0.5 + 0.5 * self.rng.random())
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            conn: FramedConnection | None = None
+            try:
+                conn = await open_framed(self.host, self.port, self.max_frame, self.timeout)
+                await client_handshake(conn, self.secret, self.role, self.dc, self.node,
+                                       self.timeout)
+            except (OSError, asyncio.TimeoutError, HandshakeRefused, ConnectionError) as exc:
+                log.debug("link %s: connect failed: %r", self.name, exc)
+                if conn:
+                    conn.close()
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
+                continue
+            attempt = 0
+            self.connects += 1
+            await self._serve(conn)
+            await asyncio.sleep(self._backoff(attempt))
+            attempt += 1
+
+    async def _serve(self, conn: FramedConnection) -> None:
+        self.outstanding, self.waiting_since = 0, None
+        self.sender = FrameSender(conn, self.counters)
+        reader = asyncio.ensure_future(self._read(conn))
+        watchdog = asyncio.ensure_future(self._watch(conn))
+        try:
+            self.on_up()
+            await asyncio.wait([reader, watchdog, self.sender.task],
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, watchdog):
+                task.cancel()
+            self.sender.stop()
+            conn.close()
+            self.sender = None
+            self.on_down()
+
+    async def _read(self, conn: FramedConnection) -> None:
+        while True:
+            try:
+                frame = await conn.read_frame()
+            except FrameError as exc:
+                log.warning("link %s: invalid frame (%s), closing", self.name, exc.code)
+                return
+            if frame is None:
+                return
+            if frame.get("type") in self.replies and self.outstanding:
+                self.outstanding -= 1
+            self.waiting_since = time.monotonic() if self.outstanding else None
+            self.on_frame(frame)
+
+    async def _watch(self, conn: FramedConnection) -> None:
+        while True:
+            await asyncio.sleep(min(0.1, self.timeout / 4))
+            since = self.waiting_since
+            if since is not None and time.monotonic() - since > self.timeout:
+                self.hang_closes += 1
+                log.info("link %s: no answer for %.1f s, reconnecting", self.name, self.timeout)
+                return
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+__all__ = ["ADMIN_HELLO", "FrameError", "FrameSender", "FramedConnection", "HandshakeRefused",
+           "Hello", "Link", "SendCounters", "client_handshake", "open_framed", "parse_hostport",
+           "server_handshake"]

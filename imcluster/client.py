@@ -1,0 +1,308 @@
+"""Asyncio client library for the reference IM cluster (public; the harness uses it).
+
+`Client` speaks the client protocol of DESIGN §1 to an access node::
+
+    client = Client("127.0.0.1", port, secret="s3cret")
+    await client.connect()
+    await client.login("alice")                 # token computed from the secret
+    await client.send("m1", "bob", "hi")        # returns on send_ok, raises SendRejected
+    async for delivery in client.deliveries():  # deduplicated by message id
+        ...
+
+Every frame received is reported to `on_frame` (if given), every raw `deliver` frame is put on
+`raw_deliveries` (duplicates included: the harness records each one), and with `auto_ack` each
+delivery is acknowledged. `AdminClient` talks to the admin side of a hub or access node
+(`status()`, `set_clock(offset_ms)`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any, AsyncIterator, Callable
+
+from ._auth import hello_mac, user_token
+
+Frame = dict[str, Any]
+_READ_LIMIT = 8 * 1024 * 1024
+
+
+class ClientError(Exception):
+    """The server answered with an error frame (`code`, `message`)."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class SendRejected(ClientError):
+    """The server answered `send_err {id, code, message}`."""
+
+
+class LoginFailed(ClientError):
+    """Login refused (`unauthorized`, `unavailable`, ...); the server closes the connection."""
+
+
+def _encode(frame: Frame) -> bytes:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+class Client:
+    """One user's connection to an access node."""
+
+    def __init__(self, host: str, port: int, secret: str | None = None, *, auto_ack: bool = True,
+                 on_frame: Callable[[Frame], None] | None = None) -> None:
+        self.host, self.port = host, port
+        self.secret = secret
+        self.auto_ack = auto_ack
+        self.on_frame = on_frame
+        self.user: str | None = None
+        self.raw_deliveries: asyncio.Queue[Frame] = asyncio.Queue()
+        self.errors: list[Frame] = []
+        self._deliveries: asyncio.Queue[Frame | None] = asyncio.Queue()
+        self._seen: set[str] = set()
+        self._sends: dict[str, list[asyncio.Future[Frame]]] = {}
+        self._login: asyncio.Future[Frame] | None = None
+        self._pings: list[asyncio.Future[Frame]] = []
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+
+    # ------------------------------------------------------------ connection
+
+    async def connect(self, timeout: float = 5.0) -> None:
+        self._reader, self._writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, limit=_READ_LIMIT), timeout)
+        self._task = asyncio.ensure_future(self._read_loop())
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        self._fail_all(ConnectionError("client closed"))
+
+    async def __aenter__(self) -> "Client":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _write(self, frame: Frame) -> None:
+        if self._writer is None or self._writer.is_closing():
+            raise ConnectionError("not connected")
+        self._writer.write(_encode(frame))
+
+    # ------------------------------------------------------------ operations
+
+    async def login(self, user: str, token: str | None = None, timeout: float = 5.0) -> Frame:
+        """Log in as `user`; returns the `login_ok` frame or raises `LoginFailed`."""
+        if token is None:
+            if self.secret is None:
+                raise ValueError("login needs a token or the cluster secret")
+            token = user_token(self.secret.encode(), user)
+        self._login = asyncio.get_running_loop().create_future()
+        self._write({"type": "login", "user": user, "token": token})
+        frame = await asyncio.wait_for(self._login, timeout)
+        self.user = user
+        return frame
+
+    async def send(self, id: str, to: str, body: str, timeout: float = 5.0) -> Frame:
+        """Send a message; returns `send_ok`, raises `SendRejected` or `asyncio.TimeoutError`."""
+        future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._sends.setdefault(id, []).append(future)
+        try:
+            self._write({"type": "send", "id": id, "to": to, "body": body})
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        finally:
+            waiting = self._sends.get(id, [])
+            if future in waiting:
+                waiting.remove(future)
+            if not waiting:
+                self._sends.pop(id, None)
+
+    async def ack(self, id: str) -> None:
+        self._write({"type": "ack", "id": id})
+        await self._drain()
+
+    async def logout(self) -> None:
+        self._write({"type": "logout"})
+        await self._drain()
+        self.user = None
+
+    async def ping(self, timeout: float = 5.0) -> Frame:
+        future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._pings.append(future)
+        self._write({"type": "ping"})
+        return await asyncio.wait_for(future, timeout)
+
+    async def send_raw(self, data: bytes) -> None:
+        """Write raw bytes (tests of malformed input)."""
+        if self._writer is None:
+            raise ConnectionError("not connected")
+        self._writer.write(data)
+        await self._drain()
+
+    async def deliveries(self) -> AsyncIterator[Frame]:
+        """Deliveries deduplicated by message id; ends when the connection closes."""
+        while True:
+            frame = await self._deliveries.get()
+            if frame is None:
+                self._deliveries.put_nowait(None)
+                return
+            yield frame
+
+    async def _drain(self) -> None:
+        if self._writer is not None:
+            await self._writer.drain()
+
+    # ------------------------------------------------------------ receiving
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        try:
+            while True:
+                line = await self._reader.readline()
+                if not line:
+                    break
+                try:
+                    frame = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(frame, dict):
+                    self._handle(frame)
+        except (ConnectionError, OSError, ValueError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self.closed.set()
+            self._fail_all(ConnectionError("connection closed"))
+            self._deliveries.put_nowait(None)
+
+    def _handle(self, frame: Frame) -> None:
+        if self.on_frame is not None:
+            self.on_frame(frame)
+        kind = frame.get("type")
+        if kind == "deliver":
+            self.raw_deliveries.put_nowait(frame)
+            msg_id = frame.get("id")
+            if isinstance(msg_id, str) and msg_id not in self._seen:
+                self._seen.add(msg_id)
+                self._deliveries.put_nowait(frame)
+            if self.auto_ack and isinstance(msg_id, str):
+                with contextlib.suppress(ConnectionError):
+                    self._write({"type": "ack", "id": msg_id})
+        elif kind in ("send_ok", "send_err"):
+            for future in self._sends.get(str(frame.get("id")), []):
+                if not future.done():
+                    if kind == "send_ok":
+                        future.set_result(frame)
+                    else:
+                        future.set_exception(SendRejected(str(frame.get("code")),
+                                                          str(frame.get("message", ""))))
+        elif kind == "login_ok":
+            if self._login is not None and not self._login.done():
+                self._login.set_result(frame)
+        elif kind == "pong":
+            if self._pings:
+                future = self._pings.pop(0)
+                if not future.done():
+                    future.set_result(frame)
+        elif kind == "error":
+            self.errors.append(frame)
+            if self._login is not None and not self._login.done():
+                self._login.set_exception(LoginFailed(str(frame.get("code")),
+                                                      str(frame.get("message", ""))))
+
+    def _fail_all(self, exc: Exception) -> None:
+        futures = [f for fs in self._sends.values() for f in fs] + self._pings
+        if self._login is not None:
+            futures.append(self._login)
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: nobody may be waiting any more
+
+
+class AdminClient:
+    """Authenticated admin connection to a hub or an access node."""
+
+    def __init__(self, host: str, port: int, secret: str, *, timeout: float = 5.0) -> None:
+        self.host, self.port = host, port
+        self.secret = secret
+        self.timeout = timeout
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, limit=64 * 1024 * 1024), self.timeout)
+        self._reader, self._writer = reader, writer
+        writer.write(_encode({"type": "admin_hello"}))
+        challenge = await self._read()
+        if challenge.get("type") != "challenge":
+            raise ClientError("bad_handshake", f"expected challenge, got {challenge!r}")
+        mac = hello_mac(self.secret.encode(), str(challenge["nonce"]), "admin", "", "admin")
+        writer.write(_encode({"type": "hello", "role": "admin", "dc": "", "node": "admin",
+                              "mac": mac}))
+        answer = await self._read()
+        if answer.get("type") != "hello_ok":
+            await self.close()
+            raise ClientError(str(answer.get("code", "unauthorized")),
+                              str(answer.get("message", "")))
+
+    async def _read(self) -> Frame:
+        assert self._reader is not None
+        line = await asyncio.wait_for(self._reader.readline(), self.timeout)
+        if not line:
+            raise ConnectionError("admin connection closed")
+        frame = json.loads(line)
+        if not isinstance(frame, dict):
+            raise ClientError("bad_frame", "admin answer is not an object")
+        return frame
+
+    async def request(self, frame: Frame) -> Frame:
+        async with self._lock:
+            if self._writer is None or self._writer.is_closing():
+                await self.connect()
+            assert self._writer is not None
+            try:
+                self._writer.write(_encode(frame))
+                answer = await self._read()
+            except BaseException:
+                await self.close()
+                raise
+        if answer.get("type") == "error":
+            raise ClientError(str(answer.get("code")), str(answer.get("message", "")))
+        return answer
+
+    async def status(self) -> Frame:
+        return await self.request({"type": "admin", "op": "status"})
+
+    async def set_clock(self, offset_ms: int) -> Frame:
+        return await self.request({"type": "admin", "op": "set_clock", "offset_ms": offset_ms})
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+            self._writer = None
+
+    async def __aenter__(self) -> "AdminClient":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+__all__ = ["AdminClient", "Client", "ClientError", "LoginFailed", "SendRejected"]

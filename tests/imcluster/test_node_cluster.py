@@ -1,0 +1,240 @@
+"""Real node processes on loopback (no Toxiproxy): handshake refusal, a 2-DC cluster delivering
+cross-DC and offline messages, a hub killed by SIGKILL right after `send_ok` (delivered after the
+restart; lost with `--bug volatile-store`), and the admin requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from imcluster._auth import hello_mac
+from imcluster._net import HandshakeRefused, client_handshake, open_framed
+from imcluster.client import AdminClient, Client, ClientError, LoginFailed
+
+pytestmark = pytest.mark.integration
+
+SECRET = "test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class NodeProcess:
+    """One `python -m imcluster ...` subprocess in its own session, ended by pid."""
+
+    def __init__(self, args: list[str], log_path: Path, secret: str | None = SECRET) -> None:
+        self.args = args
+        self.log_path = log_path
+        env = dict(os.environ)
+        env.pop("IMCLUSTER_SECRET", None)
+        if secret is not None:
+            env["IMCLUSTER_SECRET"] = secret
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "imcluster", *args],
+                                     stdout=subprocess.PIPE, stderr=self.log, env=env,
+                                     start_new_session=True)
+
+    def wait_ready(self, timeout: float = 15.0) -> dict[str, object]:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"no ready line from {self.args}: {self.log_path.read_text()}")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"node exited ({self.proc.wait()}): {self.log_path.read_text()}")
+        return dict(json.loads(line))
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        self.proc.wait(timeout=10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.log.close()
+
+
+class Cluster:
+    """Hubs with direct `--peer` addresses and one access node per DC."""
+
+    def __init__(self, tmp: Path, dcs: int = 2, hub_args: tuple[str, ...] = ()) -> None:
+        self.tmp = tmp
+        self.dcs = [f"dc{i}" for i in range(1, dcs + 1)]
+        self.hub_ports = {dc: free_port() for dc in self.dcs}
+        self.access_ports = {dc: free_port() for dc in self.dcs}
+        self.hub_args = hub_args
+        self.procs: dict[str, NodeProcess] = {}
+
+    def start_hub(self, dc: str) -> None:
+        peers = [f"--peer={p}=127.0.0.1:{self.hub_ports[p]}" for p in self.dcs if p != dc]
+        args = ["hub", "--dc", dc, "--listen", f"127.0.0.1:{self.hub_ports[dc]}", *peers,
+                "--db", str(self.tmp / f"{dc}.db"), "--event-log",
+                str(self.tmp / f"{dc}-events.jsonl"), "--seed", "7", *self.hub_args]
+        proc = NodeProcess(args, self.tmp / f"{dc}-hub.log")
+        self.procs[f"{dc}-hub"] = proc
+        assert proc.wait_ready()["node"] == f"{dc}-hub"
+
+    def start_access(self, dc: str) -> None:
+        args = ["access", "--dc", dc, "--node", f"{dc}-a1", "--listen",
+                f"127.0.0.1:{self.access_ports[dc]}", "--hub", f"127.0.0.1:{self.hub_ports[dc]}"]
+        proc = NodeProcess(args, self.tmp / f"{dc}-a1.log")
+        self.procs[f"{dc}-a1"] = proc
+        assert proc.wait_ready()["listen"] == f"127.0.0.1:{self.access_ports[dc]}"
+
+    def start(self) -> "Cluster":
+        for dc in self.dcs:
+            self.start_hub(dc)
+        for dc in self.dcs:
+            self.start_access(dc)
+        return self
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.kill()
+
+    async def client(self, dc: str, user: str) -> Client:
+        """A logged-in client; retries while the access node has no hub link yet."""
+        for _ in range(100):
+            client = Client("127.0.0.1", self.access_ports[dc], secret=SECRET)
+            await client.connect()
+            try:
+                await client.login(user)
+                return client
+            except (LoginFailed, ConnectionError):
+                await client.close()
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"{user} could not log into {dc}")
+
+
+@pytest.fixture
+def cluster2(tmp_path: Path) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path, dcs=2)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+async def next_delivery(client: Client, timeout: float = 5.0) -> dict[str, object]:
+    return await asyncio.wait_for(client.raw_deliveries.get(), timeout)
+
+
+async def test_peer_without_secret_is_refused(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, dcs=1)
+    try:
+        cluster.start_hub("dc1")
+        port = cluster.hub_ports["dc1"]
+        conn = await open_framed("127.0.0.1", port)
+        challenge = await conn.read_frame()
+        assert challenge is not None and challenge["type"] == "challenge"
+        bad_mac = hello_mac(b"wrong-secret", challenge["nonce"], "hub", "dc2", "dc2-hub")
+        conn.write_frame({"type": "hello", "role": "hub", "dc": "dc2", "node": "dc2-hub",
+                          "mac": bad_mac})
+        refusal = await conn.read_frame()
+        assert refusal is not None and refusal["type"] == "error"
+        assert refusal["code"] == "unauthorized"
+        assert await conn.read_frame() is None  # closed
+        conn.close()
+        conn = await open_framed("127.0.0.1", port)
+        with pytest.raises(HandshakeRefused):
+            await client_handshake(conn, b"not-the-secret", "access", "dc1", "dc1-a1")
+        conn.close()
+        with pytest.raises(ClientError) as refused:
+            await AdminClient("127.0.0.1", port, "wrong").status()
+        assert refused.value.code == "unauthorized"
+        conn = await open_framed("127.0.0.1", port)  # the right secret is accepted
+        await client_handshake(conn, SECRET.encode(), "access", "dc1", "dc1-a1")
+        conn.close()
+    finally:
+        cluster.stop()
+
+
+def test_missing_secret_exits_2(tmp_path: Path) -> None:
+    proc = NodeProcess(["access", "--dc", "dc1", "--node", "dc1-a1", "--listen",
+                        f"127.0.0.1:{free_port()}", "--hub", "127.0.0.1:1"],
+                       tmp_path / "a.log", secret=None)
+    try:
+        assert proc.proc.wait(timeout=15) == 2
+        assert "IMCLUSTER_SECRET" in (tmp_path / "a.log").read_text()
+    finally:
+        proc.kill()
+
+
+async def test_cross_dc_and_offline_delivery(cluster2: Cluster) -> None:
+    alice = await cluster2.client("dc1", "alice")
+    bob = await cluster2.client("dc2", "bob")
+    await asyncio.sleep(0.5)  # coordinates gossip to the other DC
+    assert (await alice.send("m1", "bob", "hello bob"))["type"] == "send_ok"
+    got = await next_delivery(bob)
+    assert (got["id"], got["from"], got["to"], got["body"]) == ("m1", "alice", "bob", "hello bob")
+    # the eager push and the gateway's forward race on the same link; either may deliver first
+    assert got["via"] in ("online", "offline") and got["dc"] == "dc2"
+    await alice.send("m2", "carol", "for later")  # carol is offline everywhere
+    await asyncio.sleep(0.5)
+    carol = await cluster2.client("dc2", "carol")
+    got = await next_delivery(carol)
+    assert (got["id"], got["via"], got["from"]) == ("m2", "offline", "alice")
+    for client in (alice, bob, carol):
+        await client.close()
+    async with AdminClient("127.0.0.1", cluster2.hub_ports["dc1"], SECRET) as admin:
+        status = await admin.status()
+        assert status["role"] == "hub" and status["health"] == "ok"
+        assert status["counters"]["wan_frames_sent"] > 0
+        assert status["counters"]["wan_bytes_sent"] > status["counters"]["wan_frames_sent"]
+        assert (await admin.set_clock(2500))["clock_offset_ms"] == 2500
+        assert (await admin.status())["clock_offset_ms"] == 2500
+    async with AdminClient("127.0.0.1", cluster2.access_ports["dc2"], SECRET) as admin:
+        status = await admin.status()
+        assert status["role"] == "access" and status["hub_connected"] is True
+    events = [json.loads(line) for line in
+              (cluster2.tmp / "dc2-events.jsonl").read_text().splitlines()]
+    applied = {(e["kind"], e["key"]) for e in events if e["event"] == "apply"}
+    assert ("msg", "m2") in applied and ("coord", "alice") in applied
+    assert all(e["dc"] == "dc2" and e["node"] == "dc2-hub" and e["ts_ns"] > 0 for e in events)
+
+
+@pytest.mark.parametrize("bug, delivered", [(None, True), ("volatile-store", False)])
+async def test_hub_sigkill_after_send_ok(tmp_path: Path, bug: str | None,
+                                         delivered: bool) -> None:
+    cluster = Cluster(tmp_path, dcs=1, hub_args=("--bug", bug) if bug else ())
+    try:
+        cluster.start()
+        alice = await cluster.client("dc1", "alice")
+        await alice.send("crash-1", "bob", "survive me")
+        cluster.procs["dc1-hub"].kill()  # right after send_ok
+        await alice.close()
+        cluster.start_hub("dc1")
+        bob = await cluster.client("dc1", "bob")
+        if delivered:
+            got = await next_delivery(bob)
+            assert (got["id"], got["via"]) == ("crash-1", "offline")
+        else:
+            with pytest.raises(asyncio.TimeoutError):
+                await next_delivery(bob, timeout=2.0)
+        await bob.close()
+    finally:
+        cluster.stop()
+
+
+async def test_sigterm_exits_cleanly(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, dcs=1)
+    try:
+        cluster.start()
+        for name in ("dc1-a1", "dc1-hub"):
+            proc = cluster.procs[name].proc
+            os.kill(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+    finally:
+        cluster.stop()
