@@ -1,0 +1,135 @@
+"""Turns the run's digests into the report's four charts (each an inline SVG plus a caption)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from ._digest import EventsDigest, HistoryDigest
+from ._svg import bar_chart, esc, histogram_chart, latency_chart, timeline_chart
+
+NS = 1_000_000_000
+MAX_POINTS = 5000
+
+
+def _phases(test: dict[str, Any] | None) -> list[tuple[str, float, float]]:
+    phases = (test or {}).get("phases")
+    out = []
+    if isinstance(phases, dict):
+        for name, span in phases.items():
+            if isinstance(span, (list, tuple)) and len(span) == 2:
+                try:
+                    out.append((str(name), float(span[0]) / NS, float(span[1]) / NS))
+                except (TypeError, ValueError):
+                    continue
+    return sorted(out, key=lambda item: item[1])
+
+
+def _t_max(history: HistoryDigest, test: dict[str, Any] | None) -> float:
+    ends = [history.end_time / NS] + [end for _n, _s, end in _phases(test)]
+    return max(ends + [1.0])
+
+
+def latency_section(history: HistoryDigest, test: dict[str, Any] | None) -> str:
+    points = [
+        (facts.invoke_time / NS, (facts.first_receipt_time - facts.invoke_time) / 1e6,
+         facts.first_receipt_via or "")
+        for facts in history.sends.values()
+        if facts.first_receipt_time is not None
+    ]
+    if not points:
+        return '<p class="note">No message was received by its recipient: no latency to draw.</p>'
+    note = ""
+    if len(points) > MAX_POINTS:
+        stride = math.ceil(len(points) / MAX_POINTS)
+        note = f" Showing every {stride}th of {len(points)} receipts."
+        points = points[::stride]
+    bands = [(iv.start / NS, iv.end / NS, iv.kind) for iv in history.intervals]
+    svg = latency_chart(points, bands, _t_max(history, test))
+    return (
+        f'<figure>{svg}<figcaption>Send invocation to first receipt by the recipient; shaded: '
+        f"nemesis periods (colour by fault kind).{esc(note)}</figcaption></figure>"
+    )
+
+
+def theory_rounds(n_dcs: int) -> float:
+    """The article's push-gossip estimate log2(N) + ln(N) rounds."""
+    return math.log2(n_dcs) + math.log(n_dcs) if n_dcs > 1 else 0.0
+
+
+def convergence_section(events: EventsDigest | None, test: dict[str, Any] | None) -> str:
+    if events is None:
+        return '<p class="note">No <code>events.jsonl</code>: convergence cannot be drawn.</p>'
+    if not events.converged_ms:
+        return (
+            f'<p class="note">{events.dots} dots in the event log, none seen in every DC '
+            f"({events.unconverged} unconverged).</p>"
+        )
+    test = test or {}
+    interval = float(test.get("gossip_interval") or 100)
+    dcs = test.get("dc_names") or []
+    n = len(dcs) if dcs else int(test.get("dcs") or 0)
+    rounds = [ms / interval for ms in events.converged_ms]
+    markers = []
+    if n > 1:
+        theory = theory_rounds(n)
+        markers.append((theory, f"theory log2 N + ln N = {theory:.2f} rounds (N={n})", "#c62828"))
+    wan = test.get("wan_latency")
+    if isinstance(wan, (int, float)) and wan > 0:
+        markers.append((wan / interval, f"one-way WAN floor {wan:g} ms", "#2e7d32"))
+    ordered = sorted(rounds)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+    svg = histogram_chart(rounds, 0.5, markers, f"rounds to converge (ms / {interval:g} ms)")
+    return (
+        f"<figure>{svg}<figcaption>{len(rounds)} dots converged, {events.unconverged} not; "
+        f"median {p50:.2f} rounds, p99 {p99:.2f} rounds (originate → last DC's apply)."
+        "</figcaption></figure>"
+    )
+
+
+def per_dc_section(
+    history: HistoryDigest, test: dict[str, Any] | None, lost_ids: list[str]
+) -> str:
+    if not history.sends:
+        return '<p class="note">No sends in the history.</p>'
+    counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for facts in history.sends.values():
+        row = counts[facts.dc]
+        row["attempted"] += 1
+        if facts.outcome == "ok":
+            row["acknowledged"] += 1
+        if facts.first_receipt_time is not None:
+            row["delivered"] += 1
+    for msg_id in lost_ids:
+        facts = history.sends.get(msg_id)
+        if facts is not None:
+            counts[facts.dc]["lost"] += 1
+    order = list((test or {}).get("dc_names") or [])
+    order += sorted(dc for dc in counts if dc not in order)
+    groups = [(dc, dict(counts.get(dc, {}))) for dc in order]
+    series = [
+        ("attempted", "#90a4ae"),
+        ("acknowledged", "#42a5f5"),
+        ("delivered", "#66bb6a"),
+        ("lost", "#e53935"),
+    ]
+    return (
+        f"<figure>{bar_chart(groups, series)}<figcaption>Sends by the sender's DC: attempted, "
+        "acknowledged (send ok), delivered (received by the recipient), lost (per the delivery "
+        "checker).</figcaption></figure>"
+    )
+
+
+def timeline_section(history: HistoryDigest, test: dict[str, Any] | None) -> str:
+    lanes: dict[str, list[tuple[float, float, str, bool]]] = defaultdict(list)
+    for iv in history.intervals:
+        lanes[iv.kind].append((iv.start / NS, iv.end / NS, iv.label, iv.closed))
+    if not lanes and not _phases(test):
+        return '<p class="note">No nemesis ops and no phases recorded.</p>'
+    svg = timeline_chart(sorted(lanes.items()), _phases(test), _t_max(history, test))
+    return (
+        f"<figure>{svg}<figcaption>Top strip: runner phases. One lane per fault kind; dashed "
+        "outline: a fault never healed in the history.</figcaption></figure>"
+    )

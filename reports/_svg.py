@@ -1,0 +1,269 @@
+"""Inline SVG charts for the report: no scripts, no external assets, well-formed XML.
+
+Every function returns one `<svg>` element as a string. All text is escaped, so labels taken from
+a history cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+
+WIDTH = 920
+HEIGHT = 260
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 18, 42
+
+KIND_COLOURS = {
+    "partition": "#e53935",
+    "wan": "#fb8c00",
+    "kill": "#8e24aa",
+    "pause": "#3949ab",
+    "clock": "#00897b",
+}
+PHASE_COLOURS = {"main": "#90a4ae", "heal": "#66bb6a", "recovery": "#42a5f5"}
+
+
+def esc(text: object) -> str:
+    """Escape any value for HTML or XML text and attributes."""
+    return escape(str(text), quote=True)
+
+
+def kind_colour(kind: str) -> str:
+    return KIND_COLOURS.get(kind, "#757575")
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high]."""
+    if not math.isfinite(low) or not math.isfinite(high) or high <= low:
+        return [low if math.isfinite(low) else 0.0]
+    raw = (high - low) / max(1, count)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    ticks = []
+    value = first
+    while value <= high + step * 1e-9:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def _fmt(value: float) -> str:
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.1f}" if abs(value) >= 1 else f"{value:.2f}"
+
+
+class _Frame:
+    """Maps data coordinates to the plotting area and draws axes."""
+
+    def __init__(self, x_max: float, y_max: float, height: int = HEIGHT, x_min: float = 0.0):
+        self.height = height
+        self.x_min = x_min
+        self.x_max = x_max if x_max > x_min else x_min + 1.0
+        self.y_max = y_max if y_max > 0 else 1.0
+        self.plot_w = WIDTH - LEFT - RIGHT
+        self.plot_h = height - TOP - BOTTOM
+
+    def x(self, value: float) -> float:
+        span = self.x_max - self.x_min
+        return LEFT + (min(max(value, self.x_min), self.x_max) - self.x_min) / span * self.plot_w
+
+    def y(self, value: float) -> float:
+        return TOP + self.plot_h - min(max(value, 0.0), self.y_max) / self.y_max * self.plot_h
+
+    def axes(self, x_label: str, y_label: str, x_ticks: bool = True) -> list[str]:
+        parts = [
+            f'<rect x="{LEFT}" y="{TOP}" width="{self.plot_w}" height="{self.plot_h}" '
+            'fill="none" stroke="#b0bec5"/>'
+        ]
+        for tick in nice_ticks(0, self.y_max):
+            y = self.y(tick)
+            parts.append(
+                f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + self.plot_w}" y2="{y:.1f}" '
+                'stroke="#eceff1"/>'
+                f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
+                f"{esc(_fmt(tick))}</text>"
+            )
+        if x_ticks:
+            for tick in nice_ticks(self.x_min, self.x_max, 8):
+                x = self.x(tick)
+                parts.append(
+                    f'<line x1="{x:.1f}" y1="{TOP + self.plot_h}" x2="{x:.1f}" '
+                    f'y2="{TOP + self.plot_h + 4}" stroke="#607d8b"/>'
+                    f'<text x="{x:.1f}" y="{TOP + self.plot_h + 16}" text-anchor="middle" '
+                    f'font-size="11">{esc(_fmt(tick))}</text>'
+                )
+        parts.append(
+            f'<text x="{LEFT + self.plot_w / 2:.1f}" y="{self.height - 6}" text-anchor="middle" '
+            f'font-size="12">{esc(x_label)}</text>'
+            f'<text x="14" y="{TOP + self.plot_h / 2:.1f}" text-anchor="middle" font-size="12" '
+            f'transform="rotate(-90 14 {TOP + self.plot_h / 2:.1f})">{esc(y_label)}</text>'
+        )
+        return parts
+
+
+def _svg(title: str, body: Sequence[str], height: int = HEIGHT) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif">'
+        f"<title>{esc(title)}</title>" + "".join(body) + "</svg>"
+    )
+
+
+def _bands(frame: _Frame, bands: Sequence[tuple[float, float, str]]) -> list[str]:
+    parts = []
+    for start, end, kind in bands:
+        x0, x1 = frame.x(start), frame.x(end)
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{TOP}" width="{max(1.0, x1 - x0):.1f}" '
+            f'height="{frame.plot_h}" fill="{kind_colour(kind)}" fill-opacity="0.13">'
+            f"<title>{esc(kind)} {start:.1f}s to {end:.1f}s</title></rect>"
+        )
+    return parts
+
+
+def latency_chart(
+    points: Sequence[tuple[float, float, str]],
+    bands: Sequence[tuple[float, float, str]],
+    t_max_s: float,
+) -> str:
+    """Scatter of (send time s, latency ms, via) with nemesis periods shaded behind."""
+    y_max = max((p[1] for p in points), default=1.0) * 1.05
+    frame = _Frame(t_max_s, y_max)
+    body = _bands(frame, bands)
+    body += frame.axes("send time (s since test start)", "latency (ms)")
+    colours = {"online": "#1e88e5", "offline": "#f4511e"}
+    for t_s, ms, via in points:
+        body.append(
+            f'<circle cx="{frame.x(t_s):.1f}" cy="{frame.y(ms):.1f}" r="1.8" '
+            f'fill="{colours.get(via, "#546e7a")}" fill-opacity="0.75"/>'
+        )
+    body.append(_legend([("online", colours["online"]), ("offline", colours["offline"])]))
+    return _svg("Delivery latency over time", body)
+
+
+def _legend(items: Sequence[tuple[str, str]], y: int = TOP + 4) -> str:
+    parts = []
+    x = LEFT + 10
+    for label, colour in items:
+        parts.append(
+            f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="{y + 9}" font-size="11">{esc(label)}</text>'
+        )
+        x += 24 + 7 * len(label)
+    return "".join(parts)
+
+
+def histogram_chart(
+    values: Sequence[float],
+    bin_width: float,
+    markers: Sequence[tuple[float, str, str]],
+    x_label: str,
+) -> str:
+    """Histogram of `values` with vertical marker lines (value, label, colour)."""
+    top_value = max(list(values) + [m[0] for m in markers] + [bin_width])
+    bins = max(1, min(200, math.ceil(top_value / bin_width) + 1))
+    counts = [0] * bins
+    for value in values:
+        counts[min(bins - 1, int(max(0.0, value) / bin_width))] += 1
+    frame = _Frame(bins * bin_width, max(counts) * 1.1 if counts else 1)
+    body = frame.axes(x_label, "dots")
+    for i, count in enumerate(counts):
+        if not count:
+            continue
+        x0, x1 = frame.x(i * bin_width), frame.x((i + 1) * bin_width)
+        y = frame.y(count)
+        body.append(
+            f'<rect x="{x0 + 0.5:.1f}" y="{y:.1f}" width="{max(1.0, x1 - x0 - 1):.1f}" '
+            f'height="{TOP + frame.plot_h - y:.1f}" fill="#5c6bc0">'
+            f"<title>{esc(_fmt(i * bin_width))} to {esc(_fmt((i + 1) * bin_width))}: "
+            f"{count}</title></rect>"
+        )
+    for offset, (value, label, colour) in enumerate(markers):
+        x = frame.x(value)
+        body.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + frame.plot_h}" '
+            f'stroke="{colour}" stroke-width="2" stroke-dasharray="6 3"/>'
+            f'<text x="{x + 4:.1f}" y="{TOP + 14 + 14 * offset}" font-size="11" '
+            f'fill="{colour}">{esc(label)}</text>'
+        )
+    return _svg("Convergence distribution", body)
+
+
+def bar_chart(groups: Sequence[tuple[str, dict[str, float]]], series: Sequence[tuple[str, str]]) -> str:
+    """Grouped bars: one group per label (a DC), one bar per series (name, colour)."""
+    y_max = max((v for _label, values in groups for v in values.values()), default=1.0) * 1.15
+    frame = _Frame(max(1, len(groups)), y_max)
+    body = frame.axes("datacenter (sender's DC)", "messages", x_ticks=False)
+    group_w = frame.plot_w / max(1, len(groups))
+    bar_w = group_w * 0.8 / max(1, len(series))
+    for gi, (label, values) in enumerate(groups):
+        gx = LEFT + gi * group_w + group_w * 0.1
+        for si, (name, colour) in enumerate(series):
+            value = values.get(name, 0)
+            y = frame.y(value)
+            x = gx + si * bar_w
+            body.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(1.0, bar_w - 2):.1f}" '
+                f'height="{TOP + frame.plot_h - y:.1f}" fill="{colour}">'
+                f"<title>{esc(label)} {esc(name)}: {esc(_fmt(value))}</title></rect>"
+            )
+            if value:
+                body.append(
+                    f'<text x="{x + bar_w / 2 - 1:.1f}" y="{y - 3:.1f}" font-size="10" '
+                    f'text-anchor="middle">{esc(_fmt(value))}</text>'
+                )
+        body.append(
+            f'<text x="{LEFT + gi * group_w + group_w / 2:.1f}" y="{TOP + frame.plot_h + 16}" '
+            f'text-anchor="middle" font-size="12">{esc(label)}</text>'
+        )
+    body.append(_legend(list(series)))
+    return _svg("Delivery per datacenter", body)
+
+
+def timeline_chart(
+    lanes: Sequence[tuple[str, Sequence[tuple[float, float, str, bool]]]],
+    phases: Sequence[tuple[str, float, float]],
+    t_max_s: float,
+) -> str:
+    """Nemesis timeline: one lane per fault kind with (start s, end s, label, closed) bars."""
+    lane_h = 22
+    height = TOP + BOTTOM + 18 + lane_h * max(1, len(lanes))
+    frame = _Frame(t_max_s, 1.0, height=height)
+    body: list[str] = []
+    for name, start, end in phases:
+        x0, x1 = frame.x(start), frame.x(end)
+        body.append(
+            f'<rect x="{x0:.1f}" y="{TOP}" width="{max(1.0, x1 - x0):.1f}" height="14" '
+            f'fill="{PHASE_COLOURS.get(name, "#bdbdbd")}"><title>{esc(name)} phase</title></rect>'
+            f'<text x="{x0 + 3:.1f}" y="{TOP + 11}" font-size="10" fill="#fff">{esc(name)}</text>'
+        )
+    for li, (kind, bars) in enumerate(lanes):
+        y = TOP + 20 + li * lane_h
+        body.append(
+            f'<text x="{LEFT - 6}" y="{y + 14}" text-anchor="end" font-size="11">{esc(kind)}</text>'
+            f'<line x1="{LEFT}" y1="{y + lane_h - 2}" x2="{LEFT + frame.plot_w}" '
+            f'y2="{y + lane_h - 2}" stroke="#eceff1"/>'
+        )
+        for start, end, label, closed in bars:
+            x0, x1 = frame.x(start), frame.x(end)
+            dash = "" if closed else ' stroke="#000" stroke-dasharray="3 2"'
+            body.append(
+                f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(2.0, x1 - x0):.1f}" height="{lane_h - 6}" '
+                f'fill="{kind_colour(kind)}" fill-opacity="0.8"{dash}>'
+                f"<title>{esc(kind)} {esc(label)} {start:.2f}s to {end:.2f}s"
+                f"{'' if closed else ' (never healed)'}</title></rect>"
+            )
+    for tick in nice_ticks(0, frame.x_max, 8):
+        x = frame.x(tick)
+        body.append(
+            f'<text x="{x:.1f}" y="{height - BOTTOM + 14}" text-anchor="middle" font-size="11">'
+            f"{esc(_fmt(tick))}</text>"
+        )
+    body.append(
+        f'<text x="{LEFT + frame.plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+        'font-size="12">time (s since test start)</text>'
+    )
+    return _svg("Nemesis timeline", body, height=height)
