@@ -367,17 +367,21 @@ class HubCore:
             out.append(route_ok)  # claimed before anything is stored: the bug
             self._forward(msg, node, remote_dc, answered=True, now_ns=now_ns, out=out)
             return
-        self._pool(msg, node, now_ns, out)
+        entry = self._pool(msg, node, now_ns, out, push=False)
         if local:
             self._deliver(msg, "online", out)
         elif remote_dc is not None:
             self._forward(msg, node, remote_dc, answered=True, now_ns=now_ns, out=out)
+        self._push([entry], out)  # after the forward, so the gateway path arrives first
 
-    def _pool(self, msg: dict[str, Any], node: str, now_ns: int, out: list[Effect]) -> None:
+    def _pool(self, msg: dict[str, Any], node: str, now_ns: int, out: list[Effect],
+              push: bool = True) -> Entry:
         """Store `msg` as pending (persisted first), answer `route_ok`, push it to every peer."""
         entry = self._originate("msg", msg["id"], msg, now_ns, out)
         out.append(SendAccess(node, {"type": "route_ok", "id": msg["id"]}))
-        self._push([entry], out)
+        if push:
+            self._push([entry], out)
+        return entry
 
     def _forward(self, msg: dict[str, Any], node: str, peer: str, answered: bool, now_ns: int,
                  out: list[Effect]) -> None:

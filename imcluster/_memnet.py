@@ -1,0 +1,429 @@
+"""In-memory deterministic driver: hub and access cores on a virtual clock and a simulated network.
+
+`MemCluster` runs one `HubCore` per DC and `AccessCore`s under it, delivering frames through a
+priority queue of timed events (per-link latency, optional jitter with FIFO links, partitions,
+crash and restart of hubs with what went through `Persist`). Everything random comes from the
+seed, so a run is a pure function of its inputs. Tests use it today; the `sim` backend grows from it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable
+
+from ._access import AccessCore
+from ._auth import user_token
+from ._config import AccessConfig, HubConfig
+from ._events import (AccessConnected, AccessDisconnected, AccessFrame, ClientClosed, ClientData,
+                      ClientOpened, CloseClient, Effect, Frame, HubConnected, HubDisconnected,
+                      HubFrameIn, LogEvent, PeerFrame, Persist, SendAccess, SendClient, SendHub,
+                      SendPeer, SetTimer, TimerFired)
+from ._hub import HubCore
+from ._state import Entry
+from ._wire import encode
+
+DEFAULT_SECRET = b"memnet-secret"
+
+
+def _wire_copy(frame: Frame) -> Frame:
+    """What the receiver gets: the frame through the real codec (no shared mutable objects)."""
+    decoded: Frame = json.loads(encode(frame))
+    return decoded
+
+
+@dataclass(order=True)
+class _Scheduled:
+    time_ms: float
+    order: int
+    action: Callable[[], None] = field(compare=False)
+
+
+class MemClient:
+    """A simulated user connection to one access node; records every frame it receives."""
+
+    def __init__(self, cluster: "MemCluster", user: str, node: str, auto_ack: bool = True) -> None:
+        self.cluster = cluster
+        self.user = user
+        self.node = node
+        self.dc = cluster.access_dc[node]
+        self.auto_ack = auto_ack
+        self.conn: str | None = None
+        self.open = False
+        self.logged_in = False
+        self.frames: list[tuple[float, Frame]] = []
+        self.deliveries: list[dict[str, Any]] = []  # deliver frames plus "t" (virtual ms)
+        self.results: dict[str, str] = {}  # message id -> "ok" | error code
+        self.errors: list[Frame] = []
+
+    # ---------------------------------------------------------------- client actions
+
+    def connect(self) -> str:
+        """Open a fresh connection (closing nothing); returns its conn id."""
+        self.conn = self.cluster._open_conn(self)
+        self.open, self.logged_in = True, False
+        return self.conn
+
+    def login(self, token: str | None = None) -> None:
+        if not self.open:
+            self.connect()
+        if token is None:
+            token = user_token(self.cluster.secret, self.user)
+        self.send_frame({"type": "login", "user": self.user, "token": token})
+
+    def send(self, msg_id: str, to: str, body: str = "") -> None:
+        self.send_frame({"type": "send", "id": msg_id, "to": to, "body": body})
+
+    def ack(self, msg_id: str) -> None:
+        self.send_frame({"type": "ack", "id": msg_id})
+
+    def logout(self) -> None:
+        self.send_frame({"type": "logout"})
+        self.logged_in = False
+
+    def ping(self) -> None:
+        self.send_frame({"type": "ping"})
+
+    def close(self) -> None:
+        if self.open and self.conn is not None:
+            self.open, self.logged_in = False, False
+            self.cluster._client_close(self.node, self.conn)
+
+    def send_frame(self, frame: Frame) -> None:
+        self.send_raw(encode(frame))
+
+    def send_raw(self, data: bytes) -> None:
+        if not self.open or self.conn is None:
+            raise RuntimeError(f"{self.user}: not connected")
+        self.cluster._client_bytes(self.node, self.conn, data)
+
+    # ---------------------------------------------------------------- observations
+
+    def received_ids(self) -> list[str]:
+        return [d["id"] for d in self.deliveries]
+
+    def _receive(self, frame: Frame) -> None:
+        now = self.cluster.now_ms
+        self.frames.append((now, frame))
+        kind = frame.get("type")
+        if kind == "login_ok":
+            self.logged_in = True
+        elif kind == "send_ok":
+            self.results[frame["id"]] = "ok"
+        elif kind == "send_err":
+            self.results[frame["id"]] = frame.get("code", "error")
+        elif kind == "error":
+            self.errors.append(frame)
+        elif kind == "deliver":
+            record = dict(frame, t=now)
+            self.deliveries.append(record)
+            self.cluster.deliveries.append(dict(record, user=self.user))
+            if self.auto_ack and self.open:
+                self.ack(frame["id"])
+
+    def _closed_by_server(self) -> None:
+        self.open, self.logged_in = False, False
+
+
+class MemCluster:
+    """N DCs (`dc1`..), each with a hub and `access_per_dc` access nodes, on a virtual clock."""
+
+    def __init__(self, dcs: int = 3, access_per_dc: int = 1, seed: int = 0,
+                 latency_ms: float = 200, local_latency_ms: float = 1.0, jitter_ms: float = 0,
+                 secret: bytes = DEFAULT_SECRET, **hub_config_overrides: Any) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.secret = secret
+        self.now_ms = 0.0
+        self.latency_ms = latency_ms
+        self.local_latency_ms = local_latency_ms
+        self.jitter_ms = jitter_ms
+        self.dc_names = [f"dc{i}" for i in range(1, dcs + 1)]
+        self.configs = {dc: HubConfig(dc=dc, peers=tuple(d for d in self.dc_names if d != dc),
+                                      **hub_config_overrides) for dc in self.dc_names}
+        self.hubs: dict[str, HubCore | None] = {}
+        self.incarnation: dict[str, int] = {dc: 0 for dc in self.dc_names}
+        self.disk: dict[str, list[Entry]] = {dc: [] for dc in self.dc_names}
+        self.access: dict[str, AccessCore] = {}
+        self.access_dc: dict[str, str] = {}
+        self.clock_offset_ms: dict[str, float] = {}
+        self.link_latency: dict[tuple[str, str], float] = {}
+        self.cuts: set[tuple[str, str]] = set()
+        self.events: list[dict[str, Any]] = []  # the hubs' event logs, merged
+        self.deliveries: list[dict[str, Any]] = []  # every deliver frame any client received
+        self.dropped_frames = 0
+        self._queue: list[_Scheduled] = []
+        self._order = itertools.count()
+        self._timers: dict[tuple[str, str], int] = {}
+        self._link_clock: dict[tuple[str, str], float] = {}
+        self._conn_numbers: dict[str, itertools.count[int]] = {}
+        self._clients: dict[str, MemClient] = {}
+        for dc in self.dc_names:
+            for k in range(1, access_per_dc + 1):
+                node = f"{dc}-a{k}"
+                self.access[node] = AccessCore(AccessConfig(dc=dc, node=node, secret=secret))
+                self.access_dc[node] = dc
+                self._conn_numbers[node] = itertools.count(1)
+        for dc in self.dc_names:
+            self._boot_hub(dc)
+
+    # ---------------------------------------------------------------- clock and queue
+
+    def _at(self, delay_ms: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, _Scheduled(self.now_ms + delay_ms, next(self._order), action))
+
+    def step(self) -> bool:
+        """Run the next scheduled event; False when nothing is scheduled."""
+        if not self._queue:
+            return False
+        item = heapq.heappop(self._queue)
+        self.now_ms = max(self.now_ms, item.time_ms)
+        item.action()
+        return True
+
+    def run_until(self, t_ms: float, until: Callable[[], bool] | None = None) -> bool:
+        """Run events up to virtual time `t_ms` (or until `until()` holds; then True)."""
+        while self._queue and self._queue[0].time_ms <= t_ms:
+            self.step()
+            if until is not None and until():
+                return True
+        self.now_ms = max(self.now_ms, t_ms)
+        return until is not None and until()
+
+    def run_for(self, ms: float, until: Callable[[], bool] | None = None) -> bool:
+        return self.run_until(self.now_ms + ms, until)
+
+    def node_now_ns(self, name: str) -> int:
+        """The (possibly skewed) clock of node or DC `name`, in ns."""
+        offset = self.clock_offset_ms.get(name, 0.0)
+        if name in self.access_dc and name not in self.clock_offset_ms:
+            offset = self.clock_offset_ms.get(self.access_dc[name], 0.0)
+        return int(round((self.now_ms + offset) * 1_000_000))
+
+    def set_clock(self, name: str, offset_ms: float) -> None:
+        """Skew the clock of a DC (its hub and access nodes) or of one access node."""
+        self.clock_offset_ms[name] = offset_ms
+
+    # ---------------------------------------------------------------- network faults
+
+    def cut(self, a: str, b: str) -> None:
+        """Blackhole both directions between DCs `a` and `b`."""
+        self.cuts |= {(a, b), (b, a)}
+
+    def cut_oneway(self, src: str, dst: str) -> None:
+        """Blackhole frames from `src` to `dst` only."""
+        self.cuts.add((src, dst))
+
+    def isolate(self, dc: str) -> None:
+        for other in self.dc_names:
+            if other != dc:
+                self.cut(dc, other)
+
+    def heal(self) -> None:
+        self.cuts.clear()
+
+    def set_latency(self, a: str, b: str, ms: float) -> None:
+        self.link_latency[(a, b)] = self.link_latency[(b, a)] = ms
+
+    def _wan_delay(self, src: str, dst: str) -> float:
+        delay = self.link_latency.get((src, dst), self.latency_ms)
+        if self.jitter_ms:
+            delay += self.rng.uniform(0, self.jitter_ms)
+        arrival = max(self.now_ms + delay, self._link_clock.get((src, dst), 0.0))
+        self._link_clock[(src, dst)] = arrival  # a link is FIFO, like TCP
+        return arrival - self.now_ms
+
+    # ---------------------------------------------------------------- hubs
+
+    def _boot_hub(self, dc: str) -> None:
+        rng = random.Random(f"{self.seed}:{dc}:{self.incarnation[dc]}")
+        hub = HubCore(self.configs[dc], rng, restored=list(self.disk[dc]))
+        self.hubs[dc] = hub
+        self._carry_out_hub(dc, hub.start(self.node_now_ns(dc)))
+        for node, node_dc in self.access_dc.items():
+            if node_dc == dc:
+                self._hub_event(dc, AccessConnected(node))
+                self._access_event(node, HubConnected())
+
+    def crash(self, dc: str) -> None:
+        """Kill DC `dc`'s hub: it loses everything but what it persisted; its links drop."""
+        if self.hubs.get(dc) is None:
+            return
+        self.hubs[dc] = None
+        self.incarnation[dc] += 1
+        for node, node_dc in self.access_dc.items():
+            if node_dc == dc:
+                self._access_event(node, HubDisconnected())
+
+    def restart(self, dc: str) -> None:
+        """Start DC `dc`'s hub again from its persisted entries."""
+        if self.hubs.get(dc) is not None:
+            return
+        self._boot_hub(dc)
+
+    def hub(self, dc: str) -> HubCore:
+        hub = self.hubs[dc]
+        if hub is None:
+            raise RuntimeError(f"hub of {dc} is down")
+        return hub
+
+    def _hub_event(self, dc: str, event: object) -> None:
+        hub = self.hubs.get(dc)
+        if hub is not None:
+            self._carry_out_hub(dc, hub.handle(event, self.node_now_ns(dc)))
+
+    def _carry_out_hub(self, dc: str, effects: Iterable[Effect]) -> None:
+        incarnation = self.incarnation[dc]
+        for effect in effects:
+            if isinstance(effect, Persist):
+                self.disk[dc].extend(effect.entries)
+            elif isinstance(effect, SendPeer):
+                self._send_wan(dc, effect.peer, effect.frame)
+            elif isinstance(effect, SendAccess):
+                self._send_to_access(dc, incarnation, effect.node, effect.frame)
+            elif isinstance(effect, SetTimer):
+                self._set_timer(dc, effect, lambda e, d=dc, i=incarnation: self._hub_timer(d, i, e))
+            elif isinstance(effect, LogEvent):
+                entry = effect.entry
+                self.events.append({"time": self.now_ms, "dc": dc, "node": f"{dc}-hub",
+                                    "event": effect.event, "kind": entry.kind, "key": entry.key,
+                                    "origin": entry.origin, "seq": entry.seq})
+            else:
+                raise TypeError(f"hub {dc} returned an unexpected effect {effect!r}")
+
+    def _hub_timer(self, dc: str, incarnation: int, event: TimerFired) -> None:
+        if self.incarnation[dc] == incarnation:
+            self._hub_event(dc, event)
+
+    def _send_wan(self, src: str, dst: str, frame: Frame) -> None:
+        if (src, dst) in self.cuts or dst not in self.hubs:
+            self.dropped_frames += 1
+            return
+        incarnations = (self.incarnation[src], self.incarnation[dst])
+        data = _wire_copy(frame)
+
+        def arrive() -> None:
+            if (src, dst) in self.cuts or incarnations != (self.incarnation[src],
+                                                            self.incarnation[dst]):
+                self.dropped_frames += 1
+                return
+            self._hub_event(dst, PeerFrame(src, data))
+
+        self._at(self._wan_delay(src, dst), arrive)
+
+    def _send_to_access(self, dc: str, incarnation: int, node: str, frame: Frame) -> None:
+        data = _wire_copy(frame)
+
+        def arrive() -> None:
+            if self.incarnation[dc] == incarnation and self.hubs.get(dc) is not None:
+                self._access_event(node, HubFrameIn(data))
+
+        if self.access_dc.get(node) == dc:
+            self._at(self.local_latency_ms, arrive)
+
+    def _set_timer(self, owner: str, effect: SetTimer, fire: Callable[[TimerFired], None]) -> None:
+        key = (owner, effect.name)
+        generation = self._timers.get(key, 0) + 1
+        self._timers[key] = generation
+
+        def expire() -> None:
+            if self._timers.get(key) == generation:
+                fire(TimerFired(effect.name))
+
+        self._at(effect.delay_ms, expire)
+
+    # ---------------------------------------------------------------- access nodes
+
+    def _access_event(self, node: str, event: object) -> None:
+        core = self.access[node]
+        self._carry_out_access(node, core.handle(event, self.node_now_ns(node)))
+
+    def _carry_out_access(self, node: str, effects: Iterable[Effect]) -> None:
+        dc = self.access_dc[node]
+        for effect in effects:
+            if isinstance(effect, SendHub):
+                self._send_to_hub(node, dc, effect.frame)
+            elif isinstance(effect, SendClient):
+                self._send_to_client(effect.conn, effect.frame)
+            elif isinstance(effect, CloseClient):
+                self._server_close(node, effect.conn)
+            elif isinstance(effect, SetTimer):
+                self._set_timer(node, effect, lambda e, n=node: self._access_event(n, e))
+            else:
+                raise TypeError(f"access node {node} returned an unexpected effect {effect!r}")
+
+    def _send_to_hub(self, node: str, dc: str, frame: Frame) -> None:
+        if self.hubs.get(dc) is None:
+            return
+        incarnation = self.incarnation[dc]
+        data = _wire_copy(frame)
+
+        def arrive() -> None:
+            if self.incarnation[dc] == incarnation:
+                self._hub_event(dc, AccessFrame(node, data))
+
+        self._at(self.local_latency_ms, arrive)
+
+    # ---------------------------------------------------------------- clients
+
+    def client(self, user: str, dc: str, access_index: int = 1, auto_ack: bool = True) -> MemClient:
+        """A new client of `user` on access node `<dc>-a<access_index>` (not connected yet)."""
+        return MemClient(self, user, f"{dc}-a{access_index}", auto_ack=auto_ack)
+
+    def _open_conn(self, client: MemClient) -> str:
+        conn = f"{client.node}:{next(self._conn_numbers[client.node])}"
+        self._clients[conn] = client
+        self._access_event(client.node, ClientOpened(conn))
+        return conn
+
+    def _client_bytes(self, node: str, conn: str, data: bytes) -> None:
+        self._at(self.local_latency_ms, lambda: self._access_event(node, ClientData(conn, data)))
+
+    def _client_close(self, node: str, conn: str) -> None:
+        self._at(self.local_latency_ms, lambda: self._access_event(node, ClientClosed(conn)))
+
+    def _send_to_client(self, conn: str, frame: Frame) -> None:
+        client = self._clients.get(conn)
+        if client is None:
+            return
+        data = _wire_copy(frame)
+
+        def arrive() -> None:
+            if client.conn == conn and client.open:
+                client._receive(data)
+
+        self._at(self.local_latency_ms, arrive)
+
+    def _server_close(self, node: str, conn: str) -> None:
+        client = self._clients.get(conn)
+
+        def closed() -> None:
+            if client is not None and client.conn == conn:
+                client._closed_by_server()
+            self._access_event(node, ClientClosed(conn))
+
+        self._at(self.local_latency_ms, closed)
+
+    # ---------------------------------------------------------------- observations
+
+    def version_vectors(self) -> dict[str, dict[str, int]]:
+        return {dc: hub.version_vector() for dc, hub in self.hubs.items() if hub is not None}
+
+    def converged(self) -> bool:
+        """Every live hub has the same version vector."""
+        vectors = list(self.version_vectors().values())
+        return all(v == vectors[0] for v in vectors)
+
+    def received(self, user: str) -> list[dict[str, Any]]:
+        """Every delivery any client of `user` received, in order."""
+        return [d for d in self.deliveries if d["user"] == user]
+
+    def with_config(self, dc: str, **changes: Any) -> None:
+        """Change the configuration a hub uses from its next restart on."""
+        self.configs[dc] = replace(self.configs[dc], **changes)
+
+
+__all__ = ["MemClient", "MemCluster"]
