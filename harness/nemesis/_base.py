@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import itertools
 import random
 import threading
@@ -22,7 +23,6 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
-from .._rng import derive_seed
 from ..generators import SEC, Context, Generator, Pending, Result, fill, on_nemesis
 
 __all__ = [
@@ -105,6 +105,12 @@ class NemesisContext:
         except RuntimeError:
             return asyncio.run(_as_coroutine(awaitable))
         return _run_in_helper_thread(awaitable, self.call_timeout_s)
+
+
+def derive_seed(seed: int, label: str) -> int:
+    """A 64-bit seed for the stream `label` of the run seeded `seed` (BLAKE2, stable)."""
+    digest = hashlib.blake2b(f"{seed}|{label}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def _in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

@@ -84,7 +84,11 @@ def _instantiate(name: str, loaded: Any) -> Nemesis:
     if not callable(loaded):
         raise UsageError(f"entry point {name!r} of group {ENTRY_POINT_GROUP} is not a Nemesis "
                          "subclass or factory")
-    nemesis = loaded()
+    try:
+        nemesis = loaded()
+    except Exception as exc:
+        raise UsageError(f"nemesis {name!r} (entry point of group {ENTRY_POINT_GROUP}) failed "
+                         f"to build: {type(exc).__name__}: {exc}") from exc
     if not isinstance(nemesis, Nemesis):
         raise UsageError(f"entry point {name!r} returned {type(nemesis).__name__}, not a Nemesis")
     if not nemesis.name:
