@@ -8,9 +8,13 @@ from ._combinators import (any_of, clients, concat, cycle, each_process, limit, 
                            synchronize, time_limit)
 from ._core import (EMPTY, SEC, Context, Generator, Pending, Result, earliest, fill, is_client,
                     is_nemesis, lift)
+from ._interpreter import Interpreter
+from ._rng import Rng, derive_seed
+from ._schedule import ScheduleGen, from_schedule
 from ._sim import simulate
 
-__all__ = ["EMPTY", "SEC", "Context", "Generator", "Pending", "Result", "any_of", "clients",
+__all__ = ["EMPTY", "SEC", "Context", "Generator", "Interpreter", "Pending", "Result", "Rng",
+           "ScheduleGen", "derive_seed", "from_schedule", "any_of", "clients",
            "concat", "cycle", "each_process", "earliest", "fill", "is_client", "is_nemesis",
            "lift", "limit", "map_ops", "mix", "on_clients", "on_nemesis", "once", "phases",
            "repeat", "repeat_fn", "simulate", "sleep", "stagger", "synchronize", "time_limit"]

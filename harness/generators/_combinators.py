@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
-from .._rng import Rng
+from ._rng import Rng
 from ..ops import Op
 from ._core import (EMPTY, SEC, Context, Generator, Pending, Result, Template, earliest, fill,
                     is_client, is_nemesis, lift)

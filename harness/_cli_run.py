@@ -1,0 +1,255 @@
+"""`imfault run`, `imfault check RUN_DIR` and `imfault clean` (DESIGN §2 "Command line").
+
+Registered in `harness/cli.py`'s `SUBCOMMANDS` as `add_run_parser`/`handle_run`,
+`add_check_parser`/`handle_check`, `add_clean_parser`/`handle_clean`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import UsageError
+from .store import DEFAULT_STORE, write_json
+
+GOSSIP_MODES = ("push+anti-entropy", "anti-entropy", "push")
+DELIVERY_MODES = ("durable", "online-first")
+PARTITION_STYLES = ("blackhole", "refuse")
+BACKENDS = ("local", "docker")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("run", help="run a test: workload + nemesis against a cluster",
+                              description="Run one test and check it. Times in ms except "
+                              "--time-limit, --nemesis-interval and --recovery-timeout (s).")
+    a = p.add_argument
+    a("--backend", default="local", help="local (default) or docker")
+    a("--dcs", type=int, default=5, help="number of datacenters (default 5)")
+    a("--access-per-dc", type=int, default=1, help="access nodes per DC (default 1)")
+    a("--users", type=int, default=50, help="simulated users (default 50)")
+    a("--rate", type=float, default=50.0, help="client ops per second overall (default 50)")
+    a("--time-limit", type=float, default=30.0, help="main phase length in s (default 30)")
+    a("--nemesis", action="append", default=[], metavar="NAME[,NAME...]",
+      help="fault(s) to inject (see `imfault nemeses`); repeatable")
+    a("--nemesis-interval", type=float, default=5.0,
+      help="s between a fault's start and stop (default 5)")
+    a("--wan-latency", type=float, default=200.0, help="one-way WAN latency in ms (default 200)")
+    a("--wan-jitter", type=float, default=0.0, help="WAN jitter in ms (default 0)")
+    a("--gossip-interval", type=float, default=100.0, help="gossip round in ms (default 100)")
+    a("--gossip", default="push+anti-entropy", help=f"one of {', '.join(GOSSIP_MODES)}")
+    a("--partition-style", default="blackhole", help="blackhole (default) or refuse")
+    a("--delivery", default="durable", help="durable (default) or online-first")
+    a("--bug", action="append", default=[], metavar="NAME", help="seeded bug; repeatable")
+    a("--roam", type=float, default=0.1, help="chance a session starts in a foreign DC")
+    a("--locality", type=float, default=0.7, help="chance a recipient is in the sender's DC")
+    a("--recovery-timeout", type=float, default=60.0, help="bound of the recovery phase in s")
+    a("--seed", type=int, default=None, help="seed of every random choice (default: random)")
+    a("--store", default=DEFAULT_STORE, help="store directory (default store/)")
+    a("--name", default="", help="test name (default: the nemesis names)")
+    a("--exactly-once", action="store_true", help="duplicated deliveries make the run invalid")
+    a("--no-progress", action="store_true", help="no live progress display")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> Any:
+    """Validate the parsed options (UsageError with a clear message) into `RunOptions`."""
+    from .runner import RunOptions
+
+    def need(cond: bool, message: str) -> None:
+        if not cond:
+            raise UsageError(message)
+
+    need(args.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, "
+         f"not {args.backend!r}")
+    need(args.dcs >= 1, f"--dcs must be at least 1 (got {args.dcs})")
+    need(args.access_per_dc >= 1, f"--access-per-dc must be at least 1 (got {args.access_per_dc})")
+    need(args.users >= 2, f"--users must be at least 2 (got {args.users})")
+    need(args.rate > 0, f"--rate must be positive (ops/s, got {args.rate})")
+    need(args.time_limit > 0, f"--time-limit must be positive (s, got {args.time_limit})")
+    need(args.nemesis_interval > 0, "--nemesis-interval must be positive (s)")
+    need(args.wan_latency >= 0, "--wan-latency must not be negative (ms)")
+    need(args.wan_jitter >= 0, "--wan-jitter must not be negative (ms)")
+    need(args.gossip_interval > 0, "--gossip-interval must be positive (ms)")
+    need(args.gossip in GOSSIP_MODES, f"--gossip must be one of {', '.join(GOSSIP_MODES)}")
+    need(args.partition_style in PARTITION_STYLES,
+         f"--partition-style must be one of {', '.join(PARTITION_STYLES)}")
+    need(args.delivery in DELIVERY_MODES, f"--delivery must be one of {', '.join(DELIVERY_MODES)}")
+    need(0 <= args.roam <= 1, f"--roam is a probability in [0, 1] (got {args.roam})")
+    need(0 <= args.locality <= 1, f"--locality is a probability in [0, 1] (got {args.locality})")
+    need(args.recovery_timeout > 0, "--recovery-timeout must be positive (s)")
+    need(args.seed is None or args.seed >= 0, "--seed must be a non-negative integer")
+    need(not args.name or bool(_NAME_RE.match(args.name)),
+         "--name may hold letters, digits and . _ + - only")
+    from .backends._base import BUG_NAMES
+    bugs = [b for item in args.bug for b in item.split(",") if b]
+    unknown = [b for b in bugs if b not in BUG_NAMES]
+    need(not unknown, f"unknown --bug {', '.join(unknown)}; known: {', '.join(BUG_NAMES)}")
+    from .nemesis import get_nemesis, parse_nemesis_names
+    nemeses = parse_nemesis_names(args.nemesis)
+    get_nemesis(nemeses)  # UsageError listing the known names if one is unknown
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    return RunOptions(backend=args.backend, dcs=args.dcs, access_per_dc=args.access_per_dc,
+                      users=args.users, rate=args.rate, time_limit=args.time_limit,
+                      nemesis=nemeses, nemesis_interval=args.nemesis_interval,
+                      wan_latency=args.wan_latency, wan_jitter=args.wan_jitter,
+                      gossip_interval=args.gossip_interval, gossip=args.gossip,
+                      partition_style=args.partition_style, delivery=args.delivery, bug=bugs,
+                      roam=args.roam, locality=args.locality,
+                      recovery_timeout=args.recovery_timeout, seed=seed, store=args.store,
+                      name=args.name, exactly_once=args.exactly_once)
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def handle_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ._progress import LiveProgress
+    from .runner import RunState, run_test
+
+    options = options_from_args(args)
+    console = Console()
+    console.print(f"imfault run: seed [bold]{options.seed}[/bold]  "
+                  f"({options.dcs} DCs, {options.users} users, nemesis "
+                  f"{','.join(options.nemesis) or 'none'})")
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    state = RunState()
+    try:
+        with LiveProgress(state, console, enabled=not args.no_progress):
+            outcome = run_test(options, state, say=lambda m: console.print(m, markup=False))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if state.first_op_at is not None:
+        console.print(f"first op {state.first_op_at - state.started:.2f} s after start")
+    _print_summary(outcome.results, console, outcome.run_dir)
+    return outcome.exit_code
+
+
+def _print_summary(results: dict[str, Any], console: Any, run_dir: Path) -> None:
+    try:
+        from reports import print_summary
+    except ImportError:
+        console.print(f"valid: {results.get('valid')}")
+        console.print(f"run directory: {run_dir}")
+        return
+    print_summary(results, console, run_dir)
+
+
+# ---------------------------------------------------------------- check
+
+def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("check", help="re-run the checkers on a stored run",
+                              description="Re-check RUN_DIR (only history.jsonl is required); "
+                              "rewrites results.json and report.html.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    return p
+
+
+def handle_check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .runner import check_run_dir, exit_code_of, write_report
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "history.jsonl").is_file():
+        raise UsageError(f"{run_dir} has no history.jsonl: not a run directory")
+    results = check_run_dir(run_dir)
+    write_json(run_dir / "results.json", results)
+    console = Console()
+    try:
+        write_report(run_dir, results)
+    except Exception as exc:  # noqa: BLE001 - the verdict still stands
+        console.print(f"report failed: {type(exc).__name__}: {exc}", markup=False)
+    _print_summary(results, console, run_dir)
+    return exit_code_of(results)
+
+
+# ---------------------------------------------------------------- clean
+
+def add_clean_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("clean", help="remove leftovers of earlier runs",
+                              description="Stop processes recorded in pids.json files of "
+                              "earlier runs (under the store and the default work dirs) whose "
+                              "harness is gone; each pid is killed only if it still runs one of "
+                              "our commands.")
+    p.add_argument("--store", default=DEFAULT_STORE)
+    p.add_argument("--work-dir", action="append", default=[], help="more dirs to search")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be stopped")
+    return p
+
+
+def _pid_files(roots: list[Path]) -> Iterator[Path]:
+    for root in roots:
+        if root.is_dir():
+            yield from root.rglob("pids.json")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def is_our_process(pid: int, name: str) -> bool:
+    """True if `pid` runs one of the commands the harness starts (node or toxiproxy)."""
+    cmd = _cmdline(pid)
+    if not cmd:
+        return False
+    if name.startswith("toxiproxy"):
+        return "toxiproxy" in cmd
+    return "imcluster" in cmd
+
+
+def _harness_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    cmd = _cmdline(pid)
+    return bool(cmd) and any(w in cmd for w in ("imfault", "harness", "pytest"))
+
+
+def handle_clean(args: argparse.Namespace) -> int:
+    import json
+
+    from ._procs import stop_pid
+    roots = [Path(args.store)] + [Path(d) for d in args.work_dir]
+    roots += sorted(Path(tempfile.gettempdir()).glob("imfault-cluster-*"))
+    stopped = skipped = 0
+    for path in _pid_files(roots):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if _harness_alive(record.get("harness_pid")):
+            print(f"skip {path}: its run is still going (harness pid {record['harness_pid']})")
+            skipped += 1
+            continue
+        for name, pid in sorted(record.get("pids", {}).items()):
+            if not isinstance(pid, int) or not is_our_process(pid, name):
+                continue
+            print(f"{'would stop' if args.dry_run else 'stop'} {name} pid {pid} ({path})")
+            if not args.dry_run:
+                stop_pid(pid, grace=2.0)
+                stopped += 1
+        if not args.dry_run:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+    print(f"clean: stopped {stopped} process(es); {skipped} live run(s) left alone")
+    return 0
+
+
+__all__ = ["add_check_parser", "add_clean_parser", "add_run_parser", "handle_check",
+           "handle_clean", "handle_run", "is_our_process", "options_from_args"]

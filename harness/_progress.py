@@ -1,0 +1,71 @@
+"""Live progress of a run on the terminal (rich): phase, elapsed time, ops/s, acked, delivered,
+active faults. `LiveProgress(state)` is a context manager that refreshes a few times a second."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Optional
+
+from .runner import RunState
+
+
+def progress_line(state: RunState, rate_window: "RateWindow") -> str:
+    clients = state.clients
+    acked = clients.acked if clients is not None else 0
+    delivered = clients.delivered if clients is not None else 0
+    ops_per_s = rate_window.update(state.ops)
+    faults = ", ".join(sorted(state.active_faults)) or "none"
+    elapsed = time.monotonic() - state.started
+    return (f"[bold]{state.phase:<9}[/bold] {elapsed:6.1f}s  ops {state.ops:>7}  "
+            f"{ops_per_s:6.1f} ops/s  acked {acked:>6}  delivered {delivered:>6}  "
+            f"faults: {faults}")
+
+
+class RateWindow:
+    """Ops per second over the last few seconds."""
+
+    def __init__(self, window_s: float = 3.0) -> None:
+        self.window_s = window_s
+        self.samples: list[tuple[float, int]] = []
+
+    def update(self, count: int) -> float:
+        now = time.monotonic()
+        self.samples.append((now, count))
+        while len(self.samples) > 2 and now - self.samples[0][0] > self.window_s:
+            self.samples.pop(0)
+        t0, c0 = self.samples[0]
+        return (count - c0) / (now - t0) if now > t0 else 0.0
+
+
+class LiveProgress:
+    """Shows `progress_line` with rich.live while the run goes on (no-op when not a terminal)."""
+
+    def __init__(self, state: RunState, console: Any, enabled: bool = True) -> None:
+        self.state = state
+        self.console = console
+        self.enabled = enabled and bool(getattr(console, "is_terminal", False))
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._window = RateWindow()
+
+    def _loop(self) -> None:
+        from rich.live import Live
+        from rich.text import Text
+        with Live(Text(""), console=self.console, refresh_per_second=4, transient=True) as live:
+            while not self._stop.wait(0.25):
+                live.update(Text.from_markup(progress_line(self.state, self._window)))
+
+    def __enter__(self) -> "LiveProgress":
+        if self.enabled:
+            self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+
+__all__ = ["LiveProgress", "RateWindow", "progress_line"]

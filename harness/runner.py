@@ -1,0 +1,367 @@
+"""The test runner: setup -> main -> heal -> recovery -> collect -> check -> report -> teardown.
+
+`run_test(options)` runs one test (DESIGN §2 "Runner phases") and returns a `RunOutcome` with the
+run directory, the results and the exit code. Teardown always happens: backend stop on success,
+exceptions and Ctrl-C (KeyboardInterrupt). Nemesis ops run in a worker thread (their `invoke` is
+synchronous); client ops run on the asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .errors import SetupError
+from .generators import (Interpreter, from_schedule, on_clients, on_nemesis, any_of, stagger,
+                         time_limit)
+from .history import HistoryWriter, ProcessTable
+from .ops import NEMESIS, Op
+from .store import create_run_dir, write_json
+from .workload import UserClients, UserWorkload, WorkloadSpec, recovery_logins
+
+QUIET_PERIOD_S = 2.0
+"""Recovery ends when every hub's version vector is equal and no delivery arrived for this long."""
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_SETUP = 0, 1, 3, 4
+
+
+@dataclass
+class RunOptions:
+    """Every `imfault run` option, named as in `test.json` (times: ms, except s where noted)."""
+
+    backend: str = "local"
+    dcs: int = 5
+    access_per_dc: int = 1
+    users: int = 50
+    rate: float = 50.0
+    time_limit: float = 30.0          # s
+    nemesis: list[str] = field(default_factory=list)
+    nemesis_interval: float = 5.0     # s
+    wan_latency: float = 200.0
+    wan_jitter: float = 0.0
+    gossip_interval: float = 100.0
+    gossip: str = "push+anti-entropy"
+    partition_style: str = "blackhole"
+    delivery: str = "durable"
+    bug: list[str] = field(default_factory=list)
+    roam: float = 0.1
+    locality: float = 0.7
+    recovery_timeout: float = 60.0    # s
+    seed: int = 0
+    store: str = "store"
+    name: str = ""
+    exactly_once: bool = False
+
+    @property
+    def dc_names(self) -> list[str]:
+        return [f"dc{i}" for i in range(1, self.dcs + 1)]
+
+    def test_name(self) -> str:
+        if self.name:
+            return self.name
+        return "-".join(self.nemesis) if self.nemesis else "noop"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
+
+    def command(self) -> str:
+        """The command line that reproduces this run."""
+        args = ["imfault", "run", "--backend", self.backend, "--dcs", str(self.dcs),
+                "--access-per-dc", str(self.access_per_dc), "--users", str(self.users),
+                "--rate", _num(self.rate), "--time-limit", _num(self.time_limit)]
+        if self.nemesis:
+            args += ["--nemesis", ",".join(self.nemesis)]
+        args += ["--nemesis-interval", _num(self.nemesis_interval),
+                 "--wan-latency", _num(self.wan_latency), "--wan-jitter", _num(self.wan_jitter),
+                 "--gossip-interval", _num(self.gossip_interval), "--gossip", self.gossip,
+                 "--partition-style", self.partition_style, "--delivery", self.delivery]
+        for bug in self.bug:
+            args += ["--bug", bug]
+        args += ["--roam", _num(self.roam), "--locality", _num(self.locality),
+                 "--recovery-timeout", _num(self.recovery_timeout), "--seed", str(self.seed),
+                 "--store", self.store, "--name", self.test_name()]
+        if self.exactly_once:
+            args.append("--exactly-once")
+        return shlex.join(args)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    results: dict[str, Any]
+    exit_code: int
+
+
+class RunState:
+    """Live figures for the progress display."""
+
+    def __init__(self) -> None:
+        self.phase = "setup"
+        self.ops = 0
+        self.active_faults: dict[str, Any] = {}
+        self.started = time.monotonic()
+        self.first_op_at: Optional[float] = None
+        self.clients: Optional[UserClients] = None
+
+    def on_op(self, op: Op) -> None:
+        self.ops += 1
+        if self.first_op_at is None:
+            self.first_op_at = time.monotonic()
+        if op.process == NEMESIS and op.type == "info":
+            f = op.f
+            if f.startswith("start-") or f in ("kill", "pause", "bump-clock"):
+                key = f.removeprefix("start-")
+                self.active_faults[key] = op.value
+            else:
+                for opener, closer in (("partition", "stop-partition"), ("wan", "stop-wan"),
+                                       ("kill", "start"), ("pause", "resume"),
+                                       ("bump-clock", "reset-clock")):
+                    if f == closer:
+                        self.active_faults.pop(opener, None)
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+    versions = {"python": sys.version.split()[0]}
+    for dist in ("imfault", "toxiproxy-python", "networkx", "rich"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def build_test_json(options: RunOptions, start_wall_ns: int,
+                    phases: dict[str, list[int]]) -> dict[str, Any]:
+    test = options.to_json()
+    test["name"] = options.test_name()
+    test.update(dc_names=options.dc_names, versions=_versions(), command=options.command(),
+                start_wall_ns=start_wall_ns, phases=phases)
+    return test
+
+
+def merge_event_logs(paths: dict[str, Path], start_wall_ns: int, out: Path) -> int:
+    """Write `events.jsonl`: every hub's event log, times relative to the start, sorted."""
+    events = []
+    for dc, path in paths.items():
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            try:
+                raw = json.loads(line)
+                events.append({"time": int(raw["ts_ns"]) - start_wall_ns,
+                               "dc": raw.get("dc", dc), "node": raw.get("node", f"{dc}-hub"),
+                               "event": raw["event"], "kind": raw.get("kind"),
+                               "key": raw.get("key"), "origin": raw.get("origin"),
+                               "seq": raw.get("seq")})
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line of a killed hub
+    events.sort(key=lambda e: e["time"])
+    with open(out, "w", encoding="utf-8") as fh:
+        for event in events:
+            fh.write(json.dumps(event, separators=(",", ":")) + "\n")
+    return len(events)
+
+
+async def hub_statuses(backend: Any, dc_names: list[str]) -> dict[str, Optional[dict[str, Any]]]:
+    async def one(dc: str) -> Optional[dict[str, Any]]:
+        try:
+            return await backend.admin_status(backend.hub(dc), timeout=2.0)
+        except Exception:  # noqa: BLE001 - an unreachable hub is "not converged"
+            return None
+    results = await asyncio.gather(*(one(dc) for dc in dc_names))
+    return dict(zip(dc_names, results))
+
+
+def converged(statuses: dict[str, Optional[dict[str, Any]]]) -> bool:
+    vvs = [s.get("vv") for s in statuses.values() if s is not None]
+    return len(vvs) == len(statuses) and all(vv == vvs[0] for vv in vvs)
+
+
+def final_json(statuses: dict[str, Optional[dict[str, Any]]], now_ns: int) -> dict[str, Any]:
+    hubs = {}
+    for dc, status in statuses.items():
+        status = status or {}
+        hubs[dc] = {"node": status.get("node", f"{dc}-hub"), "vv": status.get("vv"),
+                    "coords": status.get("coords"), "counters": status.get("counters"),
+                    "pending": status.get("pending")}
+        if not status:
+            hubs[dc]["error"] = "unreachable"
+    return {"time": now_ns, "hubs": hubs, "converged": converged(statuses)}
+
+
+def check_run_dir(run_dir: Path) -> dict[str, Any]:
+    """Run the checkers on a run directory (`checkers.check_run`), or counts only without them."""
+    try:
+        import checkers
+        check_run = getattr(checkers, "check_run", None)
+    except ImportError:
+        check_run = None
+    if check_run is not None:
+        return dict(check_run(run_dir))
+    return counts_only(run_dir)
+
+
+def counts_only(run_dir: Path) -> dict[str, Any]:
+    from .history import read_history
+    counts: dict[str, int] = {}
+    for op in read_history(run_dir / "history.jsonl"):
+        key = f"{op.f}:{op.type}"
+        counts[key] = counts.get(key, 0) + 1
+    return {"valid": "unknown", "stats": {"valid": "unknown", "counts": counts,
+                                          "reason": "checkers package not available"}}
+
+
+def exit_code_of(results: dict[str, Any]) -> int:
+    valid = results.get("valid")
+    if valid is True:
+        return EXIT_VALID
+    if valid is False:
+        return EXIT_INVALID
+    return EXIT_UNKNOWN
+
+
+def write_report(run_dir: Path, results: dict[str, Any]) -> Optional[Path]:
+    try:
+        from reports import write_report as _write
+    except ImportError:
+        return None
+    return Path(_write(run_dir, results))
+
+
+Reporter = Callable[[str], None]
+
+
+def run_test(options: RunOptions, state: Optional[RunState] = None,
+             say: Reporter = lambda message: None, backend: Any = None) -> RunOutcome:
+    """Run one test end to end; teardown always. `SetupError` propagates (exit 4)."""
+    from .backends import get_backend
+    from .backends._base import ClusterSpec
+
+    state = state or RunState()
+    start_wall_ns = time.time_ns()
+    start_mono = time.monotonic_ns()
+    run_dir = create_run_dir(options.store, options.test_name())
+    phases: dict[str, list[int]] = {}
+    write_json(run_dir / "test.json", build_test_json(options, start_wall_ns, phases))
+    say(f"seed {options.seed}  run dir {run_dir}")
+    history = HistoryWriter(run_dir / "history.jsonl", start_ns=start_mono)
+    spec = ClusterSpec(dcs=options.dcs, access_per_dc=options.access_per_dc,
+                       wan_latency_ms=options.wan_latency, wan_jitter_ms=options.wan_jitter,
+                       gossip=options.gossip, gossip_interval_ms=options.gossip_interval,
+                       delivery=options.delivery, bugs=tuple(options.bug),
+                       partition_style=options.partition_style, seed=options.seed,
+                       work_dir=run_dir / "work")
+    backend = backend if backend is not None else get_backend(options.backend)
+    nemesis = None
+    nemesis_ctx = None
+    results: dict[str, Any] = {"valid": "unknown"}
+    try:
+        from .nemesis import NemesisContext, get_nemesis
+        nemesis = get_nemesis(options.nemesis)
+        state.phase = "setup"
+        backend.start(spec)
+        nemesis_ctx = NemesisContext(backend=backend, dc_names=options.dc_names,
+                                     rng=random.Random(options.seed),
+                                     options=build_test_json(options, start_wall_ns, phases),
+                                     spec=spec)
+        nemesis.setup(nemesis_ctx)
+        asyncio.run(_phases(options, backend, nemesis, nemesis_ctx, history, phases, state, say))
+        state.phase = "collect"
+        event_logs = backend.collect(run_dir)
+        merge_event_logs(event_logs, start_wall_ns, run_dir / "events.jsonl")
+    finally:
+        state.phase = "teardown"
+        if nemesis is not None and nemesis_ctx is not None:
+            try:
+                nemesis.teardown(nemesis_ctx)
+            except Exception as exc:  # noqa: BLE001 - teardown continues
+                say(f"nemesis teardown failed: {exc}")
+        try:
+            backend.stop()
+        finally:
+            history.close()
+            write_json(run_dir / "test.json", build_test_json(options, start_wall_ns, phases))
+    state.phase = "check"
+    results = check_run_dir(run_dir)
+    write_json(run_dir / "results.json", results)
+    state.phase = "report"
+    try:
+        write_report(run_dir, results)
+    except Exception as exc:  # noqa: BLE001 - a report bug must not hide the verdict
+        say(f"report failed: {type(exc).__name__}: {exc}")
+    state.phase = "done"
+    return RunOutcome(run_dir, results, exit_code_of(results))
+
+
+async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: Any,
+                  history: HistoryWriter, phases: dict[str, list[int]], state: RunState,
+                  say: Reporter) -> None:
+    nemesis_ctx.loop = asyncio.get_running_loop()
+    spec = WorkloadSpec.build(options.users, options.dc_names, options.roam, options.locality,
+                              options.seed)
+    processes = ProcessTable(list(spec.users) + [NEMESIS])
+    clients = UserClients(history, processes, backend.access_addresses(), backend.secret)
+    state.clients = clients
+    interpreter = Interpreter(history, processes, clients.invoke,
+                              lambda op: nemesis.invoke(nemesis_ctx, op), clients.facts,
+                              options.seed, state.on_op)
+    try:
+        state.phase = "main"
+        t0 = history.now()
+        client_gen = time_limit(options.time_limit,
+                                stagger(1.0 / options.rate, UserWorkload.create(spec),
+                                        seed=options.seed))
+        schedule = nemesis.generator(nemesis_ctx).until(options.time_limit)
+        main = any_of(on_clients(client_gen),
+                      on_nemesis(time_limit(options.time_limit, from_schedule(schedule))))
+        await interpreter.run(main)
+        phases["main"] = [t0, history.now()]
+
+        state.phase = "heal"
+        t0 = history.now()
+        await interpreter.run(on_nemesis(from_schedule(nemesis.final_generator(nemesis_ctx)
+                                                       .until(3600))))
+        phases["heal"] = [t0, history.now()]
+
+        state.phase = "recovery"
+        t0 = history.now()
+        deadline = time.monotonic() + options.recovery_timeout
+        await interpreter.run(on_clients(time_limit(options.recovery_timeout,
+                                                    recovery_logins(spec))))
+        statuses = await _await_convergence(backend, options.dc_names, clients, deadline)
+        phases["recovery"] = [t0, history.now()]
+        write_json(history.path.parent / "final.json", final_json(statuses, history.now()))
+        if not converged(statuses):
+            say("recovery timed out before the hubs converged")
+    finally:
+        await interpreter.cancel()
+        await clients.close_all()
+        interpreter.close()
+
+
+async def _await_convergence(backend: Any, dc_names: list[str], clients: UserClients,
+                             deadline: float) -> dict[str, Optional[dict[str, Any]]]:
+    while True:
+        statuses = await hub_statuses(backend, dc_names)
+        quiet = time.monotonic() - clients.last_delivery >= QUIET_PERIOD_S
+        if (converged(statuses) and quiet) or time.monotonic() >= deadline:
+            return statuses
+        await asyncio.sleep(0.2)
+
+
+__all__ = ["QUIET_PERIOD_S", "RunOptions", "RunOutcome", "RunState", "SetupError",
+           "build_test_json", "check_run_dir", "converged", "exit_code_of", "final_json",
+           "merge_event_logs", "run_test"]
