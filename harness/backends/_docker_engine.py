@@ -31,9 +31,9 @@ def docker_client(timeout: float = 60.0) -> Any:
         raise SetupError("the docker backend needs the `docker` Python package "
                          "(`pip install docker`, part of imfault's dependencies)") from exc
     try:
-        client = docker.from_env(timeout=int(timeout))
+        client = docker.from_env(timeout=int(timeout))  # type: ignore[attr-defined]
         client.ping()
-    except Exception as exc:  # noqa: BLE001 - DockerException, connection errors
+    except Exception as exc:
         raise SetupError(f"no Docker engine answers ({exc}); {ENABLE_HINT}") from exc
     return client
 

@@ -100,7 +100,7 @@ def _ensure_base(client: Any) -> str:
         except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound and API errors alike
             try:
                 client.images.pull(override)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise SetupError(
                     f"IMFAULT_BASE_IMAGE={override} is neither local nor pullable ({exc}); unset it "
                     "to build the local Debian base image with debootstrap"
@@ -159,7 +159,7 @@ def _build(client: Any, kind: str, dockerfile: Path, files: dict[str, Path],
             buildargs={"BASE_IMAGE": base},
             labels={IMAGE_KIND_LABEL: kind, IMAGE_INPUTS_LABEL: inputs_hash},
         )
-    except Exception as exc:  # noqa: BLE001 - docker.errors.BuildError / APIError
+    except Exception as exc:
         raise SetupError(f"building the {kind} image from {dockerfile} failed: {exc}") from exc
     return tag
 

@@ -17,6 +17,7 @@ survives `docker kill` + `docker start` and the harness reads event logs directl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -125,7 +126,8 @@ class DockerBackend(Backend):
         assert self.images is not None
         api_port = free_port()
         dcs = spec.dc_names
-        container = self._create("toxiproxy", self.images.toxiproxy, dcs[0], [], api_port,
+        command = ["-host", "0.0.0.0", "-port", str(TOXIPROXY_API_PORT), "-seed", str(spec.seed)]
+        container = self._create("toxiproxy", self.images.toxiproxy, dcs[0], command, api_port,
                                  TOXIPROXY_API_PORT)
         for dc in dcs[1:]:
             self._client.networks.get(self._networks[dc]).connect(container.id)
@@ -202,14 +204,24 @@ class DockerBackend(Backend):
             try:
                 await self.admin_status(node, timeout=2.0)
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
-                if time.monotonic() > deadline:
+            except Exception as exc:
+                exited = self._exit_code(node.name)
+                if exited is not None or time.monotonic() > deadline:
+                    why = (f"exited with code {exited}" if exited is not None else
+                           f"did not answer admin status within {self.ready_timeout_s:g}s")
                     raise SetupError(
-                        f"{node.name} (container {self._resource_name(node.name)}) did not answer "
-                        f"admin status on {node.address} within {self.ready_timeout_s:g}s "
-                        f"({exc!r}); its log:\n{self._log_tail(node.name)}"
+                        f"{node.name} (container {self._resource_name(node.name)}, "
+                        f"{node.address}) {why} ({exc!r}); its log:\n{self._log_tail(node.name)}"
                     ) from exc
                 await asyncio.sleep(0.2)
+
+    def _exit_code(self, name: str) -> int | None:
+        """The exit code of a node's container that has stopped, None while it runs."""
+        container = self._container(name)
+        container.reload()
+        if container.status in ("exited", "dead"):
+            return int(container.attrs["State"]["ExitCode"])
+        return None
 
     def stop(self) -> None:
         client = self._client
@@ -218,10 +230,8 @@ class DockerBackend(Backend):
         from docker.errors import APIError, NotFound  # type: ignore[import-untyped]
 
         if self._wan is not None:
-            try:
+            with contextlib.suppress(Exception):  # the container goes away anyway
                 self._wan.close()
-            except Exception:  # noqa: BLE001 - the container goes away anyway
-                pass
             self._wan = None
         for container in reversed(list(self._containers.values())):
             try:
