@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .errors import SetupError
-from .generators import (Interpreter, from_schedule, on_clients, on_nemesis, any_of, stagger,
+from .generators import (Generator, Interpreter, from_schedule, on_clients, on_nemesis, any_of, stagger,
                          time_limit)
 from .history import HistoryWriter, ProcessTable
 from .ops import NEMESIS, Op
@@ -324,16 +324,16 @@ async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: 
         client_gen = time_limit(options.time_limit,
                                 stagger(1.0 / options.rate, UserWorkload.create(spec),
                                         seed=options.seed))
-        schedule = nemesis.generator(nemesis_ctx).until(options.time_limit)
+        nemesis_gen = as_generator(nemesis.generator(nemesis_ctx), options.time_limit)
         main = any_of(on_clients(client_gen),
-                      on_nemesis(time_limit(options.time_limit, from_schedule(schedule))))
+                      on_nemesis(time_limit(options.time_limit, nemesis_gen)))
         await interpreter.run(main)
         phases["main"] = [t0, history.now()]
 
         state.phase = "heal"
         t0 = history.now()
-        await interpreter.run(on_nemesis(from_schedule(nemesis.final_generator(nemesis_ctx)
-                                                       .until(3600))))
+        await interpreter.run(on_nemesis(as_generator(nemesis.final_generator(nemesis_ctx),
+                                                      options.recovery_timeout)))
         phases["heal"] = [t0, history.now()]
 
         state.phase = "recovery"
@@ -350,6 +350,15 @@ async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: 
         await interpreter.cancel()
         await clients.close_all()
         interpreter.close()
+
+
+def as_generator(schedule: Any, limit_s: float) -> Generator:
+    """A nemesis's main/final schedule as a generator (a `Generator` already, or a `Schedule`
+    of timed ops, cut at `limit_s`)."""
+    if isinstance(schedule, Generator):
+        return schedule
+    steps = schedule.until(limit_s) if hasattr(schedule, "until") else list(schedule)
+    return from_schedule(steps)
 
 
 async def _await_convergence(backend: Any, dc_names: list[str], clients: UserClients,

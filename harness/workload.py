@@ -177,6 +177,8 @@ class UserClients:
 
     # facts for the generators -------------------------------------------------
     def facts(self) -> dict[str, Any]:
+        for user in [u for u in self.sessions if _is_closed(self._clients.get(u))]:
+            self.sessions.pop(user, None)  # the server closed it (node killed): offline now
         now = time.monotonic()
         down = sorted(dc for dc, t in self._down_since.items() if now - t < DOWN_DC_MEMORY_S)
         return {"sessions": dict(self.sessions), "down_dcs": down}
@@ -189,9 +191,8 @@ class UserClients:
         if self._factory is not None:
             return self._factory(host, port, self.secret, user, self._on_deliver)
         from imcluster.client import Client
-        client = Client(host, port, self.secret)
-        _install_frame_hook(client, lambda frame: self._on_deliver(user, frame))
-        return client
+        return Client(host, port, self.secret,
+                      on_frame=lambda frame: self._on_deliver(user, frame))
 
     def _on_deliver(self, user: str, frame: Mapping[str, Any]) -> None:
         if frame.get("type") != "deliver":
@@ -267,16 +268,12 @@ class UserClients:
         self.sessions.pop(user, None)
 
 
-def _install_frame_hook(client: Any, hook: Callable[[Mapping[str, Any]], None]) -> None:
-    """Subscribe `hook` to every raw deliver frame of an `imcluster.client.Client`."""
-    previous = getattr(client, "on_frame", None)
-
-    def on_frame(frame: Mapping[str, Any]) -> None:
-        hook(frame)
-        if callable(previous):
-            previous(frame)
-
-    client.on_frame = on_frame
+def _is_closed(client: Any) -> bool:
+    """True if the client's connection is gone (`Client.closed` event set), or no client."""
+    if client is None:
+        return True
+    closed = getattr(client, "closed", None)
+    return bool(closed is not None and closed.is_set())
 
 
 async def _maybe_await(result: Any) -> Any:
