@@ -131,7 +131,7 @@ def options_json(run_dir: Path) -> dict[str, Any]:
         "backend": "local", "dc_names": DCS, "versions": {"imfault": "0.1.0"},
         "command": "imfault run --dcs 3 --nemesis partition-one,kill --bug gateway-drop "
                    "--exactly-once --seed 7 --name synthetic",
-        "start_wall_ns": 1_790_000_000 * S,
+        "start_wall_ns": 1_767_225_600 * S,  # 2026-01-01T00:00:00Z, the directory name
         "phases": {"main": [0, 16 * S], "heal": [16 * S, 16 * S + 100 * MS],
                    "recovery": [16 * S + 100 * MS, 19 * S]},
     }
