@@ -28,7 +28,7 @@ from ._registry import (
     get_nemesis,
     parse_nemesis_names,
 )
-from ._shapes import SHAPES, Grudge
+from ._shapes import SHAPES, Grudge, grudge_from_hears_graph, hears_graph_from_grudge
 from ._wan import PartitionNemesis, WanDegradeNemesis
 
 __all__ = [
@@ -55,6 +55,8 @@ __all__ = [
     "completion",
     "compose",
     "get_nemesis",
+    "grudge_from_hears_graph",
+    "hears_graph_from_grudge",
     "op_field",
     "parse_nemesis_names",
     "validate",
