@@ -98,7 +98,7 @@ class AccessNode(ClockedNode):
                 writer = self.clients.get(effect.conn)
                 if writer is None or writer.is_closing():
                     continue
-                writer.write(_wire.encode(effect.frame))
+                writer.write(_encode_safely(effect.frame))
                 if writer.transport.get_write_buffer_size() > MAX_CLIENT_BUFFER:
                     self.slow_client_drops += 1
                     writer.transport.abort()
@@ -179,6 +179,15 @@ class AccessNode(ClockedNode):
                 "role": "access", "health": "ok" if hub_up else "degraded", "hub_connected": hub_up,
                 "sessions": dict(self.core.sessions()), "counters": counters,
                 "clock_offset_ms": self.clock_offset_ms}
+
+
+def _encode_safely(frame: dict[str, Any]) -> bytes:
+    """`_wire.encode`, falling back to ASCII escapes for strings UTF-8 cannot encode (lone
+    surrogates a client smuggled in as JSON escapes must not break the connection)."""
+    try:
+        return _wire.encode(frame)
+    except UnicodeEncodeError:
+        return json.dumps(frame, separators=(",", ":")).encode("ascii") + b"\n"
 
 
 def _is_admin_hello(first: bytes) -> bool:
