@@ -1,0 +1,258 @@
+"""MemCluster scenarios: delivery, the article's race, crashes, partitions, gossip modes, seeded bugs.
+
+Everything runs on the in-memory driver under virtual time (no network, no asyncio).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from imcluster import MemClient, MemCluster
+
+
+def online(cluster: MemCluster, user: str, dc: str, **kwargs: object) -> MemClient:
+    client = cluster.client(user, dc, **kwargs)  # type: ignore[arg-type]
+    client.login()
+    assert cluster.run_for(100, until=lambda: client.logged_in), client.frames
+    return client
+
+
+def send_and_wait_ok(cluster: MemCluster, client: MemClient, msg_id: str, to: str) -> float:
+    sent_at = cluster.now_ms
+    client.send(msg_id, to, f"body of {msg_id}")
+    assert cluster.run_for(5000, until=lambda: msg_id in client.results), client.frames
+    assert client.results[msg_id] == "ok"
+    return sent_at
+
+
+def test_cross_dc_online_delivery_takes_one_wan_latency() -> None:
+    cluster = MemCluster(dcs=3, seed=1, latency_ms=200)
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc2")
+    cluster.run_for(1000)
+    sent_at = send_and_wait_ok(cluster, alice, "m1", "bob")
+    cluster.run_for(1000)
+    [delivery] = bob.deliveries
+    assert delivery["via"] == "online" and delivery["dc"] == "dc2"
+    assert delivery["from"] == "alice" and delivery["to"] == "bob"
+    assert delivery["body"] == "body of m1"
+    assert 200 <= delivery["t"] - sent_at <= 210
+    assert cluster.hub("dc1").counters["forwards"] == 1
+    assert cluster.run_for(1000, until=lambda: cluster.hub("dc3").pending_count() == 0)
+
+
+def test_offline_recipient_gets_the_message_when_logging_into_another_dc() -> None:
+    cluster = MemCluster(dcs=3, seed=2)
+    alice = online(cluster, "alice", "dc1")
+    send_and_wait_ok(cluster, alice, "m1", "carol")
+    cluster.run_for(2000)
+    assert all(cluster.hub(dc).pending_count() == 1 for dc in cluster.dc_names)
+    carol = online(cluster, "carol", "dc3")
+    cluster.run_for(100)
+    assert [(d["id"], d["via"], d["dc"]) for d in carol.deliveries] == [("m1", "offline", "dc3")]
+    cluster.run_for(2000)
+    assert all(cluster.hub(dc).pending_count() == 0 for dc in cluster.dc_names)
+    assert cluster.converged()
+
+
+@pytest.mark.parametrize("delivery", ["durable", "online-first"])
+def test_article_race_recipient_just_logged_into_another_dc(delivery: str) -> None:
+    cluster = MemCluster(dcs=3, seed=3, delivery=delivery)
+    alice = online(cluster, "alice", "dc1")
+    cluster.run_for(1000)
+    bob = online(cluster, "bob", "dc2")
+    assert cluster.hub("dc1").state.coordinate("bob") is None  # dc1 has not heard yet
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    assert cluster.run_for(2000, until=lambda: bool(bob.deliveries))
+    assert [(d["id"], d["via"]) for d in bob.deliveries] == [("m1", "offline")]
+
+
+@pytest.mark.parametrize("bugs, delivered", [
+    (frozenset(), True),
+    (frozenset({"volatile-store"}), False),
+    (frozenset({"ack-before-persist"}), False),
+])
+def test_crash_of_the_senders_hub_right_after_send_ok(bugs: frozenset[str],
+                                                      delivered: bool) -> None:
+    cluster = MemCluster(dcs=3, seed=4, bugs=bugs)
+    alice = online(cluster, "alice", "dc1")
+    cluster.run_for(1000)
+    cluster.isolate("dc1")  # nothing leaves dc1 before the crash: only its store can save m1
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    cluster.crash("dc1")
+    cluster.run_for(500)
+    cluster.restart("dc1")
+    cluster.heal()
+    cluster.run_for(2000)
+    bob = online(cluster, "bob", "dc2")
+    cluster.run_for(3000)
+    assert (bob.received_ids() == ["m1"]) is delivered
+
+
+@pytest.mark.parametrize("gossip, bugs, converges", [
+    ("push+anti-entropy", frozenset(), True),
+    ("anti-entropy", frozenset(), True),
+    ("push", frozenset(), False),
+    ("push+anti-entropy", frozenset({"no-anti-entropy"}), False),
+])
+def test_partition_then_heal_converges_unless_gossip_is_push_only(
+        gossip: str, bugs: frozenset[str], converges: bool) -> None:
+    cluster = MemCluster(dcs=3, seed=5, gossip=gossip, bugs=bugs)
+    alice, dave = online(cluster, "alice", "dc1"), online(cluster, "dave", "dc3")
+    cluster.run_for(2000)
+    cluster.isolate("dc1")
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    send_and_wait_ok(cluster, dave, "m2", "bob")
+    erin = online(cluster, "erin", "dc2")
+    cluster.run_for(3000)
+    assert not cluster.converged()
+    cluster.heal()
+    cluster.run_for(5000)
+    assert cluster.converged() is converges
+    bob = online(cluster, "bob", "dc2")  # roaming user picks up what was pooled
+    cluster.run_for(1000)
+    assert ("m1" in bob.received_ids()) is converges
+    assert "m2" in bob.received_ids()
+    assert erin.logged_in
+
+
+@pytest.mark.parametrize("bugs, copies", [(frozenset(), 1), (frozenset({"no-tombstones"}), 2)])
+def test_tombstones_stop_redelivery_to_a_roaming_user(bugs: frozenset[str], copies: int) -> None:
+    cluster = MemCluster(dcs=3, seed=6, bugs=bugs)
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc2")
+    cluster.run_for(1000)
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    cluster.run_for(2000)
+    assert bob.received_ids() == ["m1"]
+    bob.logout()
+    cluster.run_for(1000)
+    roamed = online(cluster, "bob", "dc3")
+    cluster.run_for(1000)
+    assert len([d for d in cluster.received("bob") if d["id"] == "m1"]) == copies
+    assert roamed.logged_in
+
+
+@pytest.mark.parametrize("bugs, wrong", [(frozenset(), False), (frozenset({"wallclock-lww"}), True)])
+def test_clock_skew_and_coordinates(bugs: frozenset[str], wrong: bool) -> None:
+    cluster = MemCluster(dcs=3, seed=7, bugs=bugs)
+    cluster.set_clock("dc2", 10_000)  # dc2 runs ten seconds ahead
+    bob = online(cluster, "bob", "dc2")
+    cluster.run_for(1000)
+    bob.logout()
+    bob_dc1 = online(cluster, "bob", "dc1")
+    cluster.run_for(3000)
+    expected = {"dc": "dc1", "node": "dc1-a1", "conn": bob_dc1.conn, "online": True}
+    tables = [cluster.hub(dc).coordinate_table()["bob"] for dc in cluster.dc_names]
+    assert all(t == tables[0] for t in tables)  # converged either way
+    assert (tables[0] != expected) is wrong
+    alice = online(cluster, "alice", "dc3")
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    cluster.run_for(1000)
+    assert bob_dc1.received_ids() == ["m1"]
+    assert [d["via"] for d in bob_dc1.deliveries] == (["offline"] if wrong else ["online"])
+
+
+@pytest.mark.parametrize("bugs, delivered", [(frozenset(), True),
+                                             (frozenset({"gateway-drop"}), False)])
+def test_gateway_drop_loses_a_forward_cut_by_a_partition(bugs: frozenset[str],
+                                                         delivered: bool) -> None:
+    cluster = MemCluster(dcs=3, seed=8, bugs=bugs)
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc2")
+    cluster.run_for(1000)
+    cluster.cut("dc1", "dc2")
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    cluster.run_for(3000)
+    assert cluster.hub("dc1").counters["forward_failures"] == 1
+    cluster.heal()
+    cluster.run_for(3000)
+    assert (bob.received_ids() == ["m1"]) is delivered
+
+
+def test_online_first_delivery() -> None:
+    cluster = MemCluster(dcs=3, seed=9, delivery="online-first")
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc2")
+    carol = online(cluster, "carol", "dc1")
+    cluster.run_for(1000)
+    send_and_wait_ok(cluster, alice, "local", "carol")
+    sent_at = send_and_wait_ok(cluster, alice, "remote", "bob")
+    assert cluster.now_ms - sent_at >= 400  # send_ok waits for the remote gateway's forward_ok
+    send_and_wait_ok(cluster, alice, "pooled", "dave")
+    hub1 = cluster.hub("dc1")
+    assert set(hub1.state.msgs) == {"pooled"}  # only the unreachable message went to the pool
+    cluster.run_for(1000)
+    dave = online(cluster, "dave", "dc3")
+    cluster.run_for(1000)
+    assert [(d["id"], d["via"]) for d in carol.deliveries] == [("local", "online")]
+    assert [(d["id"], d["via"]) for d in bob.deliveries] == [("remote", "online")]
+    assert [(d["id"], d["via"]) for d in dave.deliveries] == [("pooled", "offline")]
+    # a forward to a DC the user just left fails and falls back to the pool
+    bob.close()
+    cluster.run_for(5)
+    send_and_wait_ok(cluster, alice, "late", "bob")
+    assert "late" in hub1.state.msgs and hub1.counters["forward_failures"] == 1
+    assert all(cluster.hub(dc).state.coordinate("bob")["online"] is False  # type: ignore[index]
+               for dc in cluster.dc_names)
+
+
+def test_duplicate_route_is_acknowledged_without_a_new_entry_and_offered_once() -> None:
+    cluster = MemCluster(dcs=2, seed=10)
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc1", auto_ack=False)
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    before = cluster.hub("dc1").counters["entries_originated"]
+    del alice.results["m1"]
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    cluster.run_for(2000)
+    hub = cluster.hub("dc1")
+    assert hub.counters["entries_originated"] == before
+    assert hub.counters["duplicate_routes"] == 1
+    assert bob.received_ids() == ["m1"]  # gossip coming back does not offer it again
+
+
+def test_restart_recovers_sequence_pending_messages_tombstones_and_clock() -> None:
+    cluster = MemCluster(dcs=2, seed=11)
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc1")
+    send_and_wait_ok(cluster, alice, "acked", "bob")
+    send_and_wait_ok(cluster, alice, "pending", "nobody")
+    cluster.run_for(1000)
+    old = cluster.hub("dc1")
+    vv, max_hlc, seq = old.version_vector(), old.state.max_hlc, old.state.max_seq("dc1")
+    cluster.crash("dc1")
+    cluster.restart("dc1")
+    new = cluster.hub("dc1")
+    assert new is not old and new.version_vector() == vv
+    assert new.state.tombs == {"acked"} and set(new.state.pending_ids()) == {"pending"}
+    assert (new.hlc.wall_ns, new.hlc.logical) >= max_hlc
+    cluster.run_for(500)  # the access node re-syncs its sessions
+    assert set(new.sessions) == {"alice", "bob"}
+    send_and_wait_ok(cluster, alice, "after", "nobody")
+    assert new.state.msgs["after"].seq > seq
+    assert bob.received_ids() == ["acked"]
+
+
+def test_hub_outage_seen_by_clients() -> None:
+    cluster = MemCluster(dcs=2, seed=12)
+    alice = online(cluster, "alice", "dc1")
+    cluster.crash("dc1")
+    cluster.run_for(10)
+    alice.send("m1", "bob")
+    cluster.run_for(10)
+    assert alice.results == {"m1": "unavailable"}
+    late = cluster.client("late", "dc1")
+    late.login()
+    cluster.run_for(10)
+    assert [f[1]["code"] for f in late.frames] == ["unavailable"] and not late.open
+    cluster.restart("dc1")
+    cluster.run_for(10)
+    send_and_wait_ok(cluster, alice, "m2", "bob")
+
+
+def test_same_seed_same_run() -> None:
+    def run(seed: int) -> list[dict]:
+        cluster = MemCluster(dcs=4, seed=seed, jitter_ms=50)
+        users = [online(cluster, f"u{i}", f"dc{i % 4 + 1}") for i in range(6)]
+        for i, user in enumerate(users):
+            user.send(f"m{i}", f"u{(i + 1) % 6}")
+        cluster.run_for(3000)
+        return cluster.events + cluster.deliveries
+
+    assert run(1) == run(1)
+    assert run(1) != run(2)
