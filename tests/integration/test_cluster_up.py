@@ -89,12 +89,13 @@ async def test_cluster_up_prints_addresses_and_stops_everything(
 
 def test_cluster_up_usage_and_setup_errors(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "harness", "cluster", "up", "--dcs", "0"],
-                         capture_output=True, timeout=60)
+                         check=False, capture_output=True, timeout=60)
     assert bad.returncode == 2 and b"--dcs" in bad.stderr
     env = dict(os.environ, IMFAULT_TOXIPROXY_SERVER=str(tmp_path / "missing"))
     missing = subprocess.run(
         [sys.executable, "-m", "harness", "cluster", "up", "--dcs", "1",
-         "--work-dir", str(tmp_path / "w")], capture_output=True, timeout=60, env=env)
+         "--work-dir", str(tmp_path / "w")], check=False, capture_output=True,
+        timeout=60, env=env)
     assert missing.returncode == 4
     assert b"IMFAULT_TOXIPROXY_SERVER" in missing.stderr
     assert missing.stdout == b""
