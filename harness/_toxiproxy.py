@@ -229,10 +229,13 @@ class Wan:
         latency_ms: float,
         jitter_ms: float,
         listen_host: str = "127.0.0.1",
+        listen_hosts: dict[str, str] | None = None,
     ) -> dict[Link, str]:
         """Create proxy `src->dst` for every ordered pair, forwarding to `upstreams[dst]`
         ("host:port" of dst's hub), with a baseline `latency` toxic on both streams.
-        Returns {(src, dst): "host:port" the proxy listens on}."""
+        Proxy `src->dst` listens on `listen_hosts[src]` when given (the docker backend: the
+        Toxiproxy container's address on src's network), else on `listen_host`, at a port the
+        server picks. Returns {(src, dst): "host:port" the proxy listens on}."""
         missing = [dc for dc in self.dcs if dc not in upstreams]
         if missing:
             raise UsageError(f"no upstream address for DCs {missing}")
@@ -240,11 +243,12 @@ class Wan:
         _bind(self.api_host, self.api_port)
         for src, dst in self.links():
             name = proxy_name(src, dst)
+            host = (listen_hosts or {}).get(src, listen_host)
             existing = client.get_proxy(name)
             if existing is not None:
                 existing.destroy()
             info = self._post("/proxies", {"name": name, "upstream": upstreams[dst],
-                                           "listen": f"{listen_host}:0", "enabled": True})
+                                           "listen": f"{host}:0", "enabled": True})
             self._links[(src, dst)] = str(info["listen"])
             for stream in STREAMS:
                 self._add_toxic((src, dst), f"baseline_latency_{stream}", "latency", stream,

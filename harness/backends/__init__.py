@@ -1,12 +1,12 @@
 """Backends run a cluster for the harness; `get_backend(name)` makes one (DESIGN §2).
 
 `local` (default): nodes as subprocesses on loopback, the real `toxiproxy-server` between DCs.
-`docker`: one container per node (its own issue; not available yet).
+`docker`: one container per node, one network per DC, Toxiproxy as a container.
 """
 
 from __future__ import annotations
 
-from ..errors import UsageError
+from ..errors import SetupError, UsageError
 from ._base import (
     BUG_NAMES,
     DELIVERY_MODES,
@@ -43,10 +43,12 @@ def get_backend(name: str = "local") -> Backend:
     if name == "docker":
         try:
             from .docker import DockerBackend  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise UsageError(
-                "the docker backend is not available yet; use --backend local"
-            ) from None
+        except ModuleNotFoundError as exc:
+            if exc.name == "docker":
+                raise SetupError("the docker backend needs docker-py: run scripts/bootstrap "
+                                 "or pip install 'docker>=7'") from exc
+            raise UsageError("the docker backend is not available; use --backend local") \
+                from exc
         backend: Backend = DockerBackend()
         return backend
     raise UsageError(f"unknown backend {name!r}; use one of {', '.join(BACKEND_NAMES)}")
