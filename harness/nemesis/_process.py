@@ -52,8 +52,8 @@ class _HoldDownNemesis(Nemesis):
             for node in self.targets(ctx, value):
                 if node in self.held:
                     continue
+                self.held.append(node)  # before the call: a failed kill/pause may have landed
                 getattr(ctx.backend, self.down_method)(node)
-                self.held.append(node)
             return value
         healed: list[str] = []
         errors: list[str] = []
