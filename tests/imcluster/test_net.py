@@ -1,0 +1,223 @@
+"""Tests of `imcluster._net` on loopback: handshake, reconnect with backoff, a blackholed peer
+(open connection, bytes vanish) detected by the request timeout without blocking another link,
+bounded send queues that drop instead of blocking, and invalid frames closing a link."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, Awaitable, Callable
+
+from imcluster._net import (BACKOFF_MAX_S, BACKOFF_MIN_S, FramedConnection, FrameSender, Link,
+                            SendCounters, client_handshake, server_handshake)
+
+SECRET = b"net-secret"
+Behaviour = Callable[[FramedConnection], Awaitable[None]]
+
+
+class PeerServer:
+    """A real TCP server doing the real handshake, then `behaviour` on each connection."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.accepted = 0
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def start(self, port: int = 0) -> "PeerServer":
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = FramedConnection(reader, writer)
+        if await server_handshake(conn, SECRET, random.Random(1)) is None:
+            return
+        self.accepted += 1
+        try:
+            await self.behaviour(conn)
+        finally:
+            conn.close()
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def echo(conn: FramedConnection) -> None:
+    """Answers every `digest` with `entries` (a healthy peer)."""
+    while (frame := await conn.read_frame()) is not None:
+        if frame["type"] == "digest":
+            conn.write_frame({"type": "entries", "entries": [], "n": frame.get("n")})
+
+
+async def blackhole(conn: FramedConnection) -> None:
+    """Reads and discards everything and never answers: the connection stays open."""
+    while await conn.reader.read(65536):
+        pass
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.ups = 0
+        self.downs = 0
+
+    def link(self, port: int, *, timeout: float = 0.3, seed: int = 1) -> Link:
+        return Link("test", "127.0.0.1", port, secret=SECRET, role="hub", dc="dc1",
+                    node="dc1-hub", rng=random.Random(seed), on_up=self._up,
+                    on_frame=self.frames.append, on_down=self._down, timeout=timeout,
+                    requests=frozenset({"digest"}), replies=frozenset({"entries"}))
+
+    def _up(self) -> None:
+        self.ups += 1
+
+    def _down(self) -> None:
+        self.downs += 1
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def test_backoff_is_bounded_jittered_and_seeded() -> None:
+    first = Recorder().link(1, seed=5)
+    again = Recorder().link(1, seed=5)
+    delays = [first._backoff(n) for n in range(12)]
+    assert delays == [again._backoff(n) for n in range(12)]
+    assert all(BACKOFF_MIN_S / 2 <= d <= BACKOFF_MAX_S for d in delays)
+    assert delays[0] <= BACKOFF_MIN_S and delays[-1] >= BACKOFF_MAX_S / 2
+    assert len(set(delays)) == len(delays)  # jittered
+
+
+async def answer_once_then_close(conn: FramedConnection) -> None:
+    frame = await conn.read_frame()
+    if frame is not None:
+        conn.write_frame({"type": "entries", "entries": [], "n": frame.get("n")})
+        await conn.drain()
+
+
+async def test_link_reconnects_when_the_peer_appears_and_after_a_drop() -> None:
+    probe = await PeerServer(echo).start()
+    port = probe.port
+    await probe.stop()
+    recorder = Recorder()
+    link = recorder.link(port)
+    link.start()
+    await asyncio.sleep(0.3)  # nobody listens: it keeps retrying
+    assert recorder.ups == 0 and not link.up
+    assert link.send({"type": "digest"}) is False
+    server = await PeerServer(answer_once_then_close).start(port)
+    try:
+        await wait_for(lambda: link.up)
+        assert link.send({"type": "digest", "n": 1})
+        await wait_for(lambda: any(f.get("n") == 1 for f in recorder.frames))
+        await wait_for(lambda: recorder.downs == 1)  # the server closed it
+        await wait_for(lambda: recorder.ups == 2 and link.up)  # and it came back
+        assert server.accepted == 2
+    finally:
+        await link.stop()
+        await server.stop()
+
+
+async def test_blackholed_peer_is_dropped_and_does_not_block_other_links() -> None:
+    healthy, hole = await PeerServer(echo).start(), await PeerServer(blackhole).start()
+    good_rec, bad_rec = Recorder(), Recorder()
+    good, bad = good_rec.link(healthy.port), bad_rec.link(hole.port)
+    good.start()
+    bad.start()
+    try:
+        await wait_for(lambda: good.up and bad.up)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        n = 0
+        while loop.time() - started < 1.2:  # 100 ms gossip rounds to both peers
+            n += 1
+            good.send({"type": "digest", "n": n})
+            bad.send({"type": "digest", "n": n})
+            await asyncio.sleep(0.1)
+        await wait_for(lambda: any(f.get("n") == n for f in good_rec.frames), 1.0)
+        assert len(good_rec.frames) == n  # the healthy peer answered every round
+        assert good.hang_closes == 0 and good_rec.downs == 0
+        assert bad.hang_closes >= 2  # closed after 0.3 s without an answer, reopened, again...
+        assert hole.accepted >= 3
+        assert bad_rec.frames == []
+    finally:
+        await good.stop()
+        await bad.stop()
+        await healthy.stop()
+        await hole.stop()
+
+
+async def test_full_send_queue_drops_instead_of_blocking() -> None:
+    stalled = asyncio.Event()
+
+    async def never_reads(conn: FramedConnection) -> None:
+        await stalled.wait()
+
+    server = await PeerServer(never_reads).start()
+    recorder = Recorder()
+    link = recorder.link(server.port, timeout=30)
+    link.start()
+    try:
+        await wait_for(lambda: link.up)
+        assert link.sender is not None
+        link.sender.max_bytes = 1024 * 1024
+        big = {"type": "push", "entries": ["x" * 60_000]}
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        results = []
+        for _ in range(400):  # 24 MB at a peer that reads nothing
+            results.append(link.send(big))
+            await asyncio.sleep(0)
+        assert loop.time() - started < 2.0  # never blocked
+        assert results.count(False) > 0 and link.counters.frames_dropped > 0
+        assert link.counters.frames_sent > 0
+    finally:
+        stalled.set()
+        await link.stop()
+        await server.stop()
+
+
+async def test_invalid_frame_closes_an_inter_node_link() -> None:
+    async def torn(conn: FramedConnection) -> None:
+        conn.write_bytes(b'{"type":"entr\n')  # a torn line, as a healed blackhole may deliver
+        await asyncio.sleep(5)
+
+    server = await PeerServer(torn).start()
+    recorder = Recorder()
+    link = recorder.link(server.port, timeout=30)
+    link.start()
+    try:
+        await wait_for(lambda: recorder.downs >= 1 and server.accepted >= 2)
+        assert recorder.frames == []
+    finally:
+        await link.stop()
+        await server.stop()
+
+
+async def test_frame_sender_counts_bytes() -> None:
+    received: list[dict[str, Any]] = []
+
+    async def collect(conn: FramedConnection) -> None:
+        while (frame := await conn.read_frame()) is not None:
+            received.append(frame)
+
+    server = await PeerServer(collect).start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    conn = FramedConnection(reader, writer)
+    await client_handshake(conn, SECRET, "hub", "dc2", "dc2-hub")
+    counters = SendCounters()
+    sender = FrameSender(conn, counters)
+    for i in range(10):
+        assert sender.send({"type": "push", "i": i})
+    await wait_for(lambda: len(received) == 10)
+    assert [f["i"] for f in received] == list(range(10))
+    assert counters.frames_sent == 10
+    assert counters.bytes_sent == sum(len(f'{{"type":"push","i":{i}}}\n') for i in range(10))
+    sender.stop()
+    conn.close()
+    await server.stop()
