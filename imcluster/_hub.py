@@ -24,7 +24,8 @@ LOCAL_TOMB_SUFFIX = "#local"
 
 COUNTER_NAMES = ("entries_originated", "entries_applied", "deliveries", "wan_frames_sent",
                  "wan_bytes_sent", "forwards", "forwards_received", "forward_failures",
-                 "routes", "duplicate_routes", "digests_sent", "bad_frames", "bad_entries")
+                 "routes", "duplicate_routes", "digests_sent", "bad_frames", "bad_entries",
+                 "bad_acks")
 
 
 @dataclass
@@ -69,6 +70,7 @@ class HubCore:
         # user -> {(access node, conn)} for sessions on this DC's access nodes
         self.sessions: dict[str, set[tuple[str, str]]] = {}
         self.offered: set[tuple[str, str]] = set()  # (message id, conn)
+        self.offered_to: dict[str, str] = {}  # message id -> recipient, for checking acks
         self.forwards: dict[str, _Forward] = {}
         self.routed_online: set[str] = set()  # online-first: ids handed over without an entry
         self._deferred: list[Entry] = []
@@ -206,6 +208,7 @@ class HubCore:
                 offered_any = True
                 continue
             self.offered.add((msg["id"], conn))
+            self.offered_to[msg["id"]] = user
             self.counters["deliveries"] += 1
             out.append(SendAccess(node, {"type": "deliver", "msg": dict(msg), "via": via,
                                          "user": user, "conn": conn}))
@@ -246,7 +249,7 @@ class HubCore:
             if not _is_name(user) or not _is_name(msg_id):
                 self.counters["bad_frames"] += 1
                 return
-            self._on_ack(msg_id, now_ns, out)
+            self._on_ack(user, msg_id, now_ns, out)
         elif kind == "sync":
             self._on_sync(node, frame.get("conns"), now_ns, out)
         else:
@@ -309,8 +312,13 @@ class HubCore:
                 if held_node == node:
                     self._session_down(user, node, conn, now_ns, out)
 
-    def _on_ack(self, msg_id: str, now_ns: int, out: list[Effect]) -> None:
+    def _on_ack(self, user: str, msg_id: str, now_ns: int, out: list[Effect]) -> None:
         if self.is_tombed(msg_id):
+            return
+        known = self.state.msgs.get(msg_id)
+        recipient = known.data.get("to") if known is not None else self.offered_to.get(msg_id)
+        if recipient != user:
+            self.counters["bad_acks"] += 1  # only the recipient may mark a message delivered
             return
         if "no-tombstones" in self.config.bugs:
             # the delivery mark stays in this hub: stored, never gossiped
@@ -338,6 +346,15 @@ class HubCore:
                                              "code": "bad_field", "message": "malformed message"}))
             return
         self.counters["routes"] += 1
+        known = self.state.msgs.get(msg["id"])
+        forward = self.forwards.get(msg["id"])
+        earlier = known.data if known is not None else (forward.msg if forward else None)
+        if earlier is not None and (earlier.get("from"), earlier.get("to")) != (msg["from"],
+                                                                              msg["to"]):
+            out.append(SendAccess(node, {"type": "route_err", "id": msg["id"],
+                                         "code": "duplicate_id",
+                                         "message": "another message has this id"}))
+            return
         if self._known_message(msg["id"]):
             self.counters["duplicate_routes"] += 1
             if msg["id"] in self.forwards and not self.forwards[msg["id"]].answered:

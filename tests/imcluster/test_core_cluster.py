@@ -256,3 +256,17 @@ def test_same_seed_same_run() -> None:
 
     assert run(1) == run(1)
     assert run(1) != run(2)
+
+
+def test_clients_cannot_erase_or_hijack_other_users_messages() -> None:
+    cluster = MemCluster(dcs=2, seed=13)
+    alice, mallory = online(cluster, "alice", "dc1"), online(cluster, "mallory", "dc1")
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    mallory.ack("m1")  # not the recipient: ignored
+    mallory.send("m1", "carol", "same id, other message")
+    cluster.run_for(100)
+    assert mallory.results == {"m1": "duplicate_id"}
+    assert cluster.hub("dc1").counters["bad_acks"] == 1
+    bob = online(cluster, "bob", "dc2")
+    cluster.run_for(1000)
+    assert [(d["id"], d["from"]) for d in bob.deliveries] == [("m1", "alice")]
