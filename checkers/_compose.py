@@ -1,0 +1,94 @@
+"""Running every checker on one run: `check_all` (in memory) and `check_run` (a run directory).
+
+`check_all` returns the content of `results.json`: one key per checker plus the composed top-level
+`valid` (false beats unknown beats true). Options are the run's `test.json` (e.g. `exactly_once`,
+`dc_names`, `gossip_interval`) plus any checker bounds (`max_out_of_order`, `min_availability`).
+The cyclic garbage collector is paused while a large history is loaded and checked: the data are
+millions of acyclic containers and collection passes would otherwise dominate the time.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ._availability import check_availability
+from ._convergence import check_convergence
+from ._delivery import check_delivery
+from ._index import HistoryIndex, Op, index_history
+from ._load import load_run
+from ._ordering import check_ordering
+from ._perf import check_perf
+from ._routing import check_routing
+from ._stats import check_stats
+from ._util import compose
+
+Checker = Callable[..., dict[str, Any]]
+
+CHECKERS: dict[str, Checker] = {
+    "delivery": check_delivery,
+    "convergence": check_convergence,
+    "routing": check_routing,
+    "ordering": check_ordering,
+    "availability": check_availability,
+    "stats": check_stats,
+    "perf": check_perf,
+}
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the duration (restoring its previous state)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def check_all(
+    history: list[Op] | HistoryIndex | None,
+    events: list[Op] | None = None,
+    final: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every checker's result and the composed verdict (the `results.json` content)."""
+    options = dict(options or {})
+    with gc_paused():
+        results: dict[str, Any] = {}
+        indexed: HistoryIndex | None = None
+        if history is not None:
+            try:
+                indexed = index_history(history)
+            except Exception as error:  # unusable history: the history checkers say unknown
+                results["_index_error"] = f"{type(error).__name__}: {error}"
+        for name, checker in CHECKERS.items():
+            try:
+                results[name] = checker(indexed, events, options, final)
+            except Exception as error:  # a checker bug must not hide the other verdicts
+                results[name] = {"valid": "unknown",
+                                 "reason": f"checker crashed: {type(error).__name__}: {error}"}
+        index_error = results.pop("_index_error", None)
+        if index_error is not None:
+            for name in CHECKERS:
+                if name != "convergence":
+                    results[name] = {"valid": "unknown",
+                                     "reason": f"history could not be indexed: {index_error}"}
+    return {"valid": compose(results.values()), **results}
+
+
+def check_run(run_dir: str | Path, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load a run directory and check it; writes nothing (the CLI writes `results.json`)."""
+    with gc_paused():
+        run = load_run(run_dir)
+        merged = {**(run.test or {}), **(options or {})}
+        results = check_all(run.history, run.events, run.final, merged)
+    skipped = {name: count for name, count in run.skipped_lines.items() if count}
+    if skipped and isinstance(results.get("stats"), dict):
+        results["stats"]["skipped_lines"] = skipped
+    return results

@@ -1,0 +1,113 @@
+"""The delivery checker: the IM counterpart of Jepsen's set-full (DESIGN §3).
+
+- attempted: distinct message ids whose `send` was invoked; acknowledged: those completed `ok`.
+- a receipt counts for the recipient when the `recv` op's `user` equals the message's `to`.
+- lost: acknowledged, recipient online at the end of the history (its last `login` ok not followed
+  by a `logout`), never received by the recipient. Acknowledged messages for recipients offline at
+  the end are listed as `unverifiable`, not lost.
+- recovered: indeterminate sends (`info`, or never completed) that the recipient received.
+- unexpected: received ids never sent; misdelivered: received by someone other than `to`;
+  duplicated: received by the recipient more than once. `failed_delivered`: a `fail`ed send that
+  arrived anyway (reported, not part of the verdict, which follows DESIGN §3 exactly).
+- latency: send invocation -> first receipt by the recipient, in ms, overall and split by the
+  `via` (`online`/`offline`) of that first receipt.
+- valid iff nothing lost, unexpected or misdelivered; with option `exactly_once`, nothing duplicated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._index import (
+    R_TIME,
+    R_VIA,
+    S_INVOKE_TIME,
+    S_OUTCOME,
+    S_TO,
+    HistoryIndex,
+    Op,
+    index_history,
+)
+from ._util import NS_PER_MS, quantiles, unknown
+
+
+def _sorted_ids(ids: Any) -> list[Any]:
+    return sorted(ids, key=lambda item: (str(type(item)), item))
+
+
+def check_delivery(
+    history: list[Op] | HistoryIndex | None,
+    events: list[Op] | None = None,
+    options: dict[str, Any] | None = None,
+    final: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Judge message delivery over a history (see the module docstring for the definitions)."""
+    if history is None:
+        return unknown("no history")
+    options = options or {}
+    index = index_history(history)
+    sends = index.sends
+
+    first_receipt = index.first_receipts
+    duplicated = index.duplicated
+    misdelivered = index.misdelivered
+    unexpected = index.unexpected
+    online = index.online
+    lost: list[Any] = []
+    unverifiable: list[Any] = []
+    recovered: list[Any] = []
+    failed_delivered: list[Any] = []
+    acknowledged = 0
+    delivered = 0
+    latencies: list[int] = []
+    latencies_by_via: dict[str, list[int]] = {"online": [], "offline": []}
+    for msg_id, send in sends.items():
+        outcome = send[S_OUTCOME]
+        receipt = first_receipt.get(msg_id)
+        if outcome == "ok":
+            acknowledged += 1
+        if receipt is None:
+            if outcome == "ok":
+                (lost if send[S_TO] in online else unverifiable).append(msg_id)
+            continue
+        delivered += 1
+        latency = receipt[R_TIME] - send[S_INVOKE_TIME]
+        latencies.append(latency)
+        via_list = latencies_by_via.get(receipt[R_VIA])
+        if via_list is None:
+            via_list = latencies_by_via[str(receipt[R_VIA])] = []
+        via_list.append(latency)
+        if outcome == "fail":
+            failed_delivered.append(msg_id)
+        elif outcome != "ok":
+            recovered.append(msg_id)
+
+    exactly_once = bool(options.get("exactly_once", False))
+    valid = not lost and not unexpected and not misdelivered and not (exactly_once and duplicated)
+    return {
+        "valid": valid,
+        "attempted": len(sends),
+        "acknowledged": acknowledged,
+        "delivered": delivered,
+        "receipts": len(index.receipts),
+        "lost": _sorted_ids(lost),
+        "lost_count": len(lost),
+        "recovered": _sorted_ids(recovered),
+        "recovered_count": len(recovered),
+        "unexpected": _sorted_ids(unexpected),
+        "unexpected_count": len(unexpected),
+        "misdelivered": _sorted_ids(misdelivered),
+        "misdelivered_count": len(misdelivered),
+        "duplicated": _sorted_ids(duplicated),
+        "duplicated_count": len(duplicated),
+        "duplicate_receipts": index.recipient_receipts - len(first_receipt),
+        "failed_delivered": _sorted_ids(failed_delivered),
+        "failed_delivered_count": len(failed_delivered),
+        "unverifiable": _sorted_ids(unverifiable),
+        "unverifiable_count": len(unverifiable),
+        "exactly_once": exactly_once,
+        "latency": {
+            "overall": quantiles(latencies, NS_PER_MS),
+            **{via: quantiles(values, NS_PER_MS) for via, values in latencies_by_via.items()},
+        },
+    }

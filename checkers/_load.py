@@ -1,0 +1,110 @@
+"""Reading a run directory (DESIGN §2) into memory for the checkers.
+
+`load_run` reads `history.jsonl`, `events.jsonl`, `final.json` and `test.json` where present.
+A missing file becomes `None` so that the checker needing it answers `"unknown"`. A JSONL file of a
+crashed run may end in a truncated line: unparsable lines are skipped and counted, never fatal.
+
+Parsing is the bulk of checking a large run, so JSONL is parsed in chunks of a few MiB: each chunk's
+newlines become commas, making one JSON array and decoded by a single `json.loads` call (the C scanner, no Python loop
+per line); only a chunk that fails to parse is re-read line by line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Op = dict[str, Any]
+
+HISTORY_FILE = "history.jsonl"
+EVENTS_FILE = "events.jsonl"
+FINAL_FILE = "final.json"
+TEST_FILE = "test.json"
+
+_CHUNK_CHARS = 8 << 20
+
+
+@dataclass
+class RunData:
+    """Everything the checkers read from one run directory (`None` where a file is missing)."""
+
+    run_dir: Path | None = None
+    history: list[Op] | None = None
+    events: list[Op] | None = None
+    final: dict[str, Any] | None = None
+    test: dict[str, Any] | None = None
+    skipped_lines: dict[str, int] = field(default_factory=dict)
+
+
+def _parse_lines_one_by_one(lines: list[str]) -> tuple[list[Any], int]:
+    parsed: list[Any] = []
+    skipped = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            skipped += 1
+    return parsed, skipped
+
+
+def parse_jsonl(text: str) -> tuple[list[Any], int]:
+    """Parse JSON-lines text; returns (objects, number of unparsable lines skipped)."""
+    objects: list[Any] = []
+    skipped = 0
+    start = 0
+    length = len(text)
+    while start < length:
+        end = text.find("\n", min(start + _CHUNK_CHARS, length))
+        end = length if end < 0 else end + 1
+        chunk = text[start:end].strip()
+        start = end
+        if not chunk:
+            continue
+        try:
+            parsed = json.loads("[" + chunk.replace("\n", ",") + "]")
+        except ValueError:  # a blank or broken line somewhere in this chunk
+            parsed, bad = _parse_lines_one_by_one(chunk.split("\n"))
+            skipped += bad
+        objects.extend(parsed)
+    return objects, skipped
+
+
+def read_jsonl(path: Path) -> tuple[list[Any], int] | None:
+    """Read a JSONL file, or `None` if it does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    return parse_jsonl(text)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """Read a JSON object file, or `None` if it is missing, unparsable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Load a run directory; files that are absent (or unreadable JSON objects) become `None`."""
+    directory = Path(run_dir)
+    run = RunData(run_dir=directory)
+    history = read_jsonl(directory / HISTORY_FILE)
+    if history is not None:
+        ops, skipped = history
+        run.history = [op for op in ops if isinstance(op, dict)]
+        run.skipped_lines[HISTORY_FILE] = skipped + len(ops) - len(run.history)
+    events = read_jsonl(directory / EVENTS_FILE)
+    if events is not None:
+        evs, skipped = events
+        run.events = [ev for ev in evs if isinstance(ev, dict)]
+        run.skipped_lines[EVENTS_FILE] = skipped + len(evs) - len(run.events)
+    run.final = read_json(directory / FINAL_FILE)
+    run.test = read_json(directory / TEST_FILE)
+    return run
