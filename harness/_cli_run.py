@@ -185,6 +185,8 @@ def add_clean_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--store", default=DEFAULT_STORE)
     p.add_argument("--work-dir", action="append", default=[], help="more dirs to search")
     p.add_argument("--dry-run", action="store_true", help="only list what would be stopped")
+    p.add_argument("--no-temp", action="store_true",
+                   help="do not search the temp dir's imfault-cluster-* work dirs")
     return p
 
 
@@ -224,7 +226,8 @@ def handle_clean(args: argparse.Namespace) -> int:
 
     from ._procs import stop_pid
     roots = [Path(args.store)] + [Path(d) for d in args.work_dir]
-    roots += sorted(Path(tempfile.gettempdir()).glob("imfault-cluster-*"))
+    if not args.no_temp:
+        roots += sorted(Path(tempfile.gettempdir()).glob("imfault-cluster-*"))
     stopped = skipped = 0
     for path in _pid_files(roots):
         try:
