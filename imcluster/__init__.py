@@ -11,14 +11,40 @@ from ._hlc import Hlc
 from ._hub import HubCore
 from ._memnet import MemClient, MemCluster
 from ._state import Entry, ReplicaState
-from ._wire import (MAX_CLIENT_FRAME, MAX_PEER_FRAME, FrameTooLarge, LineDecoder, WireError, encode,
-                    parse_frame, validate_client_frame)
+from ._wire import (
+    MAX_CLIENT_FRAME,
+    MAX_PEER_FRAME,
+    FrameTooLarge,
+    LineDecoder,
+    WireError,
+    encode,
+    parse_frame,
+    validate_client_frame,
+)
 
 __all__ = [
-    "AccessConfig", "AccessCore", "BUGS", "DELIVERY_MODES", "Entry", "FrameTooLarge",
-    "GOSSIP_MODES", "Hlc", "HubConfig", "HubCore", "LineDecoder", "MAX_CLIENT_FRAME",
-    "MAX_PEER_FRAME", "MemClient", "MemCluster", "ReplicaState", "WireError", "check_token",
-    "encode", "parse_frame", "user_token", "validate_client_frame",
+    "BUGS",
+    "DELIVERY_MODES",
+    "GOSSIP_MODES",
+    "MAX_CLIENT_FRAME",
+    "MAX_PEER_FRAME",
+    "AccessConfig",
+    "AccessCore",
+    "Entry",
+    "FrameTooLarge",
+    "Hlc",
+    "HubConfig",
+    "HubCore",
+    "LineDecoder",
+    "MemClient",
+    "MemCluster",
+    "ReplicaState",
+    "WireError",
+    "check_token",
+    "encode",
+    "parse_frame",
+    "user_token",
+    "validate_client_frame",
 ]
 
 _CLIENT_NAMES = ("Client", "AdminClient", "SendRejected")

@@ -11,8 +11,20 @@ from typing import Any
 
 from ._auth import check_token
 from ._config import AccessConfig
-from ._events import (ClientClosed, ClientData, ClientOpened, CloseClient, Effect, Frame,
-                      HubConnected, HubDisconnected, HubFrameIn, SendClient, SendHub, TimerFired)
+from ._events import (
+    ClientClosed,
+    ClientData,
+    ClientOpened,
+    CloseClient,
+    Effect,
+    Frame,
+    HubConnected,
+    HubDisconnected,
+    HubFrameIn,
+    SendClient,
+    SendHub,
+    TimerFired,
+)
 from ._wire import FrameTooLarge, LineDecoder, WireError, parse_frame, validate_client_frame
 
 COUNTER_NAMES = ("connections", "logins", "login_failures", "sends", "send_ok", "send_err",
@@ -114,12 +126,11 @@ class AccessCore:
             elif self.hub_up:
                 self.counters["acks"] += 1
                 out.append(SendHub({"type": "ack", "user": state.user, "id": frame["id"]}))
-        elif kind == "logout":
-            if state.user is not None:
-                user, state.user = state.user, None
-                if self.hub_up:
-                    out.append(SendHub({"type": "coord", "user": user, "conn": conn,
-                                        "online": False}))
+        elif kind == "logout" and state.user is not None:
+            user, state.user = state.user, None
+            if self.hub_up:
+                out.append(SendHub({"type": "coord", "user": user, "conn": conn,
+                                    "online": False}))
 
     def _on_login(self, conn: str, state: _Connection, frame: Frame, out: list[Effect]) -> None:
         user = frame["user"]
@@ -184,7 +195,8 @@ class AccessCore:
         if kind == "coord_ok":
             conn, user = frame.get("conn"), frame.get("user")
             state = self.conns.get(conn) if isinstance(conn, str) else None
-            if state is not None and state.login_pending == user and not state.closed:
+            if (state is not None and isinstance(conn, str) and isinstance(user, str)
+                    and state.login_pending == user and not state.closed):
                 state.login_pending, state.user = None, user
                 self.counters["logins"] += 1
                 out.append(SendClient(conn, self._login_ok(user, conn)))
@@ -211,7 +223,8 @@ class AccessCore:
     def _on_deliver(self, frame: Frame, out: list[Effect]) -> None:
         conn, user, msg = frame.get("conn"), frame.get("user"), frame.get("msg")
         state = self.conns.get(conn) if isinstance(conn, str) else None
-        if state is None or state.closed or state.user != user or not isinstance(msg, dict):
+        if (state is None or not isinstance(conn, str) or state.closed or state.user != user
+                or not isinstance(msg, dict)):
             return
         self.counters["deliveries"] += 1
         out.append(SendClient(conn, {
@@ -231,4 +244,4 @@ class AccessCore:
                 self._close(conn, out)
 
 
-__all__ = ["AccessCore", "COUNTER_NAMES"]
+__all__ = ["COUNTER_NAMES", "AccessCore"]

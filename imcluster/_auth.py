@@ -30,7 +30,7 @@ def check_token(secret: bytes | str, user: str, token: object) -> bool:
 
 def hello_mac(secret: bytes | str, nonce: str, role: str, dc: str, node: str) -> str:
     """MAC of a `hello` answering the server's `challenge` nonce."""
-    message = f"{HELLO_PREFIX}{nonce}|{role}|{dc}|{node}".encode("utf-8")
+    message = f"{HELLO_PREFIX}{nonce}|{role}|{dc}|{node}".encode()
     return hmac.new(_as_bytes(secret), message, hashlib.sha256).hexdigest()
 
 

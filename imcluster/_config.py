@@ -6,8 +6,9 @@ import the `random` module themselves (DESIGN §6).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 GOSSIP_MODES: tuple[str, ...] = ("push+anti-entropy", "anti-entropy", "push")
 DELIVERY_MODES: tuple[str, ...] = ("durable", "online-first")
@@ -92,4 +93,4 @@ class AccessConfig:
             raise ValueError("max_frame too small")
 
 
-__all__ = ["AccessConfig", "BUGS", "DELIVERY_MODES", "GOSSIP_MODES", "HubConfig", "Rng"]
+__all__ = ["BUGS", "DELIVERY_MODES", "GOSSIP_MODES", "AccessConfig", "HubConfig", "Rng"]

@@ -6,12 +6,25 @@ contract and docs/architecture.md "Delivery" and "Seeded bugs" for the behaviour
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, TypeGuard
 
 from ._config import HubConfig, Rng
-from ._events import (AccessConnected, AccessDisconnected, AccessFrame, Effect, Frame, LogEvent,
-                      PeerFrame, Persist, SendAccess, SendPeer, SetTimer, TimerFired)
+from ._events import (
+    AccessConnected,
+    AccessDisconnected,
+    AccessFrame,
+    Effect,
+    Frame,
+    LogEvent,
+    PeerFrame,
+    Persist,
+    SendAccess,
+    SendPeer,
+    SetTimer,
+    TimerFired,
+)
 from ._hlc import Hlc
 from ._state import Entry, ReplicaState
 from ._wire import encode
@@ -38,7 +51,7 @@ class _Forward:
     answered: bool  # route_ok already sent to the access node
 
 
-def _is_name(value: object) -> bool:
+def _is_name(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= 256
 
 
@@ -286,7 +299,7 @@ class HubCore:
         held = self.sessions.get(user)
         current = self.state.coordinate(user)
         if held and current is not None and not current.get("online"):
-            node, conn = sorted(held)[0]
+            node, conn = min(held)
             data = {"dc": self.dc, "node": node, "conn": conn, "online": True}
             self._push([self._originate("coord", user, data, now_ns, out)], out)
 

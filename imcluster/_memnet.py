@@ -12,16 +12,35 @@ import heapq
 import itertools
 import json
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ._access import AccessCore
 from ._auth import user_token
 from ._config import AccessConfig, HubConfig
-from ._events import (AccessConnected, AccessDisconnected, AccessFrame, ClientClosed, ClientData,
-                      ClientOpened, CloseClient, Effect, Frame, HubConnected, HubDisconnected,
-                      HubFrameIn, LogEvent, PeerFrame, Persist, SendAccess, SendClient, SendHub,
-                      SendPeer, SetTimer, TimerFired)
+from ._events import (
+    AccessConnected,
+    AccessFrame,
+    ClientClosed,
+    ClientData,
+    ClientOpened,
+    CloseClient,
+    Effect,
+    Frame,
+    HubConnected,
+    HubDisconnected,
+    HubFrameIn,
+    LogEvent,
+    PeerFrame,
+    Persist,
+    SendAccess,
+    SendClient,
+    SendHub,
+    SendPeer,
+    SetTimer,
+    TimerFired,
+)
 from ._hub import HubCore
 from ._state import Entry
 from ._wire import encode
@@ -45,7 +64,7 @@ class _Scheduled:
 class MemClient:
     """A simulated user connection to one access node; records every frame it receives."""
 
-    def __init__(self, cluster: "MemCluster", user: str, node: str, auto_ack: bool = True) -> None:
+    def __init__(self, cluster: MemCluster, user: str, node: str, auto_ack: bool = True) -> None:
         self.cluster = cluster
         self.user = user
         self.node = node
@@ -201,7 +220,7 @@ class MemCluster:
         offset = self.clock_offset_ms.get(name, 0.0)
         if name in self.access_dc and name not in self.clock_offset_ms:
             offset = self.clock_offset_ms.get(self.access_dc[name], 0.0)
-        return int(round((self.now_ms + offset) * 1_000_000))
+        return round((self.now_ms + offset) * 1_000_000)
 
     def set_clock(self, name: str, offset_ms: float) -> None:
         """Skew the clock of a DC (its hub and access nodes) or of one access node."""
@@ -285,7 +304,7 @@ class MemCluster:
             elif isinstance(effect, SendAccess):
                 self._send_to_access(dc, incarnation, effect.node, effect.frame)
             elif isinstance(effect, SetTimer):
-                self._set_timer(dc, effect, lambda e, d=dc, i=incarnation: self._hub_timer(d, i, e))
+                self._set_timer(dc, effect, self._hub_timer_callback(dc, incarnation))
             elif isinstance(effect, LogEvent):
                 entry = effect.entry
                 self.events.append({"time": self.now_ms, "dc": dc, "node": f"{dc}-hub",
@@ -294,9 +313,16 @@ class MemCluster:
             else:
                 raise TypeError(f"hub {dc} returned an unexpected effect {effect!r}")
 
-    def _hub_timer(self, dc: str, incarnation: int, event: TimerFired) -> None:
-        if self.incarnation[dc] == incarnation:
-            self._hub_event(dc, event)
+    def _hub_timer_callback(self, dc: str, incarnation: int) -> Callable[[TimerFired], None]:
+        def fire(event: TimerFired) -> None:
+            if self.incarnation[dc] == incarnation:  # timers die with the process
+                self._hub_event(dc, event)
+        return fire
+
+    def _access_timer_callback(self, node: str) -> Callable[[TimerFired], None]:
+        def fire(event: TimerFired) -> None:
+            self._access_event(node, event)
+        return fire
 
     def _send_wan(self, src: str, dst: str, frame: Frame) -> None:
         if (src, dst) in self.cuts or dst not in self.hubs:
@@ -351,7 +377,7 @@ class MemCluster:
             elif isinstance(effect, CloseClient):
                 self._server_close(node, effect.conn)
             elif isinstance(effect, SetTimer):
-                self._set_timer(node, effect, lambda e, n=node: self._access_event(n, e))
+                self._set_timer(node, effect, self._access_timer_callback(node))
             else:
                 raise TypeError(f"access node {node} returned an unexpected effect {effect!r}")
 

@@ -6,8 +6,9 @@ Pure: no IO, no clock, no randomness. See docs/architecture.md "Replicated state
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 KINDS = ("coord", "msg", "tomb")
 
@@ -32,7 +33,7 @@ class Entry:
                 "hlc": [self.hlc[0], self.hlc[1]], "data": dict(self.data)}
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> "Entry":
+    def from_json(cls, obj: Mapping[str, Any]) -> Entry:
         """Parse an entry received from a peer; raises ValueError on any malformed field."""
         try:
             kind, key, origin, seq = obj["kind"], obj["key"], obj["origin"], obj["seq"]
@@ -43,9 +44,8 @@ class Entry:
         if (kind not in KINDS or not isinstance(key, str) or not isinstance(origin, str)
                 or not isinstance(seq, int) or isinstance(seq, bool) or seq < 1
                 or not isinstance(wall, int) or not isinstance(logical, int)
+                or isinstance(wall, bool) or isinstance(logical, bool)
                 or not isinstance(data, dict)):
-            raise ValueError("malformed entry")
-        if isinstance(seq, bool) or isinstance(wall, bool) or isinstance(logical, bool):
             raise ValueError("malformed entry")
         return cls(kind, key, origin, seq, (wall, logical), data)
 
@@ -98,8 +98,7 @@ class ReplicaState:
         while contiguous + 1 in by_seq:
             contiguous += 1
         self._vv[entry.origin] = contiguous
-        if entry.hlc > self.max_hlc:
-            self.max_hlc = entry.hlc
+        self.max_hlc = max(self.max_hlc, entry.hlc)
         if entry.kind == "coord":
             current = self.coords.get(entry.key)
             if current is None or entry_order(entry) > entry_order(current):
@@ -126,7 +125,7 @@ class ReplicaState:
             if not ids:
                 del self._pending_by_user[_recipient(msg)]
 
-    def merge(self, other: "ReplicaState") -> int:
+    def merge(self, other: ReplicaState) -> int:
         """Apply every entry of `other`; returns how many were new."""
         return sum(1 for entry in list(other.entries()) if self.apply(entry))
 
@@ -212,4 +211,4 @@ def _recipient(msg: Entry) -> str:
     return to if isinstance(to, str) else ""
 
 
-__all__ = ["Entry", "KINDS", "ReplicaState", "entry_order", "entry_size"]
+__all__ = ["KINDS", "Entry", "ReplicaState", "entry_order", "entry_size"]

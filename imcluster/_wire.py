@@ -140,5 +140,15 @@ def validate_client_frame(frame: Frame) -> Frame:
     return frame
 
 
-__all__ = ["CLIENT_FRAMES", "FrameTooLarge", "LineDecoder", "MAX_CLIENT_FRAME", "MAX_NAME",
-           "MAX_PEER_FRAME", "WireError", "encode", "parse_frame", "validate_client_frame"]
+__all__ = [
+    "CLIENT_FRAMES",
+    "MAX_CLIENT_FRAME",
+    "MAX_NAME",
+    "MAX_PEER_FRAME",
+    "FrameTooLarge",
+    "LineDecoder",
+    "WireError",
+    "encode",
+    "parse_frame",
+    "validate_client_frame",
+]

@@ -9,8 +9,18 @@ import pytest
 from imcluster._access import AccessCore
 from imcluster._auth import user_token
 from imcluster._config import AccessConfig
-from imcluster._events import (ClientClosed, ClientData, ClientOpened, CloseClient, Effect,
-                               HubConnected, HubDisconnected, HubFrameIn, SendClient, SendHub)
+from imcluster._events import (
+    ClientClosed,
+    ClientData,
+    ClientOpened,
+    CloseClient,
+    Effect,
+    HubConnected,
+    HubDisconnected,
+    HubFrameIn,
+    SendClient,
+    SendHub,
+)
 from imcluster._wire import encode
 
 SECRET = b"secret"

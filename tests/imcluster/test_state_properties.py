@@ -119,7 +119,7 @@ def test_missing_for_brings_a_replica_up_to_date(universe: list[Entry], data: st
 
 def test_version_vector_counts_contiguous_seqs_only() -> None:
     state = ReplicaState()
-    mk = lambda seq: Entry("tomb", f"m{seq}", "dc1", seq, (seq, 0), {})  # noqa: E731
+    mk = lambda seq: Entry("tomb", f"m{seq}", "dc1", seq, (seq, 0), {})
     assert state.apply(mk(1)) and state.apply(mk(3))
     assert state.version_vector() == {"dc1": 1}
     assert state.max_seq("dc1") == 3

@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imcluster._wire import (MAX_CLIENT_FRAME, FrameTooLarge, LineDecoder, WireError, encode,
-                             parse_frame, validate_client_frame)
+from imcluster._wire import (
+    MAX_CLIENT_FRAME,
+    FrameTooLarge,
+    LineDecoder,
+    WireError,
+    encode,
+    parse_frame,
+    validate_client_frame,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
