@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ._net import parse_hostport
 

@@ -19,9 +19,21 @@ from typing import Any
 from . import _wire
 from ._access import AccessCore
 from ._config import AccessConfig
-from ._events import (AccessEvent, ClientClosed, ClientData, ClientOpened, CloseClient, Effect,
-                      HubConnected, HubDisconnected, HubFrameIn, SendClient, SendHub, SetTimer,
-                      TimerFired)
+from ._events import (
+    AccessEvent,
+    ClientClosed,
+    ClientData,
+    ClientOpened,
+    CloseClient,
+    Effect,
+    HubConnected,
+    HubDisconnected,
+    HubFrameIn,
+    SendClient,
+    SendHub,
+    SetTimer,
+    TimerFired,
+)
 from ._hubnode import ClockedNode
 from ._net import ADMIN_HELLO, FramedConnection, Link, SendCounters, server_handshake
 

@@ -20,7 +20,7 @@ class EventLog:
     def __init__(self, path: str | None, dc: str, node: str) -> None:
         self.dc = dc
         self.node = node
-        self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None
+        self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
         self.lines = 0
 
     def write(self, event: str, entry: Entry) -> None:

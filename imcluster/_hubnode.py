@@ -15,16 +15,36 @@ import logging
 import os
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import _wire
 from ._config import HubConfig
 from ._eventlog import EventLog
-from ._events import (AccessConnected, AccessDisconnected, AccessFrame, Effect, HubEvent, LogEvent,
-                      PeerFrame, Persist, SendAccess, SendPeer, SetTimer, TimerFired)
+from ._events import (
+    AccessConnected,
+    AccessDisconnected,
+    AccessFrame,
+    Effect,
+    HubEvent,
+    LogEvent,
+    PeerFrame,
+    Persist,
+    SendAccess,
+    SendPeer,
+    SetTimer,
+    TimerFired,
+)
 from ._hub import HubCore
-from ._net import (FrameError, FramedConnection, FrameSender, Hello, Link, SendCounters,
-                   server_handshake)
+from ._net import (
+    FramedConnection,
+    FrameError,
+    FrameSender,
+    Hello,
+    Link,
+    SendCounters,
+    server_handshake,
+)
 from ._store import HubStore
 
 log = logging.getLogger("imcluster.hub")
@@ -70,6 +90,7 @@ class ClockedNode:
             if frame is None:
                 return
             op = frame.get("op")
+            reply: dict[str, Any]
             if frame.get("type") != "admin":
                 reply = {"type": "error", "code": "unknown_type", "message": "expected admin"}
             elif op == "status":

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import random
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from . import _auth, _wire
 
@@ -132,17 +132,14 @@ async def server_handshake(conn: FramedConnection, secret: bytes, rng: random.Ra
         frame = await asyncio.wait_for(conn.read_frame(), timeout)
         while frame is not None and frame.get("type") == ADMIN_HELLO:
             frame = await asyncio.wait_for(conn.read_frame(), timeout)
-    except (asyncio.TimeoutError, FrameError):
+    except (TimeoutError, FrameError):
         frame = None
     if frame is not None and frame.get("type") == "hello":
-        role, dc, node, mac = (frame.get("role"), frame.get("dc"), frame.get("node"),
-                               frame.get("mac"))
-        if (all(isinstance(v, str) for v in (role, dc, node, mac))
-                and role in ("hub", "access", "admin")):
-            expected = _auth.hello_mac(secret, nonce, role, dc, node)
-            if hmac.compare_digest(expected.encode(), str(mac).encode()):
-                conn.write_frame({"type": "hello_ok"})
-                return Hello(role, dc, node)
+        role, dc, node = frame.get("role"), frame.get("dc"), frame.get("node")
+        if (isinstance(role, str) and isinstance(dc, str) and isinstance(node, str)
+                and _auth.check_hello(secret, nonce, role, dc, node, frame.get("mac"))):
+            conn.write_frame({"type": "hello_ok"})
+            return Hello(role, dc, node)
     conn.write_frame({"type": "error", "code": "unauthorized",
                       "message": "handshake failed: bad or missing hello"})
     with contextlib.suppress(Exception):
@@ -215,7 +212,7 @@ class FrameSender:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 while self._queue:
-                    chunk = []
+                    chunk: list[bytes] = []
                     while self._queue and len(chunk) < 256:
                         chunk.append(self._queue.popleft())
                     data = b"".join(chunk)
@@ -303,7 +300,7 @@ class Link:
                 conn = await open_framed(self.host, self.port, self.max_frame, self.timeout)
                 await client_handshake(conn, self.secret, self.role, self.dc, self.node,
                                        self.timeout)
-            except (OSError, asyncio.TimeoutError, HandshakeRefused, ConnectionError) as exc:
+            except (TimeoutError, OSError, HandshakeRefused, ConnectionError) as exc:
                 log.debug("link %s: connect failed: %r", self.name, exc)
                 if conn:
                     conn.close()

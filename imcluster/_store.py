@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Iterable
+from collections.abc import Iterable
 
 from ._state import Entry
 

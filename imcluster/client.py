@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Self
 
 from ._auth import hello_mac, user_token
 
@@ -89,7 +90,7 @@ class Client:
                 await self._task
         self._fail_all(ConnectionError("client closed"))
 
-    async def __aenter__(self) -> "Client":
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 
@@ -297,7 +298,7 @@ class AdminClient:
                 await asyncio.wait_for(self._writer.wait_closed(), 1.0)
             self._writer = None
 
-    async def __aenter__(self) -> "AdminClient":
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 

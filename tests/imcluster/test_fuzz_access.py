@@ -17,8 +17,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
@@ -41,7 +42,7 @@ def _free_port() -> int:
 
 def _start(args: list[str], log: Path) -> tuple[subprocess.Popen[bytes], Any]:
     env = dict(os.environ, IMCLUSTER_SECRET=SECRET)
-    log_file = open(log, "ab")
+    log_file = open(log, "ab")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "imcluster", *args], stdout=subprocess.PIPE,
                             stderr=log_file, env=env, start_new_session=True)
     assert proc.stdout is not None

@@ -6,10 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from imcluster._net import (BACKOFF_MAX_S, BACKOFF_MIN_S, FramedConnection, FrameSender, Link,
-                            SendCounters, client_handshake, server_handshake)
+from imcluster._net import (
+    BACKOFF_MAX_S,
+    BACKOFF_MIN_S,
+    FramedConnection,
+    FrameSender,
+    Link,
+    SendCounters,
+    client_handshake,
+    server_handshake,
+)
 
 SECRET = b"net-secret"
 Behaviour = Callable[[FramedConnection], Awaitable[None]]
@@ -24,7 +33,7 @@ class PeerServer:
         self.server: asyncio.AbstractServer | None = None
         self.port = 0
 
-    async def start(self, port: int = 0) -> "PeerServer":
+    async def start(self, port: int = 0) -> PeerServer:
         self.server = await asyncio.start_server(self._accept, "127.0.0.1", port)
         self.port = self.server.sockets[0].getsockname()[1]
         return self

@@ -12,8 +12,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -42,7 +42,7 @@ class NodeProcess:
         env.pop("IMCLUSTER_SECRET", None)
         if secret is not None:
             env["IMCLUSTER_SECRET"] = secret
-        self.log = open(log_path, "ab")
+        self.log = open(log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "imcluster", *args],
                                      stdout=subprocess.PIPE, stderr=self.log, env=env,
                                      start_new_session=True)
@@ -93,7 +93,7 @@ class Cluster:
         self.procs[f"{dc}-a1"] = proc
         assert proc.wait_ready()["listen"] == f"127.0.0.1:{self.access_ports[dc]}"
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         for dc in self.dcs:
             self.start_hub(dc)
         for dc in self.dcs:
