@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness._cli_run import is_our_process
+from harness._cli_run import _cmdline, is_our_process
 from harness.cli import build_parser, main
 
 
@@ -78,8 +78,12 @@ def test_check_works_with_only_a_history(tmp_path, capsys):
 
 
 def _spawn(argv):
-    return subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10  # until the exec is visible in /proc
+    while "-c" not in _cmdline(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc
 
 
 def _wait_gone(pid, timeout=10.0):
@@ -120,6 +124,9 @@ def test_clean_leaves_a_live_run_alone(tmp_path):
     ours = _spawn([sys.executable, "-c", "import time; time.sleep(120)", "imcluster", "hub"])
     harness = _spawn([sys.executable, "-c", "import time; time.sleep(120)", "imfault", "run"])
     try:
+        deadline = time.monotonic() + 10
+        while "imfault" not in _cmdline(harness.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         (tmp_path / "pids.json").write_text(json.dumps({
             "harness_pid": harness.pid, "pids": {"dc1-hub": ours.pid}}))
         assert main(["clean", "--no-temp", "--store", str(tmp_path)]) == 0
