@@ -18,6 +18,7 @@ from typing import Any
 
 from . import _wire
 from ._access import AccessCore
+from ._admin import ClockedNode
 from ._config import AccessConfig
 from ._events import (
     AccessEvent,
@@ -34,7 +35,6 @@ from ._events import (
     SetTimer,
     TimerFired,
 )
-from ._hubnode import ClockedNode
 from ._net import ADMIN_HELLO, FramedConnection, Link, SendCounters, server_handshake
 
 log = logging.getLogger("imcluster.access")

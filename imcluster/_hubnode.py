@@ -14,11 +14,11 @@ import contextlib
 import logging
 import os
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
 from . import _wire
+from ._admin import ClockedNode
 from ._config import HubConfig
 from ._eventlog import EventLog
 from ._events import (
@@ -51,61 +51,6 @@ log = logging.getLogger("imcluster.hub")
 
 PEER_REQUESTS = frozenset({"digest", "forward"})
 PEER_REPLIES = frozenset({"entries", "forward_ok", "forward_fail"})
-
-
-class ClockedNode:
-    """Shared by hub and access drivers: skewable clock, timers and the admin frame loop."""
-
-    clock_offset_ms: int = 0
-
-    def now_ns(self) -> int:
-        return time.time_ns() + self.clock_offset_ms * 1_000_000
-
-    def _init_timers(self) -> None:
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-
-    def _set_timer(self, name: str, delay_ms: float, fire: Callable[[str], None]) -> None:
-        old = self._timers.pop(name, None)
-        if old is not None:
-            old.cancel()
-        loop = asyncio.get_running_loop()
-        self._timers[name] = loop.call_later(max(0.0, delay_ms) / 1000.0, fire, name)
-
-    def _cancel_timers(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
-
-    def admin_status(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    async def serve_admin(self, conn: FramedConnection) -> None:
-        """Answer admin requests until the admin client goes away."""
-        while True:
-            try:
-                frame = await conn.read_frame()
-            except FrameError as exc:
-                conn.write_frame({"type": "error", "code": exc.code, "message": exc.message})
-                return
-            if frame is None:
-                return
-            op = frame.get("op")
-            reply: dict[str, Any]
-            if frame.get("type") != "admin":
-                reply = {"type": "error", "code": "unknown_type", "message": "expected admin"}
-            elif op == "status":
-                reply = self.admin_status()
-            elif op == "set_clock":
-                offset = frame.get("offset_ms")
-                if isinstance(offset, (int, float)) and not isinstance(offset, bool):
-                    self.clock_offset_ms = int(offset)
-                    reply = {"type": "admin_ok", "clock_offset_ms": self.clock_offset_ms}
-                else:
-                    reply = {"type": "error", "code": "bad_field", "message": "offset_ms: number"}
-            else:
-                reply = {"type": "error", "code": "bad_field", "message": f"unknown op {op!r}"}
-            conn.write_frame(reply)
-            await conn.drain()
 
 
 class HubNode(ClockedNode):
@@ -307,4 +252,4 @@ class HubNode(ClockedNode):
                 "access_nodes": sorted(self.access)}
 
 
-__all__ = ["ClockedNode", "HubNode"]
+__all__ = ["HubNode"]
