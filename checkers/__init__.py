@@ -22,9 +22,9 @@ from ._util import UNKNOWN, compose, quantiles
 
 __all__ = [
     "CHECKERS",
+    "UNKNOWN",
     "HistoryIndex",
     "RunData",
-    "UNKNOWN",
     "check_all",
     "check_availability",
     "check_convergence",

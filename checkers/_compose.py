@@ -65,12 +65,12 @@ def check_all(
         if history is not None:
             try:
                 indexed = index_history(history)
-            except Exception as error:  # unusable history: the history checkers say unknown
+            except Exception as error:  # noqa: BLE001 unusable history: the history checkers say unknown
                 results["_index_error"] = f"{type(error).__name__}: {error}"
         for name, checker in CHECKERS.items():
             try:
                 results[name] = checker(indexed, events, options, final)
-            except Exception as error:  # a checker bug must not hide the other verdicts
+            except Exception as error:  # noqa: BLE001 a checker bug must not hide the other verdicts
                 results[name] = {"valid": "unknown",
                                  "reason": f"checker crashed: {type(error).__name__}: {error}"}
         index_error = results.pop("_index_error", None)

@@ -98,7 +98,7 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
             time = op["time"]
             if op["process"] == "nemesis":
                 nemesis_ops.append(op)
-                if time > last_time:
+                if time > last_time:  # noqa: PLR1730 (max() is slower in this loop)
                     last_time = time
                 continue
             kind = op["type"]
@@ -128,7 +128,7 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
             elif f == "logout":
                 online.pop(op["value"]["user"], None)
         counts[key] = counts.get(key, 0) + 1
-        if time > last_time:
+        if time > last_time:  # noqa: PLR1730
             last_time = time
     index.last_time = last_time
 

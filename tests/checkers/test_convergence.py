@@ -1,0 +1,106 @@
+"""Hand-built event logs with known answers for the convergence checker."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from histories import MS, History
+
+from checkers import check_convergence, theory_rounds
+
+DCS = ["dc1", "dc2", "dc3"]
+
+
+def event(t_ms: float, dc: str, kind: str, origin: str, seq: int) -> dict[str, Any]:
+    return {"time": int(t_ms * MS), "dc": dc, "node": f"{dc}-hub", "event": kind, "kind": "msg",
+            "key": f"k{seq}", "origin": origin, "seq": seq}
+
+
+def spread(origin: str, seq: int, at_ms: float, delays_ms: dict[str, float]) -> list[dict[str, Any]]:
+    events = [event(at_ms, origin, "originate", origin, seq)]
+    events += [event(at_ms + delay, dc, "apply", origin, seq) for dc, delay in delays_ms.items()]
+    return events
+
+
+OPTIONS = {"dc_names": DCS, "gossip_interval": 100}
+
+
+def test_without_events_the_verdict_is_unknown() -> None:
+    result = check_convergence([], None, OPTIONS)
+    assert result["valid"] == "unknown"
+    assert "events" in result["reason"]
+
+
+def test_dots_applied_everywhere_converge_with_exact_quantiles() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 200, "dc3": 400})
+    events += spread("dc2", 1, 1000, {"dc1": 100, "dc3": 300})
+    events.sort(key=lambda item: item["time"])
+    result = check_convergence([], events, OPTIONS)
+    assert result["valid"] is True
+    assert result["dots"] == 2 and result["converged"] == 2
+    assert result["unconverged"] == []
+    assert result["ms"] == {"count": 2, "p50": 300.0, "p95": 400.0, "p99": 400.0, "max": 400.0}
+    assert result["rounds"]["p50"] == 3.0 and result["rounds"]["max"] == 4.0
+    assert result["mean_ms"] == 350.0
+    assert result["theory_rounds"] == round(math.log2(3) + math.log(3), 3)
+
+
+def test_a_dot_missing_in_one_dc_is_unconverged() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 200, "dc3": 400})
+    events += spread("dc1", 2, 10, {"dc2": 200})
+    events += spread("dc3", 7, 20, {"dc1": 5})
+    result = check_convergence([], events, OPTIONS)
+    assert result["valid"] is False
+    assert result["unconverged"] == ["dc1:2", "dc3:7"]
+    assert result["unconverged_count"] == 2
+    assert result["ms"]["count"] == 1
+
+
+def test_a_dc_without_any_event_leaves_every_dot_unconverged() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 50})
+    result = check_convergence([], events, {"dc_names": ["dc1", "dc2", "dc4"]})
+    assert result["unconverged"] == ["dc1:1"]
+
+
+def test_dc_names_default_to_those_seen_in_events() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 50})
+    result = check_convergence([], events, {})
+    assert result["valid"] is True and result["dcs"] == ["dc1", "dc2"]
+    assert result["gossip_interval_ms"] == 100.0
+
+
+def test_time_to_converge_after_each_heal() -> None:
+    history = History()
+    history.nemesis("start-partition", {"grudge": {"dc3": ["dc1", "dc2"]}}, at_ms=0)
+    history.nemesis("stop-partition", None, at_ms=1000)  # completes at 1001 ms
+    history.nemesis("kill", None, at_ms=5000)
+    history.nemesis("start", None, at_ms=6000)  # completes at 6001 ms
+    events = spread("dc1", 1, 100, {"dc2": 100, "dc3": 1500})  # held everywhere at 1600 ms
+    events += spread("dc1", 2, 2000, {"dc2": 100, "dc3": 100})  # after the first heal
+    events += spread("dc2", 1, 5500, {"dc1": 100})  # never reaches dc3
+    result = check_convergence(history.ops, events, OPTIONS)
+    heals = result["heals"]
+    assert [heal["f"] for heal in heals] == ["stop-partition", "start"]
+    assert heals[0]["time_ms"] == 1001.0
+    assert heals[0]["dots"] == 1
+    assert heals[0]["converged_after_ms"] == 599.0
+    assert heals[1]["dots"] == 3
+    assert heals[1]["converged_after_ms"] is None
+
+
+def test_wan_messages_per_update_from_final_counters() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 1, "dc3": 1}) + spread("dc2", 1, 0, {"dc1": 1, "dc3": 1})
+    final = {"hubs": {dc: {"counters": {"wan_frames_sent": 3}} for dc in DCS}}
+    result = check_convergence([], events, OPTIONS, final)
+    assert result["wan_frames_sent"] == 9
+    assert result["wan_messages_per_update"] == 4.5
+    assert check_convergence([], events, OPTIONS)["wan_messages_per_update"] is None
+
+
+def test_theory_for_five_dcs_matches_design() -> None:
+    assert theory_rounds(5) == 3.931
+    result = check_convergence([], [], {"dc_names": [f"dc{i}" for i in range(1, 6)]})
+    assert result["valid"] is True and result["dots"] == 0
+    assert result["theory_rounds"] == 3.931
+    assert result["design_figures_n5"]["push_pull_p99_rounds"] == 4
