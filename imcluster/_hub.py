@@ -188,7 +188,9 @@ class HubCore:
             except ValueError:
                 self.counters["bad_entries"] += 1
                 continue
-            if entry.origin.endswith(LOCAL_TOMB_SUFFIX):
+            if entry.origin.endswith(LOCAL_TOMB_SUFFIX) or (
+                    entry.kind == "msg" and (_valid_msg(entry.data) is None
+                                             or entry.data["id"] != entry.key)):
                 self.counters["bad_entries"] += 1
                 continue
             if not self.state.apply(entry):

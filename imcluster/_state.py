@@ -72,6 +72,7 @@ class ReplicaState:
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._by_origin: dict[str, dict[int, Entry]] = {}
         self._vv: dict[str, int] = {}
+        self._max_seq: dict[str, int] = {}
         self.coords: dict[str, Entry] = {}
         self.msgs: dict[str, Entry] = {}
         self.tombs: set[str] = set()
@@ -94,6 +95,8 @@ class ReplicaState:
         if entry.seq in by_seq:
             return False
         by_seq[entry.seq] = entry
+        if entry.seq > self._max_seq.get(entry.origin, 0):
+            self._max_seq[entry.origin] = entry.seq
         contiguous = self._vv.get(entry.origin, 0)
         while contiguous + 1 in by_seq:
             contiguous += 1
@@ -135,8 +138,7 @@ class ReplicaState:
 
     def max_seq(self, origin: str) -> int:
         """Highest seq known from `origin`, gaps or not (0 if none)."""
-        by_seq = self._by_origin.get(origin)
-        return max(by_seq) if by_seq else 0
+        return self._max_seq.get(origin, 0)
 
     def entries(self) -> Iterator[Entry]:
         """Every entry, by origin then seq."""
@@ -154,12 +156,11 @@ class ReplicaState:
         """
         queues: list[Iterator[Entry]] = []
         for origin in sorted(self._by_origin):
-            by_seq = self._by_origin[origin]
             known = vv.get(origin, 0)
-            if not isinstance(known, int) or isinstance(known, bool):
+            if not isinstance(known, int) or isinstance(known, bool) or known < 0:
                 known = 0
-            if by_seq and max(by_seq) > known:
-                queues.append(iter([by_seq[s] for s in sorted(by_seq) if s > known]))
+            if self._max_seq.get(origin, 0) > known:
+                queues.append(self._entries_after(origin, known))
         out: list[Entry] = []
         size = 0
         while queues and len(out) < max_entries:
@@ -178,6 +179,13 @@ class ReplicaState:
                     return out
             queues = still
         return out
+
+    def _entries_after(self, origin: str, known: int) -> Iterator[Entry]:
+        by_seq = self._by_origin[origin]
+        for seq in range(known + 1, self._max_seq[origin] + 1):
+            entry = by_seq.get(seq)
+            if entry is not None:
+                yield entry
 
     def pending_for(self, user: str) -> list[Entry]:
         """Messages to `user` without a tomb, oldest first."""
