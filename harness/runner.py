@@ -278,11 +278,14 @@ def run_test(options: RunOptions, state: Optional[RunState] = None,
                                      options=build_test_json(options, start_wall_ns, phases),
                                      spec=spec)
         nemesis.setup(nemesis_ctx)
-        asyncio.run(_phases(options, backend, nemesis, nemesis_ctx, history, phases, state, say))
-        state.phase = "collect"
-        event_logs = backend.collect(run_dir)
-        merge_event_logs(event_logs, start_wall_ns, run_dir / "events.jsonl")
+        asyncio.run(_phases(options, backend, nemesis, nemesis_ctx, history, phases, state, say,
+                            lambda: collect(backend, run_dir, start_wall_ns)))
     finally:
+        if backend_started(backend) and not (run_dir / "events.jsonl").exists():
+            try:  # an interrupted or failed run: keep what can be checked
+                collect(backend, run_dir, start_wall_ns)
+            except Exception as exc:  # noqa: BLE001 - teardown must go on
+                say(f"collect failed: {type(exc).__name__}: {exc}")
         state.phase = "teardown"
         if nemesis is not None and nemesis_ctx is not None:
             try:
@@ -308,7 +311,7 @@ def run_test(options: RunOptions, state: Optional[RunState] = None,
 
 async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: Any,
                   history: HistoryWriter, phases: dict[str, list[int]], state: RunState,
-                  say: Reporter) -> None:
+                  say: Reporter, collect_events: Callable[[], None]) -> None:
     nemesis_ctx.loop = asyncio.get_running_loop()
     spec = WorkloadSpec.build(options.users, options.dc_names, options.roam, options.locality,
                               options.seed)
@@ -346,10 +349,27 @@ async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: 
         write_json(history.path.parent / "final.json", final_json(statuses, history.now()))
         if not converged(statuses):
             say("recovery timed out before the hubs converged")
+        # Collect while every user is still online: closing the connections originates new
+        # (offline) coordinates that belong to no phase of the test.
+        state.phase = "collect"
+        await asyncio.get_running_loop().run_in_executor(None, collect_events)
     finally:
         await interpreter.cancel()
         await clients.close_all()
         interpreter.close()
+
+
+def collect(backend: Any, run_dir: Path, start_wall_ns: int) -> None:
+    """Node logs into `logs/`, the hubs' event logs merged into `events.jsonl`."""
+    event_logs = backend.collect(run_dir)
+    merge_event_logs(event_logs, start_wall_ns, run_dir / "events.jsonl")
+
+
+def backend_started(backend: Any) -> bool:
+    try:
+        return bool(backend.nodes())
+    except Exception:  # noqa: BLE001 - not started
+        return False
 
 
 def as_generator(schedule: Any, limit_s: float) -> Generator:
