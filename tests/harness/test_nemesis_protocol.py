@@ -9,6 +9,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.errors import UsageError
 from harness.generators import SEC, simulate, time_limit
@@ -278,3 +280,28 @@ async def test_run_async_on_the_runner_loop_from_a_worker_thread() -> None:
     ctx = context()
     ctx.loop = asyncio.get_running_loop()
     assert await asyncio.to_thread(ctx.run_async, _answer(5)) == 10
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=1, max_value=4), st.integers(min_value=0, max_value=2**32),
+       st.floats(min_value=0.1, max_value=10), st.booleans())
+def test_composed_schedules_always_pass_validation(children: int, seed: int, interval: float,
+                                                   share_fs: bool) -> None:
+    """Whatever the mix, the merged schedule alternates start/stop per child and ends healed."""
+    nemeses = [RecordingNemesis(f"n{i}", ("kill", "start") if share_fs else (f"s{i}", f"e{i}"))
+               for i in range(children)]
+    checked = validate(compose(nemeses))
+    ctx = context(seed=seed, interval=interval)
+    steps = [*checked.schedule(ctx).until(interval * 9), *checked.final_schedule(ctx)]
+    main_times = [s.at_s for s in steps if "final" not in s.value]
+    assert main_times == sorted(main_times)
+    for step in steps:
+        done = checked.invoke(ctx, step.op())
+        assert "error" not in done, done
+    checked.teardown(ctx)
+    assert checked.problems == []
+    for nemesis in nemeses:
+        fs = [f for f, _ in nemesis.seen]
+        assert fs[: len(fs) - 1 : 2] == [nemesis.start_f] * (len(fs) // 2)
+        assert set(fs[1::2]) == {nemesis.stop_f}
+        assert fs[-1] == nemesis.stop_f
