@@ -69,6 +69,8 @@ details.trail summary{cursor:pointer;font-size:13px}
 tr.row-send td{background:#e3f2fd}tr.row-recv td{background:#e8f5e9}
 tr.row-nemesis td{background:#fce4ec}tr.row-event td{background:#f3e5f5}
 tr.row-session td{background:#fffde7}
+table.ops td:nth-child(-n+5){white-space:nowrap}
+table.kv{width:auto;min-width:50%}
 """
 
 
@@ -167,7 +169,7 @@ def _findings(results: dict[str, Any] | None) -> str:
             for path, value in flat[:MAX_FINDING_ROWS]
         ]
         if rows:
-            parts.append("<table><tbody>" + "".join(rows) + "</tbody></table>")
+            parts.append('<table class="kv"><tbody>' + "".join(rows) + "</tbody></table>")
         if len(flat) > MAX_FINDING_ROWS:
             parts.append(f'<p class="note">{len(flat) - MAX_FINDING_ROWS} more fields left out.</p>')
         for path, items in _lists_of(result):
@@ -191,7 +193,8 @@ def _trails(results: dict[str, Any] | None, builder: TrailBuilder) -> str:
         if not ids:
             continue
         parts.append(f'<h3 id="trails-{kind}">{esc(kind)}: {problem_count(delivery, kind)}</h3>')
-        parts += [trail_html(builder, msg_id, kind) for msg_id in ids[:MAX_TRAILS_PER_KIND]]
+        parts += [trail_html(builder, msg_id, kind, open_=(n == 0))
+                  for n, msg_id in enumerate(ids[:MAX_TRAILS_PER_KIND])]
         if len(ids) > MAX_TRAILS_PER_KIND:
             listed = ids[MAX_TRAILS_PER_KIND:MAX_TRAILS_PER_KIND + MAX_IDS_LISTED]
             rest = len(ids) - MAX_TRAILS_PER_KIND - len(listed)
@@ -255,7 +258,7 @@ def render_report(files: RunFiles, results: dict[str, Any] | None) -> str:
     test = files.test
     dc_names = [str(dc) for dc in (test or {}).get("dc_names") or []]
     events = digest_events(files.events_path, dc_names, trail_ids) if files.has_events else None
-    builder = TrailBuilder(history, events)
+    builder = TrailBuilder(history, events, dc_names)
     verdict = overall_verdict(results)
     run_name = f"{(test or {}).get('name') or files.run_dir.parent.name} / {files.run_dir.name}"
     notes = []

@@ -181,12 +181,16 @@ def histogram_chart(
             f"<title>{esc(_fmt(i * bin_width))} to {esc(_fmt((i + 1) * bin_width))}: "
             f"{count}</title></rect>"
         )
+    right = LEFT + frame.plot_w - 8
     for offset, (value, label, colour) in enumerate(markers):
         x = frame.x(value)
+        key_y = TOP + 14 + 16 * offset
         body.append(
             f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + frame.plot_h}" '
             f'stroke="{colour}" stroke-width="2" stroke-dasharray="6 3"/>'
-            f'<text x="{x + 4:.1f}" y="{TOP + 14 + 14 * offset}" font-size="11" '
+            f'<line x1="{right - 26}" y1="{key_y - 4}" x2="{right - 4}" y2="{key_y - 4}" '
+            f'stroke="{colour}" stroke-width="2" stroke-dasharray="6 3"/>'
+            f'<text x="{right - 30}" y="{key_y}" font-size="11" text-anchor="end" '
             f'fill="{colour}">{esc(label)}</text>'
         )
     return _svg("Convergence distribution", body)
@@ -194,7 +198,7 @@ def histogram_chart(
 
 def bar_chart(groups: Sequence[tuple[str, dict[str, float]]], series: Sequence[tuple[str, str]]) -> str:
     """Grouped bars: one group per label (a DC), one bar per series (name, colour)."""
-    y_max = max((v for _label, values in groups for v in values.values()), default=1.0) * 1.15
+    y_max = max((v for _label, values in groups for v in values.values()), default=1.0) * 1.3
     frame = _Frame(max(1, len(groups)), y_max)
     body = frame.axes("datacenter (sender's DC)", "messages", x_ticks=False)
     group_w = frame.plot_w / max(1, len(groups))
@@ -256,6 +260,13 @@ def timeline_chart(
                 f"<title>{esc(kind)} {esc(label)} {start:.2f}s to {end:.2f}s"
                 f"{'' if closed else ' (never healed)'}</title></rect>"
             )
+            chars = int((x1 - x0 - 8) / 6.2)
+            if label and chars >= 6:
+                text = label if len(label) <= chars else label[: chars - 1] + "…"
+                body.append(
+                    f'<text x="{x0 + 4:.1f}" y="{y + lane_h - 9}" font-size="10" fill="#fff">'
+                    f"{esc(text)}</text>"
+                )
     for tick in nice_ticks(0, frame.x_max, 8):
         x = frame.x(tick)
         body.append(

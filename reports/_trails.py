@@ -49,9 +49,12 @@ def _op_row(op: dict[str, Any], source: str) -> TrailRow:
 class TrailBuilder:
     """Builds trails from one history digest (indexes built once, queries are cheap)."""
 
-    def __init__(self, history: HistoryDigest, events: EventsDigest | None):
+    def __init__(
+        self, history: HistoryDigest, events: EventsDigest | None, dc_names: list[str] | None = None
+    ):
         self.history = history
         self.events = events
+        self.dc_names = list(dc_names or [])
         self.sessions_by_user: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for op in history.session_ops:
             value = op.get("value")
@@ -128,6 +131,18 @@ class TrailBuilder:
             if op.get("type") == "invoke" and int(op.get("time") or 0) in starts
         ]
 
+    def stored_at(self, msg_id: str) -> str:
+        """Which DCs' hubs hold the message entry (from the event log), and which never did."""
+        if self.events is None:
+            return ""
+        holders = sorted({str(e.get("dc")) for e in self.events.msg_events.get(msg_id, [])
+                          if e.get("kind") == "msg"})
+        missing = [dc for dc in self.dc_names if dc not in holders]
+        if not holders:
+            return "; no message entry for it in the hubs' event logs"
+        text = f"; message entry stored at: {', '.join(holders)}"
+        return text + (f", never at: {', '.join(missing)}" if missing else "")
+
     def active_faults(self, at: int) -> list[str]:
         return [
             f"{iv.kind} {iv.label}".strip()
@@ -136,7 +151,7 @@ class TrailBuilder:
         ]
 
 
-def trail_html(builder: TrailBuilder, msg_id: str, problem: str) -> str:
+def trail_html(builder: TrailBuilder, msg_id: str, problem: str, open_: bool = False) -> str:
     """One `<details>` block with the message's summary and its trail table."""
     facts = builder.history.sends.get(msg_id)
     rows, left_out = builder.rows(msg_id)
@@ -151,12 +166,12 @@ def trail_html(builder: TrailBuilder, msg_id: str, problem: str) -> str:
         summary = (
             f"{facts.sender} → {facts.recipient}, sent from {facts.dc} at "
             f"{facts.invoke_time / NS:.3f}s, send {facts.outcome}; {receipt}; faults active at "
-            f"send: {', '.join(faults) if faults else 'none'}"
+            f"send: {', '.join(faults) if faults else 'none'}{builder.stored_at(msg_id)}"
         )
     else:
         summary = "no send of this id in the history"
     parts = [
-        f'<details class="trail {esc(problem)}"><summary><code>{esc(msg_id)}</code> '
+        f'<details class="trail {esc(problem)}"{" open" if open_ else ""}><summary><code>{esc(msg_id)}</code> '
         f'<span class="tag">{esc(problem)}</span> {esc(summary)}</summary>',
         '<table class="ops"><thead><tr><th>time (s)</th><th>what</th><th>process / node</th>'
         "<th>type</th><th>f</th><th>value</th></tr></thead><tbody>",

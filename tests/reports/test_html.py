@@ -93,6 +93,7 @@ def test_trail_of_a_lost_message_explains_it(run_dir: Path) -> None:
     trail = _trail(text, LOST_ID)
     assert "never received by the recipient" in trail
     assert "faults active at send: partition" in trail
+    assert "message entry stored at: dc1, dc2, never at: dc3" in trail
     assert 'class="row-send"' in trail and trail.count('class="row-send"') == 2  # invoke + ok
     assert 'class="row-nemesis"' in trail and "start-partition" in trail
     assert "stop-partition" in trail
@@ -176,5 +177,6 @@ def test_big_history_is_capped(tmp_path: Path) -> None:
     results["delivery"]["lost_count"] = 40
     text = _html(run_dir, results)
     lost_section = text[text.index('id="trails-lost"'): text.index('id="trails-duplicated"')]
-    assert lost_section.count('<details class="trail lost">') == 25
+    assert lost_section.count('<details class="trail lost"') == 25
+    assert lost_section.count('<details class="trail lost" open>') == 1  # the first one open
     assert "15 more lost messages without trails" in lost_section
