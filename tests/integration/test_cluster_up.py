@@ -55,7 +55,7 @@ def _wait_gone(pids: list[int], timeout: float) -> list[int]:
     return alive
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 async def test_cluster_up_prints_addresses_and_stops_everything(
         tmp_path: Path, stop_signal: signal.Signals) -> None:
     proc = _start_cluster_up(tmp_path)
