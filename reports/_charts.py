@@ -103,9 +103,9 @@ def per_dc_section(
         if facts.first_receipt_time is not None:
             row["delivered"] += 1
     for msg_id in lost_ids:
-        facts = history.sends.get(msg_id)
-        if facts is not None:
-            counts[facts.dc]["lost"] += 1
+        lost = history.sends.get(msg_id)
+        if lost is not None:
+            counts[lost.dc]["lost"] += 1
     order = list((test or {}).get("dc_names") or [])
     order += sorted(dc for dc in counts if dc not in order)
     groups = [(dc, dict(counts.get(dc, {}))) for dc in order]

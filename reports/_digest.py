@@ -106,8 +106,7 @@ def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
         if not isinstance(time, int):
             time = int(time) if isinstance(time, float) else 0
             op["time"] = time
-        if time > digest.end_time:
-            digest.end_time = time
+        digest.end_time = max(digest.end_time, time)
         f = op.get("f")
         value = op.get("value")
         kind = op.get("type")
@@ -144,11 +143,14 @@ def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
         elif f == "recv":
             msg_id = str(value.get("id"))
             facts = sends.get(msg_id)
-            if facts is not None and value.get("user") == facts.recipient:
-                if facts.first_receipt_time is None:
-                    facts.first_receipt_time = time
-                    facts.first_receipt_via = str(value.get("via"))
-                    digest.receipts_by_dc[str(value.get("dc"))] += 1
+            if (
+                facts is not None
+                and value.get("user") == facts.recipient
+                and facts.first_receipt_time is None
+            ):
+                facts.first_receipt_time = time
+                facts.first_receipt_via = str(value.get("via"))
+                digest.receipts_by_dc[str(value.get("dc"))] += 1
             if msg_id in trail_ids:
                 digest.trail_ops[msg_id].append(op)
         elif f in ("login", "logout"):

@@ -115,9 +115,9 @@ def _cards(
         ordered = sorted(events.converged_ms)
         n = len(test.get("dc_names") or []) or int(test.get("dcs") or 0)
         theory = f" (theory {theory_rounds(n):.2f})" if n > 1 else ""
-        cards.append((f"convergence p50 / p99 rounds{theory}",
-                      f"{_quantile(ordered, 0.5) / interval:.2f} / "
-                      f"{_quantile(ordered, 0.99) / interval:.2f}"))
+        spread = (f"{_quantile(ordered, 0.5) / interval:.2f} / "
+                  f"{_quantile(ordered, 0.99) / interval:.2f}")
+        cards.append((f"convergence p50 / p99 rounds{theory}", spread))
     cards.append(("faults injected", str(len(history.intervals))))
     return '<div class="cards">' + "".join(
         f"<div class=\"card\"><b>{esc(value)}</b><span>{esc(label)}</span></div>"

@@ -38,7 +38,7 @@ def _started_ns(path: Path, test: dict[str, Any] | None) -> int:
     if test and isinstance(test.get("start_wall_ns"), int):
         return int(test["start_wall_ns"])
     try:
-        stamp = dt.datetime.strptime(path.name, "%Y%m%dT%H%M%S").replace(tzinfo=dt.timezone.utc)
+        stamp = dt.datetime.strptime(path.name, "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
         return int(stamp.timestamp()) * 1_000_000_000
     except ValueError:
         return path.stat().st_mtime_ns
@@ -76,7 +76,7 @@ def index_html(store: Path) -> str:
     rows = []
     for run in find_runs(store):
         link = "/runs/" + urllib.parse.quote(run.relative) + "/report.html"
-        when = dt.datetime.fromtimestamp(run.started_ns / 1e9, dt.timezone.utc)
+        when = dt.datetime.fromtimestamp(run.started_ns / 1e9, dt.UTC)
         rows.append(
             f'<tr class="run {run.verdict}" data-verdict="{run.verdict}">'
             f'<td style="background:{VERDICT_COLOURS[run.verdict]};color:#fff">{run.verdict}</td>'
@@ -96,7 +96,7 @@ def index_html(store: Path) -> str:
 class _Handler(BaseHTTPRequestHandler):
     store: Path
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
@@ -106,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         if path in ("/", "/index.html"):
             self._send(HTTPStatus.OK, index_html(self.store).encode(), "text/html; charset=utf-8")
@@ -144,6 +144,7 @@ def make_server(store: Path, host: str = "127.0.0.1", port: int = 8000) -> Threa
 
 def server_url(server: ThreadingHTTPServer) -> str:
     host, port = server.server_address[:2]
+    host = host.decode() if isinstance(host, bytes) else str(host)
     return f"http://{host}:{port}/"
 
 

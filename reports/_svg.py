@@ -75,8 +75,8 @@ class _Frame:
 
     def axes(self, x_label: str, y_label: str, x_ticks: bool = True) -> list[str]:
         parts = [
-            f'<rect x="{LEFT}" y="{TOP}" width="{self.plot_w}" height="{self.plot_h}" '
-            'fill="none" stroke="#b0bec5"/>'
+            (f'<rect x="{LEFT}" y="{TOP}" width="{self.plot_w}" height="{self.plot_h}" '
+             'fill="none" stroke="#b0bec5"/>')
         ]
         for tick in nice_ticks(0, self.y_max):
             y = self.y(tick)

@@ -170,11 +170,12 @@ def trail_html(builder: TrailBuilder, msg_id: str, problem: str, open_: bool = F
         )
     else:
         summary = "no send of this id in the history"
+    opened = " open" if open_ else ""
     parts = [
-        f'<details class="trail {esc(problem)}"{" open" if open_ else ""}><summary><code>{esc(msg_id)}</code> '
-        f'<span class="tag">{esc(problem)}</span> {esc(summary)}</summary>',
-        '<table class="ops"><thead><tr><th>time (s)</th><th>what</th><th>process / node</th>'
-        "<th>type</th><th>f</th><th>value</th></tr></thead><tbody>",
+        (f'<details class="trail {esc(problem)}"{opened}><summary><code>{esc(msg_id)}</code> '
+         f'<span class="tag">{esc(problem)}</span> {esc(summary)}</summary>'),
+        ('<table class="ops"><thead><tr><th>time (s)</th><th>what</th><th>process / node</th>'
+         "<th>type</th><th>f</th><th>value</th></tr></thead><tbody>"),
     ]
     for row in rows:
         parts.append(

@@ -12,7 +12,7 @@ from tests.reports.conftest import hand_results, make_run
 
 def _imfault(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
 
 
 def test_report_rewrites_html_and_exits_invalid(tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ def test_trails_of_duplicate_and_misdelivered(run_dir: Path) -> None:
 
 def test_every_svg_is_well_formed_xml(run_dir: Path) -> None:
     text = _html(run_dir)
-    svgs = re.findall(r"<svg\b.*?</svg>", text, flags=re.S)
+    svgs = re.findall(r"<svg\b.*?</svg>", text, flags=re.DOTALL)
     assert len(svgs) == 4  # latency, convergence, per-DC, timeline
     titles = []
     for svg in svgs:
@@ -150,7 +150,7 @@ def test_partial_run_with_only_a_truncated_history(tmp_path: Path) -> None:
     assert "No <code>events.jsonl</code>: convergence cannot be drawn." in text
     assert "The command is unknown" in text
     assert re.search(r"Verdict: (UNKNOWN|INVALID)", text)  # checkers may or may not be present
-    for svg in re.findall(r"<svg\b.*?</svg>", text, flags=re.S):
+    for svg in re.findall(r"<svg\b.*?</svg>", text, flags=re.DOTALL):
         ET.fromstring(svg)
 
 
