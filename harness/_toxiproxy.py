@@ -206,9 +206,6 @@ class Wan:
              "attributes": attributes},
         )
 
-    def _toxic_names(self, link: Link) -> list[str]:
-        return [t["name"] for t in self._get(f"/proxies/{proxy_name(*link)}/toxics")]
-
     def _set_enabled(self, link: Link, enabled: bool) -> None:
         self._post(f"/proxies/{proxy_name(*link)}", {"enabled": enabled})
 
@@ -273,27 +270,43 @@ class Wan:
         """
         if style not in PARTITION_STYLES:
             raise UsageError(f"unknown partition style {style!r}; use one of {PARTITION_STYLES}")
+        cuts: set[tuple[Link, str]] = set()
         for deaf, sources in grudge.items():
             for source in sources:
-                inbound = self._check_link((source, deaf))
-                outbound = self._check_link((deaf, source))
-                if style == "refuse":
-                    self._set_enabled(inbound, False)
-                    self._set_enabled(outbound, False)
-                    continue
-                for link, stream in ((inbound, "upstream"), (outbound, "downstream")):
-                    name = f"cut_{stream}"
-                    if name not in self._toxic_names(link):
-                        self._add_toxic(link, name, "timeout", stream, {"timeout": 0})
+                cuts.add((self._check_link((source, deaf)), "upstream"))
+                cuts.add((self._check_link((deaf, source)), "downstream"))
+        state = self._state()
+        for link, stream in sorted(cuts):
+            enabled, toxics = state[link]
+            if style == "refuse":
+                if enabled:
+                    self._set_enabled(link, False)
+                    state[link] = (False, toxics)
+            elif f"cut_{stream}" not in toxics:
+                self._add_toxic(link, f"cut_{stream}", "timeout", stream, {"timeout": 0})
 
     def heal(self) -> None:
         """End every partition: remove the `cut_*` toxics and re-enable every proxy. Baseline
         latency and degradations (see `restore_wan`) stay."""
-        for link in self.links():
-            for name in self._toxic_names(link):
+        for link, (enabled, toxics) in self._state().items():
+            for name in sorted(toxics):
                 if name.startswith("cut_"):
                     self._delete(f"/proxies/{proxy_name(*link)}/toxics/{name}")
-            self._set_enabled(link, True)
+            if not enabled:
+                self._set_enabled(link, True)
+
+    def _state(self) -> dict[Link, tuple[bool, set[str]]]:
+        """{link: (enabled, names of its toxics)} for our links, from one API call."""
+        proxies = self._get("/proxies")
+        state: dict[Link, tuple[bool, set[str]]] = {}
+        for link in self.links():
+            info = proxies.get(proxy_name(*link))
+            if info is None:
+                raise SetupError(f"proxy {proxy_name(*link)} is missing on toxiproxy-server "
+                                 f"{self.api_host}:{self.api_port}; was create_links called?")
+            state[link] = (bool(info.get("enabled", True)),
+                           {str(t["name"]) for t in info.get("toxics") or []})
+        return state
 
     # ------------------------------------------------------------------ degradation
     def degrade(
@@ -329,8 +342,8 @@ class Wan:
 
     def restore_wan(self) -> None:
         """Remove every degradation (`degrade_*` toxics); partitions and baselines stay."""
-        for link in self.links():
-            for name in self._toxic_names(link):
+        for link, (_, toxics) in self._state().items():
+            for name in sorted(toxics):
                 if name.startswith("degrade_"):
                     self._delete(f"/proxies/{proxy_name(*link)}/toxics/{name}")
 
