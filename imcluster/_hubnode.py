@@ -239,7 +239,9 @@ class HubNode(ClockedNode):
                         store_commits=self.store.commits,
                         peer_reconnects=sum(max(0, link.connects - 1)
                                             for link in self.links.values()),
-                        peer_hang_closes=sum(link.hang_closes for link in self.links.values()))
+                        peer_hang_closes=sum(link.hang_closes for link in self.links.values()),
+                        peer_connect_failures=sum(link.connect_failures
+                                                  for link in self.links.values()))
         return counters
 
     def admin_status(self) -> dict[str, Any]:

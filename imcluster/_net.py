@@ -259,6 +259,7 @@ class Link:
         self.outstanding = 0
         self.waiting_since: float | None = None
         self.connects = 0
+        self.connect_failures = 0
         self.hang_closes = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -302,6 +303,7 @@ class Link:
                                        self.timeout)
             except (TimeoutError, OSError, HandshakeRefused, ConnectionError) as exc:
                 log.debug("link %s: connect failed: %r", self.name, exc)
+                self.connect_failures += 1
                 if conn:
                     conn.close()
                 await asyncio.sleep(self._backoff(attempt))
