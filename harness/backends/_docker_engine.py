@@ -6,12 +6,14 @@ Every container and network of a docker-backend cluster carries the label `imfau
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..errors import SetupError
 
 __all__ = [
     "ENABLE_HINT",
+    "HARNESS_PID_LABEL",
     "RUN_LABEL",
     "docker_client",
     "engine_available",
@@ -19,6 +21,7 @@ __all__ = [
 ]
 
 RUN_LABEL = "imfault.run"
+HARNESS_PID_LABEL = "imfault.harness_pid"
 ENABLE_HINT = ("start a Docker engine with `scripts/docker-engine` (installs Debian's docker.io and "
                "starts dockerd when missing)")
 
@@ -47,20 +50,43 @@ def engine_available() -> bool:
     return True
 
 
-def remove_labelled(client: Any, run_id: str | None = None) -> dict[str, int]:
+def _harness_alive(labels: dict[str, str]) -> bool:
+    """True when the harness process that labelled a resource still runs (and is not us)."""
+    try:
+        pid = int(labels.get(HARNESS_PID_LABEL, ""))
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_labelled(client: Any, run_id: str | None = None,
+                    include_live: bool = True) -> dict[str, int]:
     """Remove every container, then every network, labelled `imfault.run` (= `run_id` when
-    given). Returns {"containers": n, "networks": m} removed."""
+    given); without `include_live`, spare those whose harness process still runs.
+    Returns {"containers": n, "networks": m} removed."""
     from docker.errors import NotFound  # type: ignore[import-untyped]
 
     label = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
     removed = {"containers": 0, "networks": 0}
     for container in client.containers.list(all=True, filters={"label": label}):
+        if not include_live and _harness_alive(container.labels):
+            continue
         try:
             container.remove(force=True, v=True)
             removed["containers"] += 1
         except NotFound:
             pass
     for network in client.networks.list(filters={"label": label}):
+        if not include_live and _harness_alive(network.attrs.get("Labels") or {}):
+            continue
         try:
             network.remove()
             removed["networks"] += 1

@@ -6,10 +6,13 @@ Topology (DESIGN §2 "Backends"):
   forwards to dc j's hub (`imfault-<run>-<dcj>-hub:7000`, resolved by Docker's DNS on dc j's
   network) and hub i's `--peer dcj=` is the Toxiproxy container's address on dc i's network;
   Docker isolates bridge networks from each other, so nothing else crosses DCs;
+- proxy `i->j` listens only on Toxiproxy's address on dc i's network, so a dc i container cannot
+  use the proxy of another pair either;
 - the harness reaches access nodes, hubs (admin) and the Toxiproxy API through ports published on
   127.0.0.1 (chosen by the harness, so a restarted container keeps its port);
 - every container and network is labelled `imfault.run=<run id>` and removed by id in `stop()`;
-  `clean_leftovers()` removes whatever any earlier run left (`imfault clean`).
+  `clean_leftovers()` removes what earlier runs left (`imfault clean`), sparing runs whose
+  harness process (label `imfault.harness_pid`) still lives.
 Hub data (SQLite, event log) lives in `work_dir/<node>/`, bind-mounted at `/data`, so it
 survives `docker kill` + `docker start` and the harness reads event logs directly.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import time
 import urllib.request
@@ -29,7 +33,7 @@ from typing import Any
 from .._procs import free_port
 from ..errors import SetupError, UsageError
 from ._base import Backend, ClusterSpec, NodeInfo, NodeRef, run_coroutine_sync
-from ._docker_engine import RUN_LABEL, docker_client, remove_labelled
+from ._docker_engine import HARNESS_PID_LABEL, RUN_LABEL, docker_client, remove_labelled
 from ._docker_images import Images, ensure_images
 
 __all__ = ["DockerBackend", "clean_leftovers"]
@@ -39,11 +43,12 @@ TOXIPROXY_API_PORT = 8474
 HOST = "127.0.0.1"
 
 
-def clean_leftovers() -> dict[str, int]:
-    """Remove every container and network labelled `imfault.run` (any run); return counts."""
+def clean_leftovers(include_live: bool = False) -> dict[str, int]:
+    """Remove the containers and networks labelled `imfault.run` of every earlier run whose
+    harness process is gone (all of them with `include_live`); return counts removed."""
     client = docker_client()
     try:
-        return remove_labelled(client)
+        return remove_labelled(client, include_live=include_live)
     finally:
         client.close()
 
@@ -78,7 +83,8 @@ class DockerBackend(Backend):
         return f"imfault-{self.run_id}-{suffix}"
 
     def _labels(self, **extra: str) -> dict[str, str]:
-        return {RUN_LABEL: self.run_id, **{f"imfault.{k}": v for k, v in extra.items()}}
+        return {RUN_LABEL: self.run_id, HARNESS_PID_LABEL: str(os.getpid()),
+                **{f"imfault.{k}": v for k, v in extra.items()}}
 
     # ------------------------------------------------------------------ life cycle
     def start(self, spec: ClusterSpec) -> None:
@@ -140,7 +146,7 @@ class DockerBackend(Backend):
         self._wan = Wan(HOST, api_port, dcs)
         self._links = self._wan.create_links(
             {dc: f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}" for dc in dcs},
-            spec.wan_latency_ms, spec.wan_jitter_ms, listen_host="0.0.0.0",
+            spec.wan_latency_ms, spec.wan_jitter_ms, listen_hosts=self.toxiproxy_addresses,
         )
 
     def _wait_toxiproxy_api(self, api_port: int) -> None:

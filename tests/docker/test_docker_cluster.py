@@ -67,6 +67,8 @@ def test_dcs_reach_each_other_only_through_toxiproxy(cluster: DockerBackend) -> 
         ["direct_name", cluster.container_name("dc2-hub"), NODE_PORT],
         ["dc2_access_ip", _container_ip(cluster, "dc2-a1", "dc2"), NODE_PORT],
         ["via_toxiproxy", proxy_host, int(proxy_port)],
+        # proxy dc3->dc2 listens on Toxiproxy's dc3 address only: not usable from dc1
+        ["other_pair_proxy", proxy_host, int(cluster.peer_address("dc3", "dc2").rsplit(":")[1])],
     ]
     exit_code, output = cluster._container("dc1-hub").exec_run(
         ["python3", "-c", PROBE, json.dumps(targets)])
@@ -75,6 +77,7 @@ def test_dcs_reach_each_other_only_through_toxiproxy(cluster: DockerBackend) -> 
     assert results["direct_ip"].startswith("failed:"), results
     assert results["direct_name"].startswith("failed:"), results
     assert results["dc2_access_ip"].startswith("failed:"), results
+    assert results["other_pair_proxy"].startswith("failed:"), results
     # dc2's hub greets every connection with its handshake challenge: the proxy path works.
     assert results["via_toxiproxy"].startswith("open:"), results
     assert "challenge" in results["via_toxiproxy"], results
