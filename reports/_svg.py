@@ -58,7 +58,11 @@ def _fmt(value: float) -> str:
 class _Frame:
     """Maps data coordinates to the plotting area and draws axes."""
 
-    def __init__(self, x_max: float, y_max: float, height: int = HEIGHT, x_min: float = 0.0):
+    def __init__(
+        self, x_max: float, y_max: float, height: int = HEIGHT, x_min: float = 0.0,
+        log_y: bool = False,
+    ):
+        self.log_y = log_y
         self.height = height
         self.x_min = x_min
         self.x_max = x_max if x_max > x_min else x_min + 1.0
@@ -71,14 +75,29 @@ class _Frame:
         return LEFT + (min(max(value, self.x_min), self.x_max) - self.x_min) / span * self.plot_w
 
     def y(self, value: float) -> float:
-        return TOP + self.plot_h - min(max(value, 0.0), self.y_max) / self.y_max * self.plot_h
+        clipped = min(max(value, 0.0), self.y_max)
+        if self.log_y:
+            share = math.log10(1 + clipped) / math.log10(1 + self.y_max)
+        else:
+            share = clipped / self.y_max
+        return TOP + self.plot_h - share * self.plot_h
+
+    def y_ticks(self) -> list[float]:
+        if not self.log_y:
+            return nice_ticks(0, self.y_max)
+        ticks = [0.0]
+        power = 1.0
+        while power <= self.y_max:
+            ticks.append(power)
+            power *= 10
+        return ticks
 
     def axes(self, x_label: str, y_label: str, x_ticks: bool = True) -> list[str]:
         parts = [
             (f'<rect x="{LEFT}" y="{TOP}" width="{self.plot_w}" height="{self.plot_h}" '
              'fill="none" stroke="#b0bec5"/>')
         ]
-        for tick in nice_ticks(0, self.y_max):
+        for tick in self.y_ticks():
             y = self.y(tick)
             parts.append(
                 f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + self.plot_w}" y2="{y:.1f}" '
@@ -162,14 +181,17 @@ def histogram_chart(
     markers: Sequence[tuple[float, str, str]],
     x_label: str,
 ) -> str:
-    """Histogram of `values` with vertical marker lines (value, label, colour)."""
+    """Histogram of `values` (log-scaled counts, so a long tail stays visible) with vertical
+    marker lines (value, label, colour). `bin_width` grows to keep at most 100 bins."""
     top_value = max(list(values) + [m[0] for m in markers] + [bin_width])
-    bins = max(1, min(200, math.ceil(top_value / bin_width) + 1))
+    while top_value / bin_width > 100:
+        bin_width *= 2
+    bins = max(1, math.ceil(top_value / bin_width) + 1)
     counts = [0] * bins
     for value in values:
         counts[min(bins - 1, int(max(0.0, value) / bin_width))] += 1
-    frame = _Frame(bins * bin_width, max(counts) * 1.1 if counts else 1)
-    body = frame.axes(x_label, "dots")
+    frame = _Frame(bins * bin_width, max(counts) * 1.5 if counts else 1, log_y=True)
+    body = frame.axes(x_label, "dots (log scale)")
     for i, count in enumerate(counts):
         if not count:
             continue
