@@ -35,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     actions = parser.add_subparsers(dest="cluster_action", metavar="ACTION")
     up = actions.add_parser("up", help="start a cluster, print its addresses as JSON, run until "
                                        "Ctrl-C")
-    up.add_argument("--dcs", type=int, default=3, help="number of datacenters (default 3)")
+    up.add_argument("--dcs", type=int, default=5, help="number of datacenters (default 5)")
     up.add_argument("--access-per-dc", type=int, default=1, help="access nodes per DC")
     up.add_argument("--wan-latency", type=float, default=200.0, metavar="MS",
                     help="one-way WAN latency in ms (default 200)")
