@@ -35,7 +35,7 @@ _CLOSERS = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class SendFacts:
     """What the history says about one send."""
 

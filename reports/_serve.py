@@ -19,7 +19,14 @@ from typing import Any
 
 from ._runfiles import read_json
 from ._svg import esc
-from ._verdict import VERDICT_COLOURS, overall_verdict
+from ._verdict import (
+    PROBLEM_KINDS,
+    VERDICT_COLOURS,
+    checker_names,
+    overall_verdict,
+    problem_count,
+    verdict_of,
+)
 
 RUN_MARKERS = ("history.jsonl", "test.json", "results.json")
 
@@ -32,6 +39,20 @@ class RunEntry:
     relative: str
     verdict: str
     started_ns: int
+    findings: str = ""
+
+
+def _findings(results: dict[str, Any] | None) -> str:
+    """A one-line digest of what went wrong: the invalid checkers and the delivery counts."""
+    if not results:
+        return "no results.json"
+    invalid = [name for name in checker_names(results)
+               if verdict_of(results[name].get("valid")) == "invalid"]
+    delivery = results.get("delivery")
+    counts = [f"{kind} {problem_count(delivery, kind)}" for kind in PROBLEM_KINDS
+              if problem_count(delivery, kind)]
+    text = ", ".join(invalid) if invalid else ""
+    return text + (f" ({', '.join(counts)})" if counts else "")
 
 
 def _started_ns(path: Path, test: dict[str, Any] | None) -> int:
@@ -66,7 +87,7 @@ def find_runs(store: Path) -> list[RunEntry]:
         test = read_json(path / "test.json")
         results = read_json(path / "results.json")
         runs.append(RunEntry(path, path.relative_to(store).as_posix(), overall_verdict(results),
-                             _started_ns(path, test)))
+                             _started_ns(path, test), _findings(results)))
     runs.sort(key=lambda run: (run.started_ns, run.relative), reverse=True)
     return runs
 
@@ -81,15 +102,15 @@ def index_html(store: Path) -> str:
             f'<tr class="run {run.verdict}" data-verdict="{run.verdict}">'
             f'<td style="background:{VERDICT_COLOURS[run.verdict]};color:#fff">{run.verdict}</td>'
             f'<td><a href="{esc(link)}">{esc(run.relative)}</a></td>'
-            f"<td>{when:%Y-%m-%d %H:%M:%S} UTC</td></tr>"
+            f"<td>{when:%Y-%m-%d %H:%M:%S} UTC</td><td>{esc(run.findings)}</td></tr>"
         )
-    body = "".join(rows) or '<tr><td colspan="3">No runs in this store yet.</td></tr>'
+    body = "".join(rows) or '<tr><td colspan="4">No runs in this store yet.</td></tr>'
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>imfault runs</title>'
         "<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 10px}</style></head><body>"
         f"<h1>imfault runs in {esc(store)}</h1><table><thead><tr><th>verdict</th><th>run</th>"
-        f"<th>started</th></tr></thead><tbody>{body}</tbody></table></body></html>\n"
+        f"<th>started</th><th>findings</th></tr></thead><tbody>{body}</tbody></table></body></html>\n"
     )
 
 

@@ -180,3 +180,34 @@ def test_big_history_is_capped(tmp_path: Path) -> None:
     assert lost_section.count('<details class="trail lost"') == 25
     assert lost_section.count('<details class="trail lost" open>') == 1  # the first one open
     assert "15 more lost messages without trails" in lost_section
+
+
+def test_a_large_history_gives_a_bounded_report(tmp_path: Path) -> None:
+    """30,000 sends (90,000 ops) and 300 lost: trails, id lists and chart points are capped."""
+    run_dir = tmp_path / "big"
+    run_dir.mkdir()
+    lines = []
+    lost = []
+    for n in range(30_000):
+        value = {"id": f"b{n}", "from": "u1", "to": "u2", "dc": "dc1"}
+        t = n * 1_000_000
+        lines.append(json.dumps({"index": 3 * n, "time": t, "process": 0, "type": "invoke",
+                                 "f": "send", "value": value}))
+        lines.append(json.dumps({"index": 3 * n + 1, "time": t + 1000, "process": 0,
+                                 "type": "ok", "f": "send", "value": value}))
+        if n % 100 == 0:
+            lost.append(f"b{n}")
+        else:
+            lines.append(json.dumps({"index": 3 * n + 2, "time": t + 200_000_000, "process": 1,
+                                     "type": "ok", "f": "recv",
+                                     "value": {**value, "user": "u2", "via": "online"}}))
+    (run_dir / "history.jsonl").write_text("\n".join(lines) + "\n")
+    results = {"valid": False, "delivery": {"valid": False, "lost": lost,
+                                            "lost_count": len(lost)}}
+    text = _html(run_dir, results)
+    assert len(text) < 1_500_000
+    assert text.count('<details class="trail lost"') == 25
+    assert "275 more lost messages without trails" in text and "… and 75 more" in text
+    latency_svg = re.findall(r"<svg\b.*?</svg>", text, flags=re.DOTALL)[0]
+    assert len(ET.fromstring(latency_svg).findall(f"{SVG_NS}circle")) <= 5000
+    assert "Showing every 6th of 29700 receipts." in text

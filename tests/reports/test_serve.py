@@ -18,7 +18,7 @@ import pytest
 
 import reports
 from reports._verdict import VERDICT_COLOURS
-from tests.reports.conftest import hand_results, make_run
+from tests.reports.conftest import make_run
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -36,8 +36,7 @@ def store(tmp_path: Path) -> Path:
     valid_dir.mkdir(parents=True)
     (valid_dir / "history.jsonl").write_text("")
     (valid_dir / "test.json").write_text(json.dumps({"name": "clean"}))
-    results = hand_results()
-    results["valid"] = True
+    results = {"valid": True, "delivery": {"valid": True, "lost": [], "lost_count": 0}}
     (valid_dir / "results.json").write_text(json.dumps(results))
     crashed = invalid.parent.parent / "crashed" / "20251231T000000"
     crashed.mkdir(parents=True)
@@ -63,6 +62,10 @@ def test_index_lists_runs_newest_first_with_verdict_colours(store: Path) -> None
         links = [link for _v, _c, link in rows]
         assert links[1] == "/runs/synthetic/20260101T000000/report.html"
         assert "latest" not in index
+        assert "delivery, convergence (lost 1, duplicated 1, misdelivered 1, unexpected 1)" in index
+        assert "no results.json" in index
+        valid_row = index[index.index('data-verdict="valid"'):index.index("</tr>", index.index('data-verdict="valid"'))]
+        assert valid_row.endswith("UTC</td><td></td>")  # nothing wrong with the clean run
         status, report = _get(url.rstrip("/") + links[1])  # rendered on request
         assert status == 200 and "Verdict: INVALID" in report
         assert (store / "synthetic" / "20260101T000000" / "report.html").is_file()
