@@ -13,11 +13,12 @@ import secrets
 import signal
 import sys
 import tempfile
-import time
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from .errors import UsageError
+from .errors import SetupError, UsageError
 from .store import DEFAULT_STORE, write_json
 
 GOSSIP_MODES = ("push+anti-entropy", "anti-entropy", "push")
@@ -128,6 +129,15 @@ def handle_run(args: argparse.Namespace) -> int:
     try:
         with LiveProgress(state, console, enabled=not args.no_progress):
             outcome = run_test(options, state, say=lambda m: console.print(m, markup=False))
+    except (UsageError, SetupError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a harness failure is not a verdict on the SUT
+        traceback.print_exc()
+        print(f"imfault: infrastructure error during the {state.phase} phase: "
+              f"{type(exc).__name__}: {exc}\nThe cluster was stopped; `imfault clean` removes "
+              "anything left over. Please report this with the traceback above.",
+              file=sys.stderr)
+        return 4
     finally:
         signal.signal(signal.SIGTERM, previous)
     if state.first_op_at is not None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Self
 
 from .runner import RunState
 
 
-def progress_line(state: RunState, rate_window: "RateWindow") -> str:
+def progress_line(state: RunState, rate_window: RateWindow) -> str:
     clients = state.clients
     acked = clients.acked if clients is not None else 0
     delivered = clients.delivered if clients is not None else 0
@@ -46,7 +46,7 @@ class LiveProgress:
         self.console = console
         self.enabled = enabled and bool(getattr(console, "is_terminal", False))
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._window = RateWindow()
 
     def _loop(self) -> None:
@@ -56,7 +56,7 @@ class LiveProgress:
             while not self._stop.wait(0.25):
                 live.update(Text.from_markup(progress_line(self.state, self._window)))
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> Self:
         if self.enabled:
             self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
             self._thread.start()

@@ -7,5 +7,5 @@ Nemesis schedules are generators too, e.g.
 once({"f": "stop-partition"})])`.
 """
 
-from .generators import *  # noqa: F401,F403
+from .generators import *
 from .generators import __all__  # noqa: F401

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Self
 
 from .ops import NEMESIS, Op, Process
 
@@ -26,7 +27,7 @@ class HistoryWriter:
         self._lock = threading.Lock()
         self._next_index = 0
         self._last_time = 0
-        self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         self.counts: dict[str, int] = {}
 
     def now(self) -> int:
@@ -63,7 +64,7 @@ class HistoryWriter:
                 self._file.close()
                 self._file = None
 
-    def __enter__(self) -> "HistoryWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

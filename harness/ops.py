@@ -7,10 +7,11 @@ invocation with `op.complete(...)`, so process, `f` and (by default) `value` car
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Union
+from typing import Any
 
-Process = Union[int, str]
+Process = int | str
 """A client process is an `int`; the nemesis is the string `"nemesis"`."""
 
 NEMESIS = "nemesis"
@@ -41,14 +42,14 @@ class Op:
     def is_nemesis(self) -> bool:
         return self.process == NEMESIS
 
-    def complete(self, type: str, value: Any = _UNSET, error: str | None = None) -> "Op":
+    def complete(self, type: str, value: Any = _UNSET, error: str | None = None) -> Op:
         """The completion of this invocation (`ok`, `fail` or `info`), same process and `f`."""
         if type not in COMPLETION_TYPES:
             raise ValueError(f"not a completion type: {type!r}")
         return replace(self, type=type, value=self.value if value is _UNSET else value,
                        error=error)
 
-    def with_(self, **changes: Any) -> "Op":
+    def with_(self, **changes: Any) -> Op:
         """A copy with `changes` applied (dataclasses.replace)."""
         return replace(self, **changes)
 
@@ -60,7 +61,7 @@ class Op:
         return obj
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> "Op":
+    def from_json(cls, obj: Mapping[str, Any]) -> Op:
         return cls(index=obj["index"], time=obj["time"], process=obj["process"],
                    type=obj["type"], f=obj["f"], value=obj.get("value"),
                    error=obj.get("error"))

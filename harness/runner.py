@@ -14,13 +14,22 @@ import random
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from .errors import SetupError
-from .generators import (Generator, Interpreter, from_schedule, on_clients, on_nemesis, any_of, stagger,
-                         time_limit)
+from .generators import (
+    Generator,
+    Interpreter,
+    any_of,
+    from_schedule,
+    on_clients,
+    on_nemesis,
+    stagger,
+    time_limit,
+)
 from .history import HistoryWriter, ProcessTable
 from .ops import NEMESIS, Op
 from .store import create_run_dir, write_json
@@ -110,8 +119,8 @@ class RunState:
         self.ops = 0
         self.active_faults: dict[str, Any] = {}
         self.started = time.monotonic()
-        self.first_op_at: Optional[float] = None
-        self.clients: Optional[UserClients] = None
+        self.first_op_at: float | None = None
+        self.clients: UserClients | None = None
 
     def on_op(self, op: Op) -> None:
         self.ops += 1
@@ -170,13 +179,12 @@ def merge_event_logs(paths: dict[str, Path], start_wall_ns: int, out: Path) -> i
                 continue  # a torn line of a killed hub
     events.sort(key=lambda e: e["time"])
     with open(out, "w", encoding="utf-8") as fh:
-        for event in events:
-            fh.write(json.dumps(event, separators=(",", ":")) + "\n")
+        fh.writelines(json.dumps(event, separators=(",", ":")) + "\n" for event in events)
     return len(events)
 
 
-async def hub_statuses(backend: Any, dc_names: list[str]) -> dict[str, Optional[dict[str, Any]]]:
-    async def one(dc: str) -> Optional[dict[str, Any]]:
+async def hub_statuses(backend: Any, dc_names: list[str]) -> dict[str, dict[str, Any] | None]:
+    async def one(dc: str) -> dict[str, Any] | None:
         try:
             return await backend.admin_status(backend.hub(dc), timeout=2.0)
         except Exception:  # noqa: BLE001 - an unreachable hub is "not converged"
@@ -185,12 +193,12 @@ async def hub_statuses(backend: Any, dc_names: list[str]) -> dict[str, Optional[
     return dict(zip(dc_names, results))
 
 
-def converged(statuses: dict[str, Optional[dict[str, Any]]]) -> bool:
+def converged(statuses: dict[str, dict[str, Any] | None]) -> bool:
     vvs = [s.get("vv") for s in statuses.values() if s is not None]
     return len(vvs) == len(statuses) and all(vv == vvs[0] for vv in vvs)
 
 
-def final_json(statuses: dict[str, Optional[dict[str, Any]]], now_ns: int) -> dict[str, Any]:
+def final_json(statuses: dict[str, dict[str, Any] | None], now_ns: int) -> dict[str, Any]:
     hubs = {}
     for dc, status in statuses.items():
         status = status or {}
@@ -233,7 +241,7 @@ def exit_code_of(results: dict[str, Any]) -> int:
     return EXIT_UNKNOWN
 
 
-def write_report(run_dir: Path, results: dict[str, Any]) -> Optional[Path]:
+def write_report(run_dir: Path, results: dict[str, Any]) -> Path | None:
     try:
         from reports import write_report as _write
     except ImportError:
@@ -244,7 +252,7 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Optional[Path]:
 Reporter = Callable[[str], None]
 
 
-def run_test(options: RunOptions, state: Optional[RunState] = None,
+def run_test(options: RunOptions, state: RunState | None = None,
              say: Reporter = lambda message: None, backend: Any = None) -> RunOutcome:
     """Run one test end to end; teardown always. `SetupError` propagates (exit 4)."""
     from .backends import get_backend
@@ -382,7 +390,7 @@ def as_generator(schedule: Any, limit_s: float) -> Generator:
 
 
 async def _await_convergence(backend: Any, dc_names: list[str], clients: UserClients,
-                             deadline: float) -> dict[str, Optional[dict[str, Any]]]:
+                             deadline: float) -> dict[str, dict[str, Any] | None]:
     while True:
         statuses = await hub_statuses(backend, dc_names)
         quiet = time.monotonic() - clients.last_delivery >= QUIET_PERIOD_S

@@ -58,8 +58,8 @@ def validate_op(obj: Any) -> list[str]:
     if process == NEMESIS:
         if type_ not in ("invoke", "info"):
             problems.append("nemesis ops are invoke then info")
-        if f.endswith("-partition") and f.startswith("start") and type_ == "info":
-            if not isinstance(value, dict) or not isinstance(value.get("grudge"), dict):
+        if (f == "start-partition" and type_ == "info"
+                and not (isinstance(value, dict) and isinstance(value.get("grudge"), dict))):
                 problems.append("a start-partition completion needs value.grudge")
         return problems
     keys = _CLIENT_VALUE_KEYS.get(f)

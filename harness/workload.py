@@ -13,12 +13,14 @@ records every raw deliver frame as a `recv` op, and keeps the sessions/down-DC f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
+from .generators import Context, Generator, Pending, Result, fill_on
 from .generators._rng import Rng
-from .generators import Context, Generator, Pending, Result, fill
 from .history import HistoryWriter, ProcessTable
 from .ops import Op
 
@@ -50,7 +52,7 @@ class WorkloadSpec:
 
     @classmethod
     def build(cls, users: int, dc_names: list[str], roam: float, locality: float,
-              seed: int) -> "WorkloadSpec":
+              seed: int) -> WorkloadSpec:
         names = user_names(users)
         return cls(tuple(names), tuple(home_dcs(names, dc_names).items()), tuple(dc_names),
                    roam, locality, seed)
@@ -99,7 +101,7 @@ class UserWorkload(Generator):
     sent: int = 0
 
     @classmethod
-    def create(cls, spec: WorkloadSpec) -> "UserWorkload":
+    def create(cls, spec: WorkloadSpec) -> UserWorkload:
         return cls(spec, Rng.from_seed(spec.seed, "workload"))
 
     def op(self, ctx: Context) -> Result:
@@ -113,14 +115,14 @@ class UserWorkload(Generator):
         if dc is None:
             dc, rng = pick_login_dc(self.spec, user, rng, down)
             template: dict[str, Any] = {"f": "login", "value": {"user": user, "dc": dc}}
-            return fill(template, ctx, user), replace(self, rng=rng)
+            return fill_on(template, ctx, user), replace(self, rng=rng)
         roll, rng = rng.random()
         if roll < LOGOUT_PROBABILITY:
-            return fill({"f": "logout", "value": {"user": user}}, ctx, user), replace(self, rng=rng)
+            return fill_on({"f": "logout", "value": {"user": user}}, ctx, user), replace(self, rng=rng)
         to, rng = pick_recipient(self.spec, user, dc, rng)
         msg_id = f"m{self.spec.seed}-{self.sent}"
         value = {"id": msg_id, "from": user, "to": to, "dc": dc}
-        return fill({"f": "send", "value": value}, ctx, user), replace(self, rng=rng,
+        return fill_on({"f": "send", "value": value}, ctx, user), replace(self, rng=rng,
                                                                        sent=self.sent + 1)
 
 
@@ -142,7 +144,7 @@ class RecoveryLogins(Generator):
                 home = self.spec.home[user]
                 dc, rng = pick_login_dc(replace(self.spec, roam=0.0), user, self.rng, down)
                 del home
-                return fill({"f": "login", "value": {"user": user, "dc": dc}}, ctx, user), \
+                return fill_on({"f": "login", "value": {"user": user, "dc": dc}}, ctx, user), \
                     replace(self, rng=rng)
         return Pending(), self
 
@@ -161,7 +163,7 @@ class UserClients:
 
     def __init__(self, history: HistoryWriter, processes: ProcessTable,
                  access: Mapping[str, list[tuple[str, int]]], secret: str,
-                 op_timeout_s: float = 5.0, client_factory: Optional[ClientFactory] = None) -> None:
+                 op_timeout_s: float = 5.0, client_factory: ClientFactory | None = None) -> None:
         self.history = history
         self.processes = processes
         self.access = {dc: list(addrs) for dc, addrs in access.items()}
@@ -207,10 +209,8 @@ class UserClients:
         self.sessions.pop(user, None)
         client = self._clients.pop(user, None)
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken connection is already gone
                 await asyncio.wait_for(_maybe_await(client.close()), 2.0)
-            except Exception:  # noqa: BLE001 - a broken connection is already gone
-                pass
 
     async def invoke(self, op: Op) -> Op:
         """Run one client op; returns its completion (exceptions and timeouts -> `info`)."""
@@ -239,7 +239,7 @@ class UserClients:
             if op.f == "send" and rejected:
                 return op.complete("fail", error=f"{type(exc).__name__}: {exc}")
             await self._drop(user)
-            return op.complete("info", error=f"{type(exc).__name__}: {exc}" or "timeout")
+            return op.complete("info", error=f"{type(exc).__name__}: {exc}")
 
     async def _login(self, op: Op, user: str) -> Op:
         await self._drop(user)

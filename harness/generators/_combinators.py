@@ -6,13 +6,28 @@ Every combinator is a frozen dataclass; `op(ctx)` returns the result and the suc
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Optional
+from typing import Any
 
-from ._rng import Rng
 from ..ops import Op
-from ._core import (EMPTY, SEC, Context, Generator, Pending, Result, Template, earliest, fill,
-                    is_client, is_nemesis, lift)
+from ._core import (
+    EMPTY,
+    SEC,
+    Context,
+    Generator,
+    Pending,
+    Result,
+    Template,
+    earliest,
+    fill,
+    is_client,
+    is_nemesis,
+    lift,
+)
+from ._rng import Rng
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,7 @@ def once(template: Template) -> Generator:
 class RepeatFn(Generator):
     """Calls `fn(ctx)` for each op; `None` ends it. `fn` must be pure."""
 
-    fn: Callable[[Context], Optional[Template]]
+    fn: Callable[[Context], Template | None]
 
     def op(self, ctx: Context) -> Result:
         if not ctx.free:
@@ -48,11 +63,11 @@ class RepeatFn(Generator):
         return invocation, self
 
 
-def repeat_fn(fn: Callable[[Context], Optional[Template]]) -> Generator:
+def repeat_fn(fn: Callable[[Context], Template | None]) -> Generator:
     return RepeatFn(fn)
 
 
-def repeat(template: Template, times: Optional[int] = None) -> Generator:
+def repeat(template: Template, times: int | None = None) -> Generator:
     """Emit `template` forever, or `times` times."""
     gen = RepeatFn(lambda ctx: template)
     return gen if times is None else limit(times, gen)
@@ -63,7 +78,7 @@ class Sleep(Generator):
     """Emit nothing for `dt` ns after it is first asked, then end."""
 
     dt: int
-    until: Optional[int] = None
+    until: int | None = None
 
     def op(self, ctx: Context) -> Result:
         until = ctx.time + self.dt if self.until is None else self.until
@@ -128,7 +143,7 @@ def phases(*gens: Any) -> Generator:
 class Cycle(Generator):
     original: Generator
     current: Generator
-    times: Optional[int]
+    times: int | None
 
     def op(self, ctx: Context) -> Result:
         current, times = self.current, self.times
@@ -145,7 +160,7 @@ class Cycle(Generator):
         return None  # the original is empty: stop instead of spinning
 
 
-def cycle(gen: Any, times: Optional[int] = None) -> Generator:
+def cycle(gen: Any, times: int | None = None) -> Generator:
     """Restart `gen` from the beginning whenever it is exhausted (forever or `times` rounds)."""
     g = lift(gen)
     return Cycle(g, g, times)
@@ -155,7 +170,7 @@ def cycle(gen: Any, times: Optional[int] = None) -> Generator:
 class TimeLimit(Generator):
     dt: int
     gen: Generator
-    deadline: Optional[int] = None
+    deadline: int | None = None
 
     def op(self, ctx: Context) -> Result:
         deadline = ctx.time + self.dt if self.deadline is None else self.deadline
@@ -182,7 +197,7 @@ class Stagger(Generator):
     dt: int
     gen: Generator
     rng: Rng
-    next_time: Optional[int] = None
+    next_time: int | None = None
 
     def op(self, ctx: Context) -> Result:
         next_time = ctx.time if self.next_time is None else self.next_time
@@ -206,7 +221,7 @@ def _soonest(gens: tuple[Generator, ...], ctx: Context,
              order: tuple[int, ...]) -> tuple[Any, tuple[Generator, ...]]:
     """Ask gens in `order`; return (first op or merged Pending or None, updated gens)."""
     updated = list(gens)
-    wake: Optional[int] = None
+    wake: int | None = None
     any_alive = False
     exhausted: set[int] = set()
     for i in order:
@@ -300,11 +315,11 @@ class EachProcess(Generator):
     of the threads it sees are exhausted."""
 
     gen: Generator
-    states: tuple[tuple[str, Optional[Generator]], ...] = ()
+    states: tuple[tuple[str, Generator | None], ...] = ()
 
     def op(self, ctx: Context) -> Result:
         states = dict(self.states)
-        wake: Optional[int] = None
+        wake: int | None = None
         alive = False
         for thread in sorted(ctx.workers):
             gen = states.get(thread, self.gen)
@@ -313,7 +328,7 @@ class EachProcess(Generator):
             if thread not in ctx.free:
                 alive = True
                 continue
-            result = gen.op(ctx.restrict(lambda t, me=thread: t == me))
+            result = gen.op(ctx.restrict(functools.partial(operator.eq, thread)))
             if result is None:
                 states[thread] = None
                 continue

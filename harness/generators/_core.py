@@ -13,8 +13,9 @@ Processes: the context's "threads" are the stable logical processes (users `u001
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any
 
 from ..ops import NEMESIS, Op, Process
 
@@ -25,10 +26,10 @@ SEC = 1_000_000_000
 class Pending:
     """No op now; ask again at `wake_at` (ns since start) or when an op completes."""
 
-    wake_at: Optional[int] = None
+    wake_at: int | None = None
 
 
-def earliest(a: Optional[int], b: Optional[int]) -> Optional[int]:
+def earliest(a: int | None, b: int | None) -> int | None:
     if a is None:
         return b
     if b is None:
@@ -48,7 +49,7 @@ class Context:
     seed: int = 0
     facts: Mapping[str, Any] = field(default_factory=dict)
 
-    def restrict(self, keep: Callable[[str], bool]) -> "Context":
+    def restrict(self, keep: Callable[[str], bool]) -> Context:
         """The same context seen by a generator routed to the threads `keep` accepts."""
         workers = {t: p for t, p in self.workers.items() if keep(t)}
         return replace(self, free=frozenset(t for t in self.free if keep(t)), workers=workers)
@@ -56,13 +57,13 @@ class Context:
     def all_free(self) -> bool:
         return all(t in self.free for t in self.workers)
 
-    def some_free_thread(self) -> Optional[str]:
+    def some_free_thread(self) -> str | None:
         """The free thread a leaf generator uses: the smallest name (deterministic)."""
         return min(self.free) if self.free else None
 
 
-Result = Optional[tuple[Union[Op, Pending], "Generator"]]
-Template = Union[Op, Mapping[str, Any]]
+Result = tuple[Op | Pending, "Generator"] | None
+Template = Op | Mapping[str, Any]
 
 
 class Generator:
@@ -72,7 +73,7 @@ class Generator:
         raise NotImplementedError
 
 
-def fill(template: Template, ctx: Context, thread: Optional[str] = None) -> Optional[Op]:
+def fill(template: Template, ctx: Context, thread: str | None = None) -> Op | None:
     """Turn a template (`{"f", "value"}` or an `Op`) into an invocation on a free thread of `ctx`,
     stamped with `ctx.time`; `None` when no thread is free."""
     thread = thread if thread is not None else ctx.some_free_thread()
@@ -84,6 +85,13 @@ def fill(template: Template, ctx: Context, thread: Optional[str] = None) -> Opti
                               error=None)
     return Op(index=-1, time=ctx.time, process=process, type="invoke", f=template["f"],
               value=template.get("value"))
+
+
+def fill_on(template: Template, ctx: Context, thread: str) -> Op:
+    """`fill` on a thread known to be free."""
+    op = fill(template, ctx, thread)
+    assert op is not None
+    return op
 
 
 def lift(x: Any) -> Generator:
@@ -122,5 +130,18 @@ def is_nemesis(thread: str) -> bool:
     return thread == NEMESIS
 
 
-__all__ = ["Context", "EMPTY", "Empty", "Generator", "Pending", "Result", "SEC", "Template",
-           "earliest", "fill", "is_client", "is_nemesis", "lift"]
+__all__ = [
+    "EMPTY",
+    "SEC",
+    "Context",
+    "Empty",
+    "Generator",
+    "Pending",
+    "Result",
+    "Template",
+    "earliest",
+    "fill",
+    "is_client",
+    "is_nemesis",
+    "lift",
+]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from ..history import HistoryWriter, ProcessTable
 from ..ops import NEMESIS, Op
@@ -35,9 +36,9 @@ class Interpreter:
     """Runs generators against real clients and a nemesis; reusable across phases."""
 
     def __init__(self, history: HistoryWriter, processes: ProcessTable,
-                 client_invoke: ClientInvoke, nemesis_invoke: Optional[NemesisInvoke] = None,
+                 client_invoke: ClientInvoke, nemesis_invoke: NemesisInvoke | None = None,
                  facts: Callable[[], Mapping[str, Any]] = dict, seed: int = 0,
-                 on_op: Optional[Callable[[Op], None]] = None) -> None:
+                 on_op: Callable[[Op], None] | None = None) -> None:
         self.history = history
         self.processes = processes
         self.client_invoke = client_invoke
@@ -47,7 +48,7 @@ class Interpreter:
         self.on_op = on_op
         self.busy: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._changed: Optional[asyncio.Event] = None
+        self._changed: asyncio.Event | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nemesis")
 
     def _notify(self, op: Op) -> None:
@@ -110,7 +111,7 @@ class Interpreter:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         await self.drain()
 

@@ -7,8 +7,9 @@ Generators are pure values, so their randomness is an immutable state advanced e
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 _MASK = (1 << 64) - 1
@@ -27,33 +28,33 @@ class Rng:
     state: int
 
     @classmethod
-    def from_seed(cls, seed: int, label: str = "") -> "Rng":
+    def from_seed(cls, seed: int, label: str = "") -> Rng:
         return cls(derive_seed(seed, label))
 
-    def next64(self) -> tuple[int, "Rng"]:
+    def next64(self) -> tuple[int, Rng]:
         state = (self.state + 0x9E3779B97F4A7C15) & _MASK
         z = state
         z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
         return z ^ (z >> 31), Rng(state)
 
-    def random(self) -> tuple[float, "Rng"]:
+    def random(self) -> tuple[float, Rng]:
         """Uniform float in [0, 1)."""
         value, rng = self.next64()
         return (value >> 11) / float(1 << 53), rng
 
-    def randrange(self, n: int) -> tuple[int, "Rng"]:
+    def randrange(self, n: int) -> tuple[int, Rng]:
         """Uniform int in [0, n)."""
         if n <= 0:
             raise ValueError("empty range")
         value, rng = self.random()
         return min(int(value * n), n - 1), rng
 
-    def choice(self, items: Sequence[T]) -> tuple[T, "Rng"]:
+    def choice(self, items: Sequence[T]) -> tuple[T, Rng]:
         index, rng = self.randrange(len(items))
         return items[index], rng
 
-    def uniform(self, low: float, high: float) -> tuple[float, "Rng"]:
+    def uniform(self, low: float, high: float) -> tuple[float, Rng]:
         value, rng = self.random()
         return low + (high - low) * value, rng
 

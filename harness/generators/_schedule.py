@@ -3,17 +3,18 @@ phase start) to a pure generator emitting those ops on the nemesis thread at the
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Optional
+from typing import Any
 
-from ._core import SEC, Context, Generator, Pending, Result, fill
+from ._core import SEC, Context, Generator, Pending, Result, fill_on
 
 
 @dataclass(frozen=True)
 class ScheduleGen(Generator):
     steps: tuple[tuple[int, str, Any], ...]
     position: int = 0
-    start: Optional[int] = None
+    start: int | None = None
 
     def op(self, ctx: Context) -> Result:
         if self.position >= len(self.steps):
@@ -23,7 +24,7 @@ class ScheduleGen(Generator):
         if ctx.time < start + due or not ctx.free:
             wake = start + due if ctx.time < start + due else None
             return Pending(wake), replace(self, start=start)
-        op = fill({"f": f, "value": value}, ctx)
+        op = fill_on({"f": f, "value": value}, ctx, min(ctx.free))
         return op, replace(self, position=self.position + 1, start=start)
 
 
@@ -36,8 +37,7 @@ def from_schedule(steps: Iterable[Any]) -> Generator:
         else:
             at_s, f, value = step.at_s, step.f, step.value
         frozen.append((int(float(at_s) * SEC), str(f),
-                       dict(value) if isinstance(value, dict) or hasattr(value, "items")
-                       else value))
+                       dict(value.items()) if isinstance(value, Mapping) else value))
     return ScheduleGen(tuple(frozen))
 
 

@@ -8,15 +8,15 @@ completions with their virtual times). Used by the unit tests and later by the `
 from __future__ import annotations
 
 import heapq
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 from ..ops import Op, Process
 from ._core import Context, Generator, Pending
 
 
 def simulate(gen: Generator, threads: list[str], latency: Callable[[Op], int] = lambda op: 0,
-             seed: int = 0, max_time: Optional[int] = None, max_ops: int = 1_000_000,
-             facts: Optional[Mapping[str, object]] = None) -> list[Op]:
+             seed: int = 0, max_time: int | None = None, max_ops: int = 1_000_000,
+             facts: Mapping[str, object] | None = None) -> list[Op]:
     """Run `gen` to exhaustion (or `max_time`) in virtual time; returns the history."""
     workers: dict[str, Process] = {t: (t if t == "nemesis" else i) for i, t in enumerate(threads)}
     thread_of = {p: t for t, p in workers.items()}

@@ -4,9 +4,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.generator import (SEC, Context, Pending, any_of, clients, concat, cycle,
-                               each_process, from_schedule, limit, mix, on_clients, on_nemesis,
-                               once, phases, repeat, simulate, sleep, stagger, time_limit)
+from harness.generator import (
+    SEC,
+    Context,
+    Pending,
+    any_of,
+    clients,
+    concat,
+    cycle,
+    each_process,
+    from_schedule,
+    limit,
+    mix,
+    on_clients,
+    on_nemesis,
+    once,
+    phases,
+    repeat,
+    simulate,
+    sleep,
+    stagger,
+    time_limit,
+)
 
 MS = 1_000_000
 THREADS = ["u001", "u002", "u003", "nemesis"]
@@ -71,7 +90,7 @@ def test_mix_uses_every_generator_about_evenly():
 
 
 def test_phases_wait_for_every_op_of_the_previous_phase():
-    slow = lambda op: 100 * MS if op.f == "slow" else MS  # noqa: E731
+    slow = lambda op: 100 * MS if op.f == "slow" else MS
     gen = phases(on_clients(limit(3, repeat({"f": "slow"}))), once({"f": "next"}))
     history = simulate(gen, THREADS, latency=slow)
     last_slow_done = max(op.time for op in history if op.f == "slow" and op.type == "ok")

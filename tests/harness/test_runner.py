@@ -6,11 +6,27 @@ import json
 import threading
 
 from harness._cli_run import add_run_parser, options_from_args
-from harness.generator import (Interpreter, clients, concat, cycle, limit, once, repeat, sleep,
-                               stagger, time_limit)
+from harness.generator import (
+    Interpreter,
+    clients,
+    concat,
+    cycle,
+    limit,
+    once,
+    repeat,
+    sleep,
+    stagger,
+    time_limit,
+)
 from harness.history import HistoryWriter, ProcessTable, read_history
-from harness.runner import (RunOptions, RunState, converged, exit_code_of, final_json,
-                            merge_event_logs)
+from harness.runner import (
+    RunOptions,
+    RunState,
+    converged,
+    exit_code_of,
+    final_json,
+    merge_event_logs,
+)
 from harness.schema import validate_history
 
 

@@ -4,8 +4,14 @@ from collections import Counter
 
 from harness.generator import Context, Pending, simulate, stagger, time_limit
 from harness.generators import Rng
-from harness.workload import (UserWorkload, WorkloadSpec, home_dcs, pick_login_dc,
-                              recovery_logins, user_names)
+from harness.workload import (
+    UserWorkload,
+    WorkloadSpec,
+    home_dcs,
+    pick_login_dc,
+    recovery_logins,
+    user_names,
+)
 
 DCS = ["dc1", "dc2", "dc3"]
 
