@@ -95,6 +95,9 @@ def handle(args: argparse.Namespace) -> int:
         print("imfault: stopping the cluster", file=sys.stderr)
         return 0
     finally:
+        # a second Ctrl-C must not interrupt the teardown
+        previous.setdefault(signal.SIGINT, signal.signal(signal.SIGINT, signal.SIG_IGN))
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         backend.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -99,3 +99,27 @@ def test_cluster_up_usage_and_setup_errors(tmp_path: Path) -> None:
     assert missing.returncode == 4
     assert b"IMFAULT_TOXIPROXY_SERVER" in missing.stderr
     assert missing.stdout == b""
+
+
+def test_sigint_during_start_up_leaves_nothing_behind(tmp_path: Path) -> None:
+    proc = _start_cluster_up(tmp_path)
+    seen: dict[str, int] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while len(seen) < 3 and time.monotonic() < deadline:  # toxiproxy + the first nodes
+            try:
+                seen = _child_pids(tmp_path)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.005)
+        assert len(seen) >= 3, f"pids.json never listed nodes: {seen}"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        assert _wait_gone(list(seen.values()), timeout=5) == []
+        assert not (tmp_path / "pids.json").exists()
+    finally:
+        if proc.poll() is None:
+            stop_pid(proc.pid, popen=proc)
+        for pid in seen.values():
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
