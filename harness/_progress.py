@@ -17,9 +17,9 @@ def progress_line(state: RunState, rate_window: RateWindow) -> str:
     ops_per_s = rate_window.update(state.ops)
     faults = ", ".join(sorted(state.active_faults)) or "none"
     elapsed = time.monotonic() - state.started
-    return (f"[bold]{state.phase:<9}[/bold] {elapsed:6.1f}s  ops {state.ops:>7}  "
-            f"{ops_per_s:6.1f} ops/s  acked {acked:>6}  delivered {delivered:>6}  "
-            f"faults: {faults}")
+    return (f"[bold]{state.phase}[/bold] {elapsed:.0f}s  {ops_per_s:.0f} ops/s  "
+            f"acked {acked}  delivered {delivered}  [red]faults: {faults}[/red]  "
+            f"(ops {state.ops})")
 
 
 class RateWindow:

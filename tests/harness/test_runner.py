@@ -133,3 +133,17 @@ def test_run_state_tracks_active_faults():
     assert set(state.active_faults) == {"partition", "pause"}
     state.on_op(Op(2, 0, "nemesis", "info", "stop-partition", {}))
     assert set(state.active_faults) == {"pause"}
+
+
+def test_progress_line_shows_rate_counts_and_active_faults():
+    from harness._progress import RateWindow, progress_line
+    from harness.ops import Op
+    state = RunState()
+    state.phase = "main"
+    state.on_op(Op(0, 0, "nemesis", "info", "start-partition", {"grudge": {}}))
+    window = RateWindow()
+    progress_line(state, window)
+    state.ops = 500
+    line = progress_line(state, window)
+    assert "main" in line and "faults: partition" in line and "ops/s" in line
+    assert "acked 0" in line and "delivered 0" in line
