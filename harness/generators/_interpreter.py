@@ -126,7 +126,9 @@ class Interpreter:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Drop queued nemesis ops and wait for the one running (a restart must not race the
+        teardown that follows)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 __all__ = ["Interpreter"]
