@@ -17,6 +17,8 @@ from typing import Any
 from ._runfiles import JsonlStats, iter_jsonl
 
 NS_PER_MS = 1_000_000
+MAX_OPS_PER_TRAIL = 60  # ops kept per message id (its send and receipts); the rest are counted
+MAX_EVENTS_PER_TRAIL = 30
 
 # nemesis op f -> (interval kind, opens?)
 _OPENERS = {
@@ -70,6 +72,7 @@ class HistoryDigest:
     intervals: list[NemesisInterval] = field(default_factory=list)
     session_ops: list[dict[str, Any]] = field(default_factory=list)  # login/logout, all of them
     trail_ops: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    trail_overflow: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     receipts_by_dc: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     skipped_lines: int = 0
 
@@ -92,6 +95,13 @@ def _interval_key(value: Any) -> str:
             if key in value:
                 return json.dumps(value[key], sort_keys=True, default=str)
     return ""
+
+
+def _keep(digest: HistoryDigest, msg_id: str, op: dict[str, Any]) -> None:
+    if len(digest.trail_ops[msg_id]) < MAX_OPS_PER_TRAIL:
+        digest.trail_ops[msg_id].append(op)
+    else:
+        digest.trail_overflow[msg_id] += 1
 
 
 def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
@@ -139,7 +149,7 @@ def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
             elif msg_id in sends:
                 sends[msg_id].outcome = str(kind)
             if msg_id in trail_ids:
-                digest.trail_ops[msg_id].append(op)
+                _keep(digest, msg_id, op)
         elif f == "recv":
             msg_id = str(value.get("id"))
             facts = sends.get(msg_id)
@@ -152,7 +162,7 @@ def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
                 facts.first_receipt_via = str(value.get("via"))
                 digest.receipts_by_dc[str(value.get("dc"))] += 1
             if msg_id in trail_ids:
-                digest.trail_ops[msg_id].append(op)
+                _keep(digest, msg_id, op)
         elif f in ("login", "logout"):
             digest.session_ops.append(op)
     for kind_name, stack in open_intervals.items():
@@ -194,7 +204,9 @@ def digest_events(path: Path, dc_names: list[str], trail_ids: set[str]) -> Event
         seen_dcs[dot].add(str(event.get("dc")))
         key = event.get("key")
         if key is not None and str(key) in trail_ids:
-            result.msg_events[str(key)].append(event)
+            kept = result.msg_events[str(key)]
+            if len(kept) < MAX_EVENTS_PER_TRAIL:
+                kept.append(event)
     wanted = set(dc_names)
     result.dots = len(seen_dcs)
     for dot, dcs in seen_dcs.items():

@@ -15,6 +15,7 @@ from ._svg import esc
 
 NS = 1_000_000_000
 MAX_ROWS = 40
+MIN_CONTEXT_ROWS = 15  # nemesis and session rows kept even when receipts fill the trail
 MAX_VALUE_CHARS = 300
 
 
@@ -89,14 +90,14 @@ class TrailBuilder:
             last = self.history.end_time  # never arrived: everything after the send matters
         context = self._context(facts, msg_id, start, last)
         left_out = 0
-        room = max(0, MAX_ROWS - len(core))
+        room = max(MIN_CONTEXT_ROWS, MAX_ROWS - len(core))
         if len(context) > room:
             context.sort(key=lambda row: abs(row.time - start))
             left_out = len(context) - room
             context = context[:room]
         rows = core + context
         rows.sort(key=lambda row: (row.time, row.source != "send"))
-        return rows, left_out
+        return rows, left_out + self.history.trail_overflow.get(msg_id, 0)
 
     def _context(self, facts: SendFacts | None, msg_id: str, start: int, last: int) -> list[TrailRow]:
         rows: list[TrailRow] = []
@@ -185,6 +186,7 @@ def trail_html(builder: TrailBuilder, msg_id: str, problem: str, open_: bool = F
         )
     parts.append("</tbody></table>")
     if left_out:
-        parts.append(f'<p class="note">{left_out} context rows farther from the send left out.</p>')
+        parts.append(f'<p class="note">{left_out} more rows left out (the context farthest from '
+                     "the send, receipts past the first 60 ops of this id).</p>")
     parts.append("</details>")
     return "".join(parts)

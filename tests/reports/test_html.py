@@ -211,3 +211,17 @@ def test_a_large_history_gives_a_bounded_report(tmp_path: Path) -> None:
     latency_svg = re.findall(r"<svg\b.*?</svg>", text, flags=re.DOTALL)[0]
     assert len(ET.fromstring(latency_svg).findall(f"{SVG_NS}circle")) <= 5000
     assert "Showing every 6th of 29700 receipts." in text
+
+
+def test_a_message_received_many_times_has_a_capped_trail(run_dir: Path) -> None:
+    recv = {"user": "u4", "id": DUPLICATED_ID, "from": "u2", "to": "u4", "dc": "dc1",
+            "via": "offline"}
+    with (run_dir / "history.jsonl").open("a") as handle:
+        for n in range(500):
+            handle.write(json.dumps({"index": 10_000 + n, "time": 20 * 10**9 + n, "process": 3,
+                                     "type": "ok", "f": "recv", "value": recv}) + "\n")
+    text = _html(run_dir)
+    trail = _trail(text, DUPLICATED_ID)
+    assert trail.count('class="row-recv"') == 58  # 60 ops kept: the send's invoke and ok + 58
+    assert "444 more rows left out" in trail  # 502 receipts - 58 shown
+    assert "kill" in trail  # the context survives the flood of receipts
