@@ -24,8 +24,10 @@ import contextlib
 import json
 import os
 import secrets
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ __all__ = ["DockerBackend", "clean_leftovers"]
 NODE_PORT = 7000
 TOXIPROXY_API_PORT = 8474
 HOST = "127.0.0.1"
+PARALLEL_API_CALLS = 6
 
 
 def clean_leftovers(include_live: bool = False) -> dict[str, int]:
@@ -77,6 +80,7 @@ class DockerBackend(Backend):
         self._containers: dict[str, _Container] = {}
         self._networks: dict[str, str] = {}  # dc -> network id
         self._links: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ names
     def _resource_name(self, suffix: str) -> str:
@@ -122,8 +126,9 @@ class DockerBackend(Backend):
             labels=self._labels(node=name, dc=dc), network=self._resource_name(dc),
             ports={f"{container_port}/tcp": (HOST, port)}, **kwargs,
         )
-        self._containers[name] = _Container(name, container_name, container.id)
-        self._write_resources()
+        with self._lock:
+            self._containers[name] = _Container(name, container_name, container.id)
+            self._write_resources()
         return container
 
     def _start_toxiproxy(self, spec: ClusterSpec) -> None:
@@ -168,8 +173,10 @@ class DockerBackend(Backend):
         return f"{self.toxiproxy_addresses[src]}:{port}"
 
     def _start_nodes(self, spec: ClusterSpec) -> None:
+        """Create and start every hub, then every access node, several at a time."""
         assert self.images is not None
         env = {"IMCLUSTER_SECRET": spec.secret}
+        hubs: list[tuple[NodeInfo, list[str], dict[str, Any]]] = []
         for index, dc in enumerate(spec.dc_names):
             name = f"{dc}-hub"
             data_dir = (spec.work_dir / name).resolve()
@@ -183,20 +190,29 @@ class DockerBackend(Backend):
                     command += ["--peer", f"{peer}={self.peer_address(dc, peer)}"]
             for bug in spec.bugs:
                 command += ["--bug", bug]
-            port = free_port()
-            self._create(name, self.images.node, dc, command, port, NODE_PORT, environment=env,
-                         volumes={str(data_dir): {"bind": "/data", "mode": "rw"}}).start()
-            self._nodes.append(NodeInfo(name, dc, "hub", HOST, port))
+            hubs.append((NodeInfo(name, dc, "hub", HOST, free_port()), command,
+                         {"volumes": {str(data_dir): {"bind": "/data", "mode": "rw"}}}))
+        accesses: list[tuple[NodeInfo, list[str], dict[str, Any]]] = []
         for dc in spec.dc_names:
             for k in range(1, spec.access_per_dc + 1):
                 name = f"{dc}-a{k}"
                 command = ["access", "--dc", dc, "--node", name,
                            "--listen", f"0.0.0.0:{NODE_PORT}",
                            "--hub", f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}"]
-                port = free_port()
-                self._create(name, self.images.node, dc, command, port, NODE_PORT,
-                             environment=env).start()
-                self._nodes.append(NodeInfo(name, dc, "access", HOST, port))
+                accesses.append((NodeInfo(name, dc, "access", HOST, free_port()), command, {}))
+        for group in (hubs, accesses):
+            self._nodes += [info for info, _, _ in group]
+
+            def launch(item: tuple[NodeInfo, list[str], dict[str, Any]]) -> None:
+                info, command, extra = item
+                self._create(info.name, self.images.node,  # type: ignore[union-attr]
+                             info.dc, command, info.port, NODE_PORT, environment=env,
+                             **extra).start()
+
+            # Leaving the `with` (also on KeyboardInterrupt) waits for every launch, so stop()
+            # sees every container that was created.
+            with ThreadPoolExecutor(max_workers=PARALLEL_API_CALLS) as pool:
+                list(pool.map(launch, group))
 
     def _wait_all_healthy(self) -> None:
         async def wait_all() -> None:
@@ -239,18 +255,18 @@ class DockerBackend(Backend):
             with contextlib.suppress(Exception):  # the container goes away anyway
                 self._wan.close()
             self._wan = None
-        for container in reversed(list(self._containers.values())):
-            try:
-                client.containers.get(container.container_id).remove(force=True, v=True)
-            except NotFound:
-                pass
+        def remove_container(container_id: str) -> None:
+            with contextlib.suppress(NotFound):
+                client.containers.get(container_id).remove(force=True, v=True)
+
+        with ThreadPoolExecutor(max_workers=PARALLEL_API_CALLS) as pool:
+            list(pool.map(remove_container,
+                          [c.container_id for c in self._containers.values()]))
         for network_id in self._networks.values():
-            try:
+            with contextlib.suppress(NotFound, APIError):  # APIError: still in use, see below
                 client.networks.get(network_id).remove()
-            except NotFound:
-                pass
-            except APIError:  # an endpoint still attached: remove what the run labelled
-                remove_labelled(client, self.run_id)
+        # Whatever was created but not recorded (an interrupted create) carries the label.
+        remove_labelled(client, self.run_id)
         self._containers.clear()
         self._networks.clear()
         self._nodes = []
