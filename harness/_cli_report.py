@@ -62,6 +62,7 @@ def handle_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port")
     if not args.store.is_dir():
-        raise UsageError(f"store {args.store} does not exist (run `imfault run` first or pass --store)")
+        raise UsageError(f"store {args.store} does not exist (run `imfault run` first or "
+                         "pass --store)")
     serve(args.store, host=args.host, port=args.port)
     return 0

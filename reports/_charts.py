@@ -46,10 +46,12 @@ def latency_section(history: HistoryDigest, test: dict[str, Any] | None) -> str:
         note = f" Showing every {stride}th of {len(points)} receipts."
         points = points[::stride]
     bands = [(iv.start / NS, iv.end / NS, iv.kind) for iv in history.intervals]
-    svg = latency_chart(points, bands, _t_max(history, test))
+    phase_starts = [(name, start) for name, start, _end in _phases(test) if name != "main"]
+    svg = latency_chart(points, bands, _t_max(history, test), phase_starts)
     return (
         f'<figure>{svg}<figcaption>Send invocation to first receipt by the recipient; shaded: '
-        f"nemesis periods (colour by fault kind).{esc(note)}</figcaption></figure>"
+        "nemesis periods (colour by fault kind); dashed: start of the heal and recovery phases."
+        f"{esc(note)}</figcaption></figure>"
     )
 
 

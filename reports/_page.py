@@ -63,7 +63,8 @@ td code{word-break:break-all}
 .note{color:#546e7a;font-size:13px}
 figure{margin:8px 0;background:#fff;border:1px solid #dde3e8;border-radius:6px;padding:6px}
 figcaption{font-size:12px;color:#546e7a}svg{max-width:100%;height:auto}
-details.trail{background:#fff;border:1px solid #dde3e8;border-radius:6px;margin:6px 0;padding:4px 8px}
+details.trail{background:#fff;border:1px solid #dde3e8;border-radius:6px;margin:6px 0;
+padding:4px 8px}
 details.trail summary{cursor:pointer;font-size:13px}
 .tag{background:#c62828;color:#fff;border-radius:4px;padding:0 5px;font-size:11px}
 tr.row-send td{background:#e3f2fd}tr.row-recv td{background:#e8f5e9}
@@ -171,13 +172,15 @@ def _findings(results: dict[str, Any] | None) -> str:
         if rows:
             parts.append('<table class="kv"><tbody>' + "".join(rows) + "</tbody></table>")
         if len(flat) > MAX_FINDING_ROWS:
-            parts.append(f'<p class="note">{len(flat) - MAX_FINDING_ROWS} more fields left out.</p>')
+            left_out = len(flat) - MAX_FINDING_ROWS
+            parts.append(f'<p class="note">{left_out} more fields left out.</p>')
         for path, items in _lists_of(result):
             shown = ", ".join(
                 json.dumps(item, sort_keys=True, default=str, ensure_ascii=False)
                 for item in items[:MAX_LIST_ITEMS]
             )
-            more = f" … and {len(items) - MAX_LIST_ITEMS} more" if len(items) > MAX_LIST_ITEMS else ""
+            extra = len(items) - MAX_LIST_ITEMS
+            more = f" … and {extra} more" if extra > 0 else ""
             parts.append(f"<p><b>{esc(path)}</b> ({len(items)}): <code>{esc(shown)}</code>"
                          f"{esc(more)}</p>")
     return "".join(parts)
@@ -233,11 +236,13 @@ def _options(test: dict[str, Any] | None) -> str:
         return '<p class="note">No <code>test.json</code>.</p>'
     rows = "".join(
         f"<tr><td>{esc(key)}</td><td><code>"
-        f"{esc(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False))}</code></td></tr>"
+        f"{esc(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False))}"
+        "</code></td></tr>"
         for key, value in sorted(test.items())
         if key != "command"
     )
-    return "<details><summary>All options</summary><table><tbody>" + rows + "</tbody></table></details>"
+    return ("<details><summary>All options</summary><table><tbody>" + rows
+            + "</tbody></table></details>")
 
 
 def _command(test: dict[str, Any] | None) -> str:
@@ -254,7 +259,8 @@ def render_report(files: RunFiles, results: dict[str, Any] | None) -> str:
     delivery = (results or {}).get("delivery")
     trail_ids = {i for kind in PROBLEM_KINDS
                  for i in problem_ids(delivery, kind)[:MAX_TRAILS_PER_KIND]}
-    history = digest_history(files.history_path, trail_ids) if files.has_history else HistoryDigest()
+    history = (digest_history(files.history_path, trail_ids) if files.has_history
+               else HistoryDigest())
     test = files.test
     dc_names = [str(dc) for dc in (test or {}).get("dc_names") or []]
     events = digest_events(files.events_path, dc_names, trail_ids) if files.has_events else None

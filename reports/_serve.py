@@ -110,7 +110,8 @@ def index_html(store: Path) -> str:
         "<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 10px}</style></head><body>"
         f"<h1>imfault runs in {esc(store)}</h1><table><thead><tr><th>verdict</th><th>run</th>"
-        f"<th>started</th><th>findings</th></tr></thead><tbody>{body}</tbody></table></body></html>\n"
+        "<th>started</th><th>findings</th></tr></thead>"
+        f"<tbody>{body}</tbody></table></body></html>\n"
     )
 
 
@@ -182,8 +183,10 @@ def serve(store: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
         server.server_close()
 
 
-def serve_in_thread(store: Path, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, threading.Thread]:
-    """Start a server in a daemon thread (for tests and embedding); stop with `server.shutdown()`."""
+def serve_in_thread(
+    store: Path, host: str = "127.0.0.1", port: int = 0
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """Start a server in a daemon thread (tests, embedding); stop with `server.shutdown()`."""
     server = make_server(store, host, port)
     thread = threading.Thread(target=server.serve_forever, name="imfault-serve", daemon=True)
     thread.start()

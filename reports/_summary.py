@@ -13,7 +13,9 @@ from ._verdict import checker_names, key_numbers, overall_verdict, verdict_of
 STYLES = {"valid": "bold green", "invalid": "bold red", "unknown": "bold yellow"}
 
 
-def print_summary(results: dict[str, Any], console: Any = None, run_dir: Path | str | None = None) -> None:
+def print_summary(
+    results: dict[str, Any], console: Any = None, run_dir: Path | str | None = None
+) -> None:
     """Print the verdict table of `results` (a results.json dict) and the run directory."""
     from rich.console import Console
     from rich.markup import escape

@@ -147,11 +147,21 @@ def latency_chart(
     points: Sequence[tuple[float, float, str]],
     bands: Sequence[tuple[float, float, str]],
     t_max_s: float,
+    phase_starts: Sequence[tuple[str, float]] = (),
 ) -> str:
-    """Scatter of (send time s, latency ms, via) with nemesis periods shaded behind."""
+    """Scatter of (send time s, latency ms, via) with nemesis periods shaded behind and the
+    starts of runner phases (heal, recovery) as dashed lines."""
     y_max = max((p[1] for p in points), default=1.0) * 1.05
     frame = _Frame(t_max_s, y_max)
     body = _bands(frame, bands)
+    for name, start in phase_starts:
+        x = frame.x(start)
+        body.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + frame.plot_h}" '
+            'stroke="#78909c" stroke-dasharray="4 3"/>'
+            f'<text x="{x + 3:.1f}" y="{TOP + frame.plot_h - 4}" font-size="10" fill="#546e7a">'
+            f"{esc(name)}</text>"
+        )
     body += frame.axes("send time (s since test start)", "latency (ms)")
     colours = {"online": "#1e88e5", "offline": "#f4511e"}
     for t_s, ms, via in points:
@@ -218,7 +228,9 @@ def histogram_chart(
     return _svg("Convergence distribution", body)
 
 
-def bar_chart(groups: Sequence[tuple[str, dict[str, float]]], series: Sequence[tuple[str, str]]) -> str:
+def bar_chart(
+    groups: Sequence[tuple[str, dict[str, float]]], series: Sequence[tuple[str, str]]
+) -> str:
     """Grouped bars: one group per label (a DC), one bar per series (name, colour)."""
     y_max = max((v for _label, values in groups for v in values.values()), default=1.0) * 1.3
     frame = _Frame(max(1, len(groups)), y_max)
@@ -277,7 +289,8 @@ def timeline_chart(
             x0, x1 = frame.x(start), frame.x(end)
             dash = "" if closed else ' stroke="#000" stroke-dasharray="3 2"'
             body.append(
-                f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(2.0, x1 - x0):.1f}" height="{lane_h - 6}" '
+                f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(2.0, x1 - x0):.1f}" '
+                f'height="{lane_h - 6}" '
                 f'fill="{kind_colour(kind)}" fill-opacity="0.8"{dash}>'
                 f"<title>{esc(kind)} {esc(label)} {start:.2f}s to {end:.2f}s"
                 f"{'' if closed else ' (never healed)'}</title></rect>"

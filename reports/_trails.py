@@ -1,5 +1,6 @@
-"""The trail of one message through a run: its send, receipts, hub events, and the context around
-it (nemesis ops and the sender's and recipient's logins/logouts), so a reader sees why it went wrong.
+"""The trail of one message through a run: its send, receipts, hub events, and the context
+around it (nemesis ops and the sender's and recipient's logins/logouts), so a reader sees why it
+went wrong.
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ class TrailBuilder:
         rows.sort(key=lambda row: (row.time, row.source != "send"))
         return rows, left_out + self.history.trail_overflow.get(msg_id, 0)
 
-    def _context(self, facts: SendFacts | None, msg_id: str, start: int, last: int) -> list[TrailRow]:
+    def _context(
+        self, facts: SendFacts | None, msg_id: str, start: int, last: int
+    ) -> list[TrailRow]:
         rows: list[TrailRow] = []
         nemesis = self._window(
             self.history.nemesis_ops, self.nemesis_times, start - 5 * NS, last + 1 * NS

@@ -89,7 +89,8 @@ def key_numbers(name: str, result: dict[str, Any], limit: int = 8) -> list[tuple
     chosen: list[tuple[str, str]] = []
     for wanted in _PREFERRED.get(name, []):
         for path, value in flat:
-            if (path == wanted or path.endswith("." + wanted)) and all(path != c for c, _ in chosen):
+            matches = path == wanted or path.endswith("." + wanted)
+            if matches and all(path != c for c, _ in chosen):
                 chosen.append((path, format_number(value)))
                 break
         if len(chosen) >= limit:

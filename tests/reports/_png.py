@@ -62,7 +62,9 @@ def read_png(path: Path) -> tuple[int, int, int, bytes]:
     return width, height, channels, bytes(out)
 
 
-def pixel_stats(path: Path, colour: tuple[int, int, int], tolerance: int = 24) -> tuple[int, int, int]:
+def pixel_stats(
+    path: Path, colour: tuple[int, int, int], tolerance: int = 24
+) -> tuple[int, int, int]:
     """(total pixels, non-white pixels, pixels within `tolerance` of `colour`)."""
     width, height, channels, pixels = read_png(path)
     non_white = near = 0

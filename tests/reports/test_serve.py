@@ -64,7 +64,8 @@ def test_index_lists_runs_newest_first_with_verdict_colours(store: Path) -> None
         assert "latest" not in index
         assert "delivery, convergence (lost 1, duplicated 1, misdelivered 1, unexpected 1)" in index
         assert "no results.json" in index
-        valid_row = index[index.index('data-verdict="valid"'):index.index("</tr>", index.index('data-verdict="valid"'))]
+        row_start = index.index('data-verdict="valid"')
+        valid_row = index[row_start:index.index("</tr>", row_start)]
         assert valid_row.endswith("UTC</td><td></td>")  # nothing wrong with the clean run
         status, report = _get(url.rstrip("/") + links[1])  # rendered on request
         assert status == 200 and "Verdict: INVALID" in report
@@ -95,7 +96,7 @@ def test_imfault_serve_subprocess_prints_url_and_stops_on_ctrl_c(store: Path) ->
     )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
-        assert f"http://127.0.0.1:{port}/" in line, line + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+        assert f"http://127.0.0.1:{port}/" in line, line
         deadline = time.monotonic() + 10
         while True:
             try:
