@@ -37,6 +37,7 @@ from ..errors import SetupError, UsageError
 from ._base import Backend, ClusterSpec, NodeInfo, NodeRef, run_coroutine_sync
 from ._docker_engine import HARNESS_PID_LABEL, RUN_LABEL, docker_client, remove_labelled
 from ._docker_images import Images, ensure_images
+from ._docker_netfaults import cut_from_hub, rejoin_hub
 
 __all__ = ["DockerBackend", "clean_leftovers"]
 
@@ -326,6 +327,34 @@ class DockerBackend(Backend):
         container = self._container(self.node(node).name)
         container.reload()
         return str(container.status) in ("running", "paused")
+
+    def isolate_node(self, node: NodeRef) -> None:
+        """Cut an access node from its hub (blackhole; clients still reach it): the docker-only
+        `partition-node` fault. Undone by `rejoin_node` or by restarting the node."""
+        info = self._access_node(node)
+        cut_from_hub(self._init_pid(info.name), NODE_PORT)
+
+    def rejoin_node(self, node: NodeRef) -> None:
+        """Undo `isolate_node` (idempotent; a node that is not running has nothing to undo)."""
+        info = self._access_node(node)
+        container = self._container(info.name)
+        container.reload()
+        if container.status == "running":
+            rejoin_hub(self._init_pid(info.name), NODE_PORT)
+
+    def _access_node(self, node: NodeRef) -> NodeInfo:
+        info = self.node(node)
+        if info.role != "access":
+            raise UsageError(f"only access nodes can be cut from their hub, not {info.name}")
+        return info
+
+    def _init_pid(self, name: str) -> int:
+        container = self._container(name)
+        container.reload()
+        pid = int(container.attrs["State"]["Pid"])
+        if container.status != "running" or pid <= 0:
+            raise SetupError(f"{name} is not running ({container.status})")
+        return pid
 
     def pids(self) -> dict[str, int]:
         """The docker backend starts no host processes of its own: always `{}` (containers are

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from harness.backends.docker import NODE_PORT, DockerBackend
+from harness.errors import UsageError
 from imcluster.client import Client
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
@@ -144,6 +145,35 @@ async def test_pause_resume_and_clock(cluster: DockerBackend) -> None:
     await cluster.set_clock("dc3-hub", 5000)
     assert (await cluster.admin_status("dc3-hub"))["clock_offset_ms"] == 5000
     await cluster.set_clock("dc3-hub", 0)
+
+
+async def test_isolated_access_node_cannot_reach_its_hub(cluster: DockerBackend) -> None:
+    sender = await _login(cluster, "dc3", "dave")
+    try:
+        cluster.isolate_node("dc3-a1")
+        cluster.isolate_node("dc3-a1")  # idempotent
+        try:
+            with pytest.raises(Exception):  # noqa: B017 - timeout or send_err, both fine
+                await sender.send("cut-1", "erin", "lost in the cut", timeout=2.0)
+            # clients still reach the node itself: only the hub link is cut
+            assert (await cluster.admin_status("dc3-a1"))["health"] == "ok"
+        finally:
+            cluster.rejoin_node("dc3-a1")
+        deadline = time.monotonic() + 20
+        while True:  # the access node reconnects to its hub after the cut
+            try:
+                again = await _login(cluster, "dc3", "dave2")
+                await again.send("cut-2", "erin", "after the cut", timeout=2.0)
+                await again.close()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await sender.close()
+    with pytest.raises(UsageError):
+        cluster.isolate_node("dc3-hub")
 
 
 def test_collect_saves_every_container_log(cluster: DockerBackend, tmp_path: Path) -> None:
