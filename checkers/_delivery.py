@@ -18,16 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._index import (
-    R_TIME,
-    R_VIA,
-    S_INVOKE_TIME,
-    S_OUTCOME,
-    S_TO,
-    HistoryIndex,
-    Op,
-    index_history,
-)
+from ._index import S_ID, S_INVOKE_TIME, S_OUTCOME, S_TO, HistoryIndex, Op, index_history
 from ._util import NS_PER_MS, quantiles, unknown
 
 
@@ -53,41 +44,31 @@ def check_delivery(
     misdelivered = index.misdelivered
     unexpected = index.unexpected
     online = index.online
-    lost: list[Any] = []
-    unverifiable: list[Any] = []
-    recovered: list[Any] = []
-    failed_delivered: list[Any] = []
-    acknowledged = 0
-    delivered = 0
-    latencies: list[int] = []
+
+    acknowledged = [msg_id for msg_id, send in sends.items() if send[S_OUTCOME] == "ok"]
+    unreceived = [msg_id for msg_id in acknowledged if msg_id not in first_receipt]
+    lost = [msg_id for msg_id in unreceived if sends[msg_id][S_TO] in online]
+    unverifiable = [msg_id for msg_id in unreceived if sends[msg_id][S_TO] not in online]
+    recovered = [send[S_ID] for send, _ in index.deliveries
+                 if send[S_OUTCOME] == "info" or send[S_OUTCOME] == "pending"]
+    failed_delivered = [send[S_ID] for send, _ in index.deliveries if send[S_OUTCOME] == "fail"]
+    delivered = len(index.deliveries)
+
     latencies_by_via: dict[str, list[int]] = {"online": [], "offline": []}
-    for msg_id, send in sends.items():
-        outcome = send[S_OUTCOME]
-        receipt = first_receipt.get(msg_id)
-        if outcome == "ok":
-            acknowledged += 1
-        if receipt is None:
-            if outcome == "ok":
-                (lost if send[S_TO] in online else unverifiable).append(msg_id)
-            continue
-        delivered += 1
-        latency = receipt[R_TIME] - send[S_INVOKE_TIME]
-        latencies.append(latency)
-        via_list = latencies_by_via.get(receipt[R_VIA])
+    for send, receipt in index.deliveries:
+        via = receipt["value"].get("via")
+        via_list = latencies_by_via.get(via)
         if via_list is None:
-            via_list = latencies_by_via[str(receipt[R_VIA])] = []
-        via_list.append(latency)
-        if outcome == "fail":
-            failed_delivered.append(msg_id)
-        elif outcome != "ok":
-            recovered.append(msg_id)
+            via_list = latencies_by_via[str(via)] = []
+        via_list.append(receipt["time"] - send[S_INVOKE_TIME])
+    latencies = [latency for values in latencies_by_via.values() for latency in values]
 
     exactly_once = bool(options.get("exactly_once", False))
     valid = not lost and not unexpected and not misdelivered and not (exactly_once and duplicated)
     return {
         "valid": valid,
         "attempted": len(sends),
-        "acknowledged": acknowledged,
+        "acknowledged": len(acknowledged),
         "delivered": delivered,
         "receipts": len(index.receipts),
         "lost": _sorted_ids(lost),

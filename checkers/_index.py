@@ -9,15 +9,18 @@ sanitised copy of the history instead of paying for defensive lookups on every o
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 Op = dict[str, Any]
 
-# Positions in a send row: [from, to, dc, process, invoke_time, invoke_index, outcome, complete_time]
-S_FROM, S_TO, S_DC, S_PROCESS, S_INVOKE_TIME, S_INVOKE_INDEX, S_OUTCOME, S_COMPLETE_TIME = range(8)
-# Positions in a receipt tuple: (time, receiving user, id, from, to, dc, via)
-R_TIME, R_USER, R_ID, R_FROM, R_TO, R_DC, R_VIA = range(7)
+# Positions in a send row:
+# [from, to, dc, process, invoke_time, invoke_rank (0, 1, ... in invocation order), outcome,
+#  complete_time, id]
+S_FROM, S_TO, S_DC, S_PROCESS, S_INVOKE_TIME, S_INVOKE_RANK, S_OUTCOME, S_COMPLETE_TIME, S_ID = (
+    range(9))
+SendRow = list[Any]
 
 # value fields the walk reads with [] (filled with None by `_sanitised` when missing)
 _FIELDS_READ = {"recv": ("user", "id", "from", "to", "dc", "via"), "send": ("id", "from", "to", "dc"),
@@ -30,11 +33,13 @@ class HistoryIndex:
 
     history: list[Op]
     # message id -> send row (see S_* positions); insertion order = invocation order
-    sends: dict[Any, list[Any]] = field(default_factory=dict)
-    # every recv op as a receipt tuple (see R_* positions), in history order
-    receipts: list[tuple[Any, ...]] = field(default_factory=list)
-    # first receipt of each id by its intended recipient, in history order
-    first_receipts: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    sends: dict[Any, SendRow] = field(default_factory=dict)
+    # every recv op, in history order
+    receipts: list[Op] = field(default_factory=list)
+    # message id -> the first recv op of it by its intended recipient
+    first_receipts: dict[Any, Op] = field(default_factory=dict)
+    # (send row, first receipt by the recipient) for every sent id received, in receipt order
+    deliveries: list[tuple[SendRow, Op]] = field(default_factory=list)
     unexpected: set[Any] = field(default_factory=set)
     misdelivered: set[Any] = field(default_factory=set)
     duplicated: set[Any] = field(default_factory=set)
@@ -42,10 +47,24 @@ class HistoryIndex:
     # user -> {dc, node, conn, time} of the login of every user online at the end
     online: dict[Any, dict[str, Any]] = field(default_factory=dict)
     nemesis_ops: list[Op] = field(default_factory=list)
-    # (f, type) -> count, client ops only
-    counts: dict[tuple[Any, Any], int] = field(default_factory=dict)
+    # (f, type) -> count of client ops other than recv and tracked send ops (see `op_counts`)
+    other_counts: dict[tuple[Any, Any], int] = field(default_factory=dict)
     last_time: int = 0
     duplicate_send_invocations: int = 0
+
+    def op_counts(self) -> dict[tuple[Any, Any], int]:
+        """(f, type) -> number of client ops, for every op of the history."""
+        counts = dict(self.other_counts)
+        for kind, count in Counter(op.get("type") for op in self.receipts).items():
+            counts[("recv", kind)] = count
+        invokes = len(self.sends) + self.duplicate_send_invocations
+        if invokes:
+            counts[("send", "invoke")] = counts.get(("send", "invoke"), 0) + invokes
+        for row in self.sends.values():
+            outcome = row[S_OUTCOME]
+            if outcome != "pending":
+                counts[("send", outcome)] = counts.get(("send", outcome), 0) + 1
+        return counts
 
 
 def index_history(history: list[Op] | HistoryIndex) -> HistoryIndex:
@@ -55,10 +74,12 @@ def index_history(history: list[Op] | HistoryIndex) -> HistoryIndex:
     index = HistoryIndex(history=history)
     try:
         _walk(index, history)
+        _classify_receipts(index)
     except (KeyError, TypeError, AttributeError):
         index = HistoryIndex(history=history)
-        _walk(index, [_sanitised(op) for op in history])
-    _classify_receipts(index)
+        sanitised = [_sanitised(op) for op in history]
+        _walk(index, sanitised)
+        _classify_receipts(index)
     return index
 
 
@@ -76,60 +97,60 @@ def _sanitised(op: Any) -> Op:
             "value": {**dict.fromkeys(needed), **value}}
 
 
+# canonical outcome strings, so later comparisons hit the identity fast path
+_OUTCOMES = {"ok": "ok", "fail": "fail", "info": "info"}
+
+
 def _walk(index: HistoryIndex, history: list[Op]) -> None:
     sends = index.sends
     receipts = index.receipts
     online = index.online
     nemesis_ops = index.nemesis_ops
-    counts = index.counts
+    counts = index.other_counts
+    add_receipt = receipts.append
     login_dc: dict[Any, Any] = {}
-    last_time = 0
-    position = -1
     for op in history:
-        position += 1
         f = op["f"]
         if f == "recv":
-            value = op["value"]
-            time = op["time"]
-            receipts.append((time, value["user"], value["id"], value["from"], value["to"],
-                             value["dc"], value["via"]))
-            key = ("recv", op["type"])
-        else:
-            time = op["time"]
-            if op["process"] == "nemesis":
-                nemesis_ops.append(op)
-                if time > last_time:  # noqa: PLR1730 (max() is slower in this loop)
-                    last_time = time
-                continue
+            add_receipt(op)
+            continue
+        if f == "send":
             kind = op["type"]
-            key = (f, kind)
-            if f == "send":
-                value = op["value"]
-                msg_id = value["id"]
-                row = sends.get(msg_id)
-                if kind == "invoke":
-                    if row is None:
-                        sends[msg_id] = [value["from"], value["to"], value["dc"],
-                                         op["process"], time, position, "pending", None]
-                    else:
-                        index.duplicate_send_invocations += 1
-                elif row is not None and row[6] == "pending":
-                    row[6] = kind
-                    row[7] = time
-            elif f == "login":
-                value = op["value"]
-                user = value.get("user")
-                if kind == "invoke":
-                    login_dc[user] = value.get("dc")
-                elif kind == "ok":
-                    online[user] = {"dc": value.get("dc", login_dc.get(user)),
-                                    "node": value.get("node"), "conn": value.get("conn"),
-                                    "time": time}
-            elif f == "logout":
-                online.pop(op["value"]["user"], None)
+            value = op["value"]
+            msg_id = value["id"]
+            row = sends.get(msg_id)
+            if kind == "invoke":
+                if row is None:
+                    sends[msg_id] = [value["from"], value["to"], value["dc"], op["process"],
+                                     op["time"], len(sends), "pending", None, msg_id]
+                else:
+                    index.duplicate_send_invocations += 1
+                continue
+            if row is not None and row[6] == "pending":
+                row[6] = _OUTCOMES.get(kind, kind)
+                row[7] = op["time"]
+                continue
+        elif op["process"] == "nemesis":
+            nemesis_ops.append(op)
+            continue
+        kind = op["type"]
+        if f == "login":
+            value = op["value"]
+            user = value.get("user")
+            if kind == "invoke":
+                login_dc[user] = value.get("dc")
+            elif kind == "ok":
+                online[user] = {"dc": value.get("dc", login_dc.get(user)),
+                                "node": value.get("node"), "conn": value.get("conn"),
+                                "time": op["time"]}
+        elif f == "logout":
+            online.pop(op["value"]["user"], None)
+        key = (f, kind)
         counts[key] = counts.get(key, 0) + 1
-        if time > last_time:  # noqa: PLR1730
-            last_time = time
+    # a history is appended as ops happen, so its last op is (nearly) its latest
+    last_time = history[-1]["time"] if history else 0
+    for op in nemesis_ops:
+        last_time = max(last_time, op["time"])
     index.last_time = last_time
 
 
@@ -137,24 +158,28 @@ def _classify_receipts(index: HistoryIndex) -> None:
     """Sort receipts into first receipts by the recipient, duplicates, misdeliveries, unknown ids."""
     sends = index.sends
     first = index.first_receipts
+    deliveries = index.deliveries
     unexpected = index.unexpected
     misdelivered = index.misdelivered
     duplicated = index.duplicated
     for_recipient = 0
-    for receipt in index.receipts:
-        msg_id = receipt[2]
+    for op in index.receipts:
+        value = op["value"]
+        msg_id = value["id"]
         send = sends.get(msg_id)
         if send is None:
             unexpected.add(msg_id)
-            intended = receipt[4]
+            intended = value.get("to")
         else:
             intended = send[1]
-        if receipt[1] != intended:
+        if value.get("user") != intended:
             misdelivered.add(msg_id)
             continue
         for_recipient += 1
         if msg_id in first:
             duplicated.add(msg_id)
         else:
-            first[msg_id] = receipt
+            first[msg_id] = op
+            if send is not None:
+                deliveries.append((send, op))
     index.recipient_receipts = for_recipient

@@ -1,7 +1,7 @@
 """The ordering checker: per sender -> recipient pair, were messages received in send order?
 
-Sends of a pair are ranked by invocation (history order). Walking the recipient's first receipts in
-history order, a receipt whose send ranks below one already received for the same pair is out of
+Sends of a pair are ranked by invocation (history position). Walking the recipient's first
+receipts in history order, a receipt whose send ranks below one already received for the same pair is out of
 order. Reported always; valid is false only when `options["max_out_of_order"]` is set and exceeded.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._index import S_FROM, S_INVOKE_INDEX, S_TO, HistoryIndex, Op, index_history
+from ._index import S_FROM, S_ID, S_INVOKE_RANK, S_TO, HistoryIndex, Op, index_history
 from ._util import unknown
 
 _EXAMPLES = 20
@@ -26,28 +26,23 @@ def check_ordering(
         return unknown("no history")
     options = options or {}
     index = index_history(history)
-    sends = index.sends
-    # (from, to) -> (highest invoke position received so far, its id)
-    latest: dict[tuple[Any, Any], tuple[int, Any]] = {}
+    # (from, to) -> the send row of the latest-sent message received so far
+    latest: dict[tuple[Any, Any], list[Any]] = {}
     out_of_order = 0
-    checked = 0
     pairs_affected: set[tuple[Any, Any]] = set()
     examples: list[dict[str, Any]] = []
-    for msg_id in index.first_receipts:
-        send = sends.get(msg_id)
-        if send is None:
-            continue
-        checked += 1
+    for send, _ in index.deliveries:
         pair = (send[S_FROM], send[S_TO])
-        rank = send[S_INVOKE_INDEX]
         best = latest.get(pair)
-        if best is None or rank > best[0]:
-            latest[pair] = (rank, msg_id)
+        if best is None or send[S_INVOKE_RANK] > best[S_INVOKE_RANK]:
+            latest[pair] = send
             continue
         out_of_order += 1
         pairs_affected.add(pair)
         if len(examples) < _EXAMPLES:
-            examples.append({"from": pair[0], "to": pair[1], "id": msg_id, "after": best[1]})
+            examples.append({"from": pair[0], "to": pair[1], "id": send[S_ID],
+                             "after": best[S_ID]})
+    checked = len(index.deliveries)
     limit = options.get("max_out_of_order")
     valid = True if limit is None else out_of_order <= int(limit)
     return {

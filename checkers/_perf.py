@@ -8,17 +8,10 @@ latency (invoke -> first receipt by the recipient) quantiles in ms. Nemesis peri
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from ._index import (
-    R_TIME,
-    S_COMPLETE_TIME,
-    S_INVOKE_TIME,
-    S_OUTCOME,
-    HistoryIndex,
-    Op,
-    index_history,
-)
+from ._index import S_COMPLETE_TIME, S_INVOKE_TIME, S_OUTCOME, HistoryIndex, Op, index_history
 from ._nemesis import nemesis_intervals
 from ._util import NS_PER_MS, quantiles, unknown
 
@@ -55,17 +48,15 @@ def check_perf(
         slot[outcome if outcome in _OUTCOMES else "info"] += 1
         if send[S_COMPLETE_TIME] is not None:
             slot["send_latencies"].append(send[S_COMPLETE_TIME] - invoked)
-    for receipt in index.receipts:
-        key = receipt[R_TIME] // bucket_ns
+    for key, count in Counter(op["time"] // bucket_ns for op in index.receipts).items():
         slot = buckets.get(key)
         if slot is None:
             slot = buckets[key] = new_bucket()
-        slot["recvs"] += 1
-    for msg_id, receipt in index.first_receipts.items():
-        send = sends.get(msg_id)
-        if send is not None:
-            buckets[receipt[R_TIME] // bucket_ns]["delivery_latencies"].append(
-                receipt[R_TIME] - send[S_INVOKE_TIME])
+        slot["recvs"] += count
+    for send, receipt in index.deliveries:
+        received = receipt["time"]
+        buckets[received // bucket_ns]["delivery_latencies"].append(
+            received - send[S_INVOKE_TIME])
 
     series = []
     for key in sorted(buckets):

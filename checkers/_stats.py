@@ -25,7 +25,7 @@ def check_stats(
         return unknown("no history")
     index = index_history(history)
     tallies: dict[str, dict[str, int]] = {}
-    for (f, kind), count in index.counts.items():
+    for (f, kind), count in index.op_counts().items():
         tally = tallies.setdefault(str(f), {"invoke": 0, "ok": 0, "fail": 0, "info": 0})
         tally[str(kind)] = tally.get(str(kind), 0) + count
     by_f: dict[str, dict[str, Any]] = {}
