@@ -23,7 +23,7 @@ from pathlib import Path
 # run from anywhere against this checkout (not whatever `checkers` the environment has installed)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from checkers import check_run  # noqa: E402
+from checkers import check_run
 
 
 def main() -> None:

@@ -67,7 +67,7 @@ def generate_run(
             emit(op)
 
     for proc, user in enumerate(user_names):
-        value = {"user": user, "dc": home[user]}
+        value: dict[str, Any] = {"user": user, "dc": home[user]}
         emit({"time": now, "process": proc, "type": "invoke", "f": "login", "value": value})
         now += MS
         done = dict(value, node=f"{home[user]}-a1", conn=f"{home[user]}-a1:{proc}")
@@ -81,7 +81,7 @@ def generate_run(
         if now >= next_nemesis:
             next_nemesis += 5_000 * MS
             f = "stop-partition" if partitioned else "start-partition"
-            value: dict[str, Any] = {}
+            value = {}
             if not partitioned:
                 cut = rng.choice(dc_names)
                 value = {"grudge": {cut: [d for d in dc_names if d != cut]}}

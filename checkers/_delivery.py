@@ -11,14 +11,16 @@
   arrived anyway (reported, not part of the verdict, which follows DESIGN §3 exactly).
 - latency: send invocation -> first receipt by the recipient, in ms, overall and split by the
   `via` (`online`/`offline`) of that first receipt.
+- per_dc: attempted / acknowledged / delivered / lost per sending DC (the report's bars).
 - valid iff nothing lost, unexpected or misdelivered; with option `exactly_once`, nothing duplicated.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from ._index import S_ID, S_INVOKE_TIME, S_OUTCOME, S_TO, HistoryIndex, Op, index_history
+from ._index import S_DC, S_ID, S_INVOKE_TIME, S_OUTCOME, S_TO, HistoryIndex, Op, index_history
 from ._util import NS_PER_MS, quantiles, unknown
 
 
@@ -63,6 +65,7 @@ def check_delivery(
         via_list.append(receipt["time"] - send[S_INVOKE_TIME])
     latencies = [latency for values in latencies_by_via.values() for latency in values]
 
+    per_dc = _per_dc(index, acknowledged, lost)
     exactly_once = bool(options.get("exactly_once", False))
     valid = not lost and not unexpected and not misdelivered and not (exactly_once and duplicated)
     return {
@@ -87,8 +90,24 @@ def check_delivery(
         "unverifiable": _sorted_ids(unverifiable),
         "unverifiable_count": len(unverifiable),
         "exactly_once": exactly_once,
+        "per_dc": per_dc,
         "latency": {
             "overall": quantiles(latencies, NS_PER_MS),
             **{via: quantiles(values, NS_PER_MS) for via, values in latencies_by_via.items()},
         },
     }
+
+
+def _per_dc(index: HistoryIndex, acknowledged: list[Any], lost: list[Any]) -> dict[str, Any]:
+    """attempted / acknowledged / delivered / lost per sending DC (the send's `dc`)."""
+    sends = index.sends
+    columns = {
+        "attempted": Counter(send[S_DC] for send in sends.values()),
+        "acknowledged": Counter(sends[msg_id][S_DC] for msg_id in acknowledged),
+        "delivered": Counter(send[S_DC] for send, _ in index.deliveries),
+        "lost": Counter(sends[msg_id][S_DC] for msg_id in lost),
+    }
+    dcs = sorted({str(dc) for dc in columns["attempted"]})
+    by_name = {name: {str(dc): count for dc, count in column.items()}
+               for name, column in columns.items()}
+    return {dc: {name: by_name[name].get(dc, 0) for name in columns} for dc in dcs}

@@ -40,6 +40,8 @@ def test_acknowledged_never_received_by_online_recipient_is_lost() -> None:
     assert result["lost"] == ["m1", "m2"]
     assert result["lost_count"] == 2
     assert result["delivered"] == 1
+    assert result["per_dc"] == {"dc1": {"attempted": 3, "acknowledged": 3, "delivered": 1,
+                                        "lost": 2}}
 
 
 def test_recipient_offline_at_end_is_not_lost_but_unverifiable() -> None:
