@@ -124,14 +124,41 @@ def per_dc_section(
     )
 
 
-def timeline_section(history: HistoryDigest, test: dict[str, Any] | None) -> str:
+def _heal_bars(
+    results: dict[str, Any] | None, end_s: float
+) -> list[tuple[float, float, str, bool]]:
+    """From the convergence checker's `heals`: heal time -> everything converged (or never)."""
+    convergence = (results or {}).get("convergence")
+    heals = convergence.get("heals") if isinstance(convergence, dict) else None
+    bars = []
+    for heal in heals if isinstance(heals, list) else []:
+        if not isinstance(heal, dict) or not isinstance(heal.get("time_ms"), (int, float)):
+            continue
+        start = heal["time_ms"] / 1000
+        after = heal.get("converged_after_ms")
+        if isinstance(after, (int, float)):
+            bars.append((start, start + after / 1000, f"+{after:.0f} ms", True))
+        else:
+            bars.append((start, max(start, end_s), "never converged", False))
+    return bars
+
+
+def timeline_section(
+    history: HistoryDigest, test: dict[str, Any] | None, results: dict[str, Any] | None = None
+) -> str:
     lanes: dict[str, list[tuple[float, float, str, bool]]] = defaultdict(list)
     for iv in history.intervals:
         lanes[iv.kind].append((iv.start / NS, iv.end / NS, iv.label, iv.closed))
+    heal_bars = _heal_bars(results, _t_max(history, test))
+    if heal_bars:
+        lanes["reconverged"] = heal_bars
     if not lanes and not _phases(test):
         return '<p class="note">No nemesis ops and no phases recorded.</p>'
-    svg = timeline_chart(sorted(lanes.items()), _phases(test), _t_max(history, test))
+    ordered = sorted(lanes.items(), key=lambda item: (item[0] == "reconverged", item[0]))
+    svg = timeline_chart(ordered, _phases(test), _t_max(history, test))
     return (
         f"<figure>{svg}<figcaption>Top strip: runner phases. One lane per fault kind; dashed "
-        "outline: a fault never healed in the history.</figcaption></figure>"
+        "outline: a fault never healed in the history. Lane \u201creconverged\u201d: from each "
+        "heal until every update made before it had reached every DC (convergence checker)."
+        "</figcaption></figure>"
     )

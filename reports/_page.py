@@ -289,7 +289,7 @@ def render_report(files: RunFiles, results: dict[str, Any] | None) -> str:
         "<h2>Latency over time</h2>", latency_section(history, test),
         "<h2>Convergence</h2>", convergence_section(events, test),
         "<h2>Delivery per DC</h2>", per_dc_section(history, test, lost),
-        "<h2>Nemesis timeline</h2>", timeline_section(history, test), _nemesis_table(history),
+        "<h2>Nemesis timeline</h2>", timeline_section(history, test, results), _nemesis_table(history),
         "<h2>Checker findings</h2>", _findings(results) or '<p class="note">None.</p>',
         "<h2>Test options</h2>", _options(test),
         f'<p class="note">Run directory: <code>{esc(files.run_dir)}</code></p>',

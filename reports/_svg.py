@@ -20,6 +20,7 @@ KIND_COLOURS = {
     "kill": "#8e24aa",
     "pause": "#3949ab",
     "clock": "#00897b",
+    "reconverged": "#43a047",
 }
 PHASE_COLOURS = {"main": "#90a4ae", "heal": "#66bb6a", "recovery": "#42a5f5"}
 
@@ -293,7 +294,7 @@ def timeline_chart(
                 f'height="{lane_h - 6}" '
                 f'fill="{kind_colour(kind)}" fill-opacity="0.8"{dash}>'
                 f"<title>{esc(kind)} {esc(label)} {start:.2f}s to {end:.2f}s"
-                f"{'' if closed else ' (never healed)'}</title></rect>"
+                f"{'' if closed else ' (still open at the end)'}</title></rect>"
             )
             chars = int((x1 - x0 - 8) / 6.2)
             if label and chars >= 6:

@@ -225,3 +225,18 @@ def test_a_message_received_many_times_has_a_capped_trail(run_dir: Path) -> None
     assert trail.count('class="row-recv"') == 58  # 60 ops kept: the send's invoke and ok + 58
     assert "444 more rows left out" in trail  # 502 receipts - 58 shown
     assert "kill" in trail  # the context survives the flood of receipts
+
+
+def test_timeline_shows_reconvergence_after_each_heal(run_dir: Path) -> None:
+    results = hand_results()
+    results["convergence"]["heals"] = [
+        {"f": "stop-partition", "time_ms": 9002.0, "dots": 40, "converged_after_ms": 1234.0},
+        {"f": "start", "time_ms": 13080.0, "dots": 55, "converged_after_ms": None},
+    ]
+    text = _html(run_dir, results)
+    timeline = ET.fromstring(re.findall(r"<svg\b.*?</svg>", text, flags=re.DOTALL)[3])
+    lanes = [t.text for t in timeline.iter(f"{SVG_NS}text") if t.get("text-anchor") == "end"]
+    assert lanes == ["kill", "partition", "reconverged"]
+    titles = [t.text or "" for t in timeline.iter(f"{SVG_NS}title")]
+    assert any(t.startswith("reconverged +1234 ms 9.00s to 10.24s") for t in titles), titles
+    assert any("never converged" in t and "(still open at the end)" in t for t in titles)
