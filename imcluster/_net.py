@@ -56,6 +56,7 @@ class FramedConnection:
         self._decoder = _wire.LineDecoder(max_frame)
         self._lines: deque[Any] = deque()
         self.closed = False
+        self.last_read = time.monotonic()  # when bytes last arrived (progress, even mid-frame)
 
     @property
     def peername(self) -> str:
@@ -75,6 +76,7 @@ class FramedConnection:
                 return None
             if not data:
                 return None
+            self.last_read = time.monotonic()
             self._lines.extend(self._decoder.feed(data))
         line = self._lines.popleft()
         if not isinstance(line, (bytes, bytearray)):
@@ -193,6 +195,7 @@ class FrameSender:
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
         self._wakeup = asyncio.Event()
+        self.counters_written = 0
         self.task = asyncio.ensure_future(self._run())
 
     def send(self, frame: Frame) -> bool:
@@ -218,11 +221,21 @@ class FrameSender:
                     data = b"".join(chunk)
                     self._queued_bytes -= len(data)
                     self.conn.write_bytes(data)
+                    self.counters_written += len(data)
                     self.counters.frames_sent += len(chunk)
                     self.counters.bytes_sent += len(data)
                     await self.conn.drain()
         except (ConnectionError, OSError):
             self.conn.close()
+
+    def flushed_bytes(self) -> int:
+        """Bytes that left the transport (handed to the kernel) so far."""
+        transport = self.conn.writer.transport
+        return self.counters_written - transport.get_write_buffer_size()
+
+    def backlog(self) -> int:
+        """Bytes queued here or buffered in the transport, not yet handed to the kernel."""
+        return self._queued_bytes + self.conn.writer.transport.get_write_buffer_size()
 
     def stop(self) -> None:
         self.task.cancel()
@@ -347,10 +360,24 @@ class Link:
             self.on_frame(frame)
 
     async def _watch(self, conn: FramedConnection) -> None:
+        """Close the link when a request waits and nothing moves: no byte arrives and none of
+        our backlog drains (a blackhole swallows what we send, so our side stays empty; a
+        bandwidth cap keeps a backlog that drains slowly, which is progress, not a hang)."""
+        sender = self.sender
+        assert sender is not None
+        flushed, outgoing_progress = sender.flushed_bytes(), time.monotonic()
         while True:
             await asyncio.sleep(min(0.1, self.timeout / 4))
+            now = time.monotonic()
+            now_flushed = sender.flushed_bytes()
+            if now_flushed > flushed and sender.backlog() > 0:
+                outgoing_progress = now
+            flushed = now_flushed
             since = self.waiting_since
-            if since is not None and time.monotonic() - since > self.timeout:
+            if since is None:
+                continue
+            heard = max(since, conn.last_read, outgoing_progress)
+            if now - heard > self.timeout:
                 self.hang_closes += 1
                 log.info("link %s: no answer for %.1f s, reconnecting", self.name, self.timeout)
                 return

@@ -230,3 +230,29 @@ async def test_frame_sender_counts_bytes() -> None:
     sender.stop()
     conn.close()
     await server.stop()
+
+
+async def test_slow_answer_that_keeps_arriving_is_not_a_hang() -> None:
+    async def trickle(conn: FramedConnection) -> None:
+        """Answers a digest with a 20 KB frame at ~20 KB/s, like a bandwidth-capped WAN link."""
+        frame = await conn.read_frame()
+        assert frame is not None
+        data = b'{"type":"entries","entries":[],"pad":"' + b"x" * 20_000 + b'"}\n'
+        for start in range(0, len(data), 1000):
+            conn.write_bytes(data[start:start + 1000])
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(5)
+
+    server = await PeerServer(trickle).start()
+    recorder = Recorder()
+    link = recorder.link(server.port, timeout=0.3)  # the whole answer takes ~1 s
+    link.start()
+    try:
+        await wait_for(lambda: link.up)
+        link.send({"type": "digest"})
+        await wait_for(lambda: len(recorder.frames) == 1, 5.0)
+        assert link.hang_closes == 0 and recorder.downs == 0
+        assert len(recorder.frames[0]["pad"]) == 20_000
+    finally:
+        await link.stop()
+        await server.stop()
