@@ -3,7 +3,8 @@
 For every user online at the end of the history (last `login` ok not followed by a `logout`),
 every hub's coordinate for that user in `final.json` must be online and name the DC of that login
 (and its access node and connection when the login's `ok` recorded them). Each mismatch is listed
-in `wrong` as `{user, dc_view, expected, found}`. `"unknown"` without `final.json` or history.
+in `wrong` as `{user, dc_view, expected, found}`. `"unknown"` without `final.json` or history, or
+when some hub gave no coordinate table (unreachable at the end) and the others are all right.
 """
 
 from __future__ import annotations
@@ -31,26 +32,35 @@ def check_routing(
     hubs: dict[str, Any] = final["hubs"]
     wrong: list[dict[str, Any]] = []
     checked = 0
+    tables: dict[Any, Any] = {dc: hub.get("coords") for dc, hub in hubs.items()
+                             if isinstance(hub, dict)}
+    unreachable = sorted((dc for dc in hubs if not isinstance(tables.get(dc), dict)), key=str)
+    readable = sorted((dc for dc in hubs if isinstance(tables.get(dc), dict)), key=str)
     for user in sorted(index.online, key=str):
         login = index.online[user]
         expected = {key: login.get(key) for key in _COMPARED if login.get(key) is not None}
-        for dc_view in sorted(hubs, key=str):
-            hub = hubs[dc_view]
-            coords = hub.get("coords") if isinstance(hub, dict) else None
-            found = coords.get(user) if isinstance(coords, dict) else None
+        for dc_view in readable:
+            found = tables[dc_view].get(user)
             checked += 1
             if not _matches(found, expected):
                 wrong.append({"user": user, "dc_view": dc_view, "expected": expected,
                               "found": found})
-    return {
-        "valid": not wrong,
+    valid: bool | str = not wrong
+    if valid and unreachable:
+        valid = "unknown"
+    result = {
+        "valid": valid,
         "online_users": len(index.online),
         "hubs": len(hubs),
         "checked": checked,
         "wrong": wrong,
         "wrong_count": len(wrong),
         "wrong_users": sorted({item["user"] for item in wrong}, key=str),
+        "unreachable_hubs": unreachable,
     }
+    if valid == "unknown":
+        result["reason"] = "no coordinate table from " + ", ".join(map(str, unreachable))
+    return result
 
 
 def _matches(found: Any, expected: dict[str, Any]) -> bool:

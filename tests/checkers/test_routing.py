@@ -69,3 +69,16 @@ def test_missing_or_offline_coordinates_are_wrong() -> None:
     result = check_routing(history.ops, None, {}, final)
     assert [item["dc_view"] for item in result["wrong"]] == ["dc2", "dc3"]
     assert result["wrong"][0]["found"] is None
+
+
+def test_an_unreachable_hub_makes_routing_unknown_unless_another_is_wrong() -> None:
+    history = History()
+    history.login("a", "dc1")
+    final = final_with({"dc1": {"a": coord("dc1", "x", "y")}, "dc2": {}})
+    final["hubs"]["dc2"] = {"node": "dc2-hub", "vv": None, "coords": None, "counters": None,
+                            "pending": None, "error": "unreachable"}
+    result = check_routing(history.ops, None, {}, final)
+    assert result["valid"] == "unknown"
+    assert result["unreachable_hubs"] == ["dc2"] and "dc2" in result["reason"]
+    final["hubs"]["dc1"]["coords"]["a"]["dc"] = "dc3"
+    assert check_routing(history.ops, None, {}, final)["valid"] is False
