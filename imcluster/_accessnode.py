@@ -40,7 +40,6 @@ from ._net import ADMIN_HELLO, FramedConnection, Link, SendCounters, server_hand
 log = logging.getLogger("imcluster.access")
 
 HUB_REQUESTS = frozenset({"coord", "route"})
-HUB_REPLIES = frozenset({"coord_ok", "route_ok", "route_err"})
 MAX_CLIENT_BUFFER = 8 * 1024 * 1024  # a client that reads nothing is dropped past this
 
 
@@ -75,7 +74,7 @@ class AccessNode(ClockedNode):
                          on_frame=lambda frame: self.dispatch(HubFrameIn(frame)),
                          on_down=lambda: self.dispatch(HubDisconnected()),
                          counters=self.hub_counters, timeout=self.hub_timeout,
-                         requests=HUB_REQUESTS, replies=HUB_REPLIES)
+                         requests=HUB_REQUESTS)
         self.link.start()
         return self.bound
 

@@ -50,7 +50,6 @@ from ._store import HubStore
 log = logging.getLogger("imcluster.hub")
 
 PEER_REQUESTS = frozenset({"digest", "forward"})
-PEER_REPLIES = frozenset({"entries", "forward_ok", "forward_fail"})
 
 
 class HubNode(ClockedNode):
@@ -94,7 +93,7 @@ class HubNode(ClockedNode):
                         dc=self.config.dc, node=self.config.node, rng=self.net_rng,
                         on_up=lambda: None, on_frame=self._peer_frame_handler(peer),
                         on_down=lambda: None, counters=self.wan, timeout=self.peer_timeout,
-                        requests=PEER_REQUESTS, replies=PEER_REPLIES)
+                        requests=PEER_REQUESTS)
             self.links[peer] = link
             link.start()
         self._run(self.core.start(self.now_ns()))

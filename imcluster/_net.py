@@ -249,8 +249,10 @@ class Link:
 
     `on_up()` runs after each successful handshake, `on_frame(frame)` for each frame received,
     `on_down()` when an up link drops. A frame whose type is in `requests` starts the hang timer;
-    any frame heard restarts it, and a frame in `replies` settles one request. When requests are
-    outstanding and nothing is heard for `timeout` seconds the link is closed and reopened.
+    any frame heard settles it (the other side is alive). When a request waits and nothing moves
+    for `timeout` seconds (see `_watch`) the link is closed and reopened. Requests are not matched
+    to replies one by one (a digest has no id), so a request lost to a short blackhole cannot
+    leave the link looking busy for ever.
     An invalid frame from the other side closes the link too (e.g. a torn line after a blackhole).
     """
 
@@ -258,7 +260,7 @@ class Link:
                  node: str, rng: random.Random, on_up: Callable[[], None],
                  on_frame: Callable[[Frame], None], on_down: Callable[[], None],
                  counters: SendCounters | None = None, timeout: float = 1.5,
-                 requests: frozenset[str] = frozenset(), replies: frozenset[str] = frozenset(),
+                 requests: frozenset[str] = frozenset(),
                  max_frame: int = _wire.MAX_PEER_FRAME) -> None:
         self.name, self.host, self.port = name, host, port
         self.secret, self.role, self.dc, self.node = secret, role, dc, node
@@ -266,10 +268,9 @@ class Link:
         self.on_up, self.on_frame, self.on_down = on_up, on_frame, on_down
         self.counters = counters or SendCounters()
         self.timeout = timeout
-        self.requests, self.replies = requests, replies
+        self.requests = requests
         self.max_frame = max_frame
         self.sender: FrameSender | None = None
-        self.outstanding = 0
         self.waiting_since: float | None = None
         self.connects = 0
         self.connect_failures = 0
@@ -296,10 +297,8 @@ class Link:
             return False
         assert self.sender is not None
         ok = self.sender.send(frame)
-        if ok and frame.get("type") in self.requests:
-            self.outstanding += 1
-            if self.waiting_since is None:
-                self.waiting_since = time.monotonic()
+        if ok and frame.get("type") in self.requests and self.waiting_since is None:
+            self.waiting_since = time.monotonic()
         return ok
 
     def _backoff(self, attempt: int) -> float:
@@ -329,7 +328,7 @@ class Link:
             attempt += 1
 
     async def _serve(self, conn: FramedConnection) -> None:
-        self.outstanding, self.waiting_since = 0, None
+        self.waiting_since = None
         self.sender = FrameSender(conn, self.counters)
         reader = asyncio.ensure_future(self._read(conn))
         watchdog = asyncio.ensure_future(self._watch(conn))
@@ -354,9 +353,7 @@ class Link:
                 return
             if frame is None:
                 return
-            if frame.get("type") in self.replies and self.outstanding:
-                self.outstanding -= 1
-            self.waiting_since = time.monotonic() if self.outstanding else None
+            self.waiting_since = None
             self.on_frame(frame)
 
     async def _watch(self, conn: FramedConnection) -> None:

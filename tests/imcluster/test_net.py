@@ -76,7 +76,7 @@ class Recorder:
         return Link("test", "127.0.0.1", port, secret=SECRET, role="hub", dc="dc1",
                     node="dc1-hub", rng=random.Random(seed), on_up=self._up,
                     on_frame=self.frames.append, on_down=self._down, timeout=timeout,
-                    requests=frozenset({"digest"}), replies=frozenset({"entries"}))
+                    requests=frozenset({"digest"}))
 
     def _up(self) -> None:
         self.ups += 1
