@@ -61,19 +61,21 @@ class _Frame:
 
     def __init__(
         self, x_max: float, y_max: float, height: int = HEIGHT, x_min: float = 0.0,
-        log_y: bool = False,
+        log_y: bool = False, left: int = LEFT,
     ):
+        self.left = left
         self.log_y = log_y
         self.height = height
         self.x_min = x_min
         self.x_max = x_max if x_max > x_min else x_min + 1.0
         self.y_max = y_max if y_max > 0 else 1.0
-        self.plot_w = WIDTH - LEFT - RIGHT
+        self.plot_w = WIDTH - left - RIGHT
         self.plot_h = height - TOP - BOTTOM
 
     def x(self, value: float) -> float:
         span = self.x_max - self.x_min
-        return LEFT + (min(max(value, self.x_min), self.x_max) - self.x_min) / span * self.plot_w
+        clipped = min(max(value, self.x_min), self.x_max)
+        return self.left + (clipped - self.x_min) / span * self.plot_w
 
     def y(self, value: float) -> float:
         clipped = min(max(value, 0.0), self.y_max)
@@ -95,15 +97,15 @@ class _Frame:
 
     def axes(self, x_label: str, y_label: str, x_ticks: bool = True) -> list[str]:
         parts = [
-            (f'<rect x="{LEFT}" y="{TOP}" width="{self.plot_w}" height="{self.plot_h}" '
+            (f'<rect x="{self.left}" y="{TOP}" width="{self.plot_w}" height="{self.plot_h}" '
              'fill="none" stroke="#b0bec5"/>')
         ]
         for tick in self.y_ticks():
             y = self.y(tick)
             parts.append(
-                f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + self.plot_w}" y2="{y:.1f}" '
+                f'<line x1="{self.left}" y1="{y:.1f}" x2="{self.left + self.plot_w}" y2="{y:.1f}" '
                 'stroke="#eceff1"/>'
-                f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
+                f'<text x="{self.left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
                 f"{esc(_fmt(tick))}</text>"
             )
         if x_ticks:
@@ -116,7 +118,8 @@ class _Frame:
                     f'font-size="11">{esc(_fmt(tick))}</text>'
                 )
         parts.append(
-            f'<text x="{LEFT + self.plot_w / 2:.1f}" y="{self.height - 6}" text-anchor="middle" '
+            f'<text x="{self.left + self.plot_w / 2:.1f}" y="{self.height - 6}" '
+            'text-anchor="middle" '
             f'font-size="12">{esc(x_label)}</text>'
             f'<text x="14" y="{TOP + self.plot_h / 2:.1f}" text-anchor="middle" font-size="12" '
             f'transform="rotate(-90 14 {TOP + self.plot_h / 2:.1f})">{esc(y_label)}</text>'
@@ -155,12 +158,13 @@ def latency_chart(
     y_max = max((p[1] for p in points), default=1.0) * 1.05
     frame = _Frame(t_max_s, y_max)
     body = _bands(frame, bands)
-    for name, start in phase_starts:
+    for offset, (name, start) in enumerate(phase_starts):
         x = frame.x(start)
         body.append(
             f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + frame.plot_h}" '
             'stroke="#78909c" stroke-dasharray="4 3"/>'
-            f'<text x="{x + 3:.1f}" y="{TOP + frame.plot_h - 4}" font-size="10" fill="#546e7a">'
+            f'<text x="{x + 3:.1f}" y="{TOP + frame.plot_h - 4 - 12 * offset}" font-size="10" '
+            'fill="#546e7a">'
             f"{esc(name)}</text>"
         )
     body += frame.axes("send time (s since test start)", "latency (ms)")
@@ -270,7 +274,7 @@ def timeline_chart(
     """Nemesis timeline: one lane per fault kind with (start s, end s, label, closed) bars."""
     lane_h = 22
     height = TOP + BOTTOM + 18 + lane_h * max(1, len(lanes))
-    frame = _Frame(t_max_s, 1.0, height=height)
+    frame = _Frame(t_max_s, 1.0, height=height, left=LEFT + 24)
     body: list[str] = []
     for name, start, end in phases:
         x0, x1 = frame.x(start), frame.x(end)
@@ -282,8 +286,9 @@ def timeline_chart(
     for li, (kind, bars) in enumerate(lanes):
         y = TOP + 20 + li * lane_h
         body.append(
-            f'<text x="{LEFT - 6}" y="{y + 14}" text-anchor="end" font-size="11">{esc(kind)}</text>'
-            f'<line x1="{LEFT}" y1="{y + lane_h - 2}" x2="{LEFT + frame.plot_w}" '
+            f'<text x="{frame.left - 6}" y="{y + 14}" text-anchor="end" font-size="11">'
+            f"{esc(kind)}</text>"
+            f'<line x1="{frame.left}" y1="{y + lane_h - 2}" x2="{frame.left + frame.plot_w}" '
             f'y2="{y + lane_h - 2}" stroke="#eceff1"/>'
         )
         for start, end, label, closed in bars:
@@ -310,7 +315,7 @@ def timeline_chart(
             f"{esc(_fmt(tick))}</text>"
         )
     body.append(
-        f'<text x="{LEFT + frame.plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+        f'<text x="{frame.left + frame.plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" '
         'font-size="12">time (s since test start)</text>'
     )
     return _svg("Nemesis timeline", body, height=height)
