@@ -51,8 +51,9 @@ def _findings(results: dict[str, Any] | None) -> str:
     delivery = results.get("delivery")
     counts = [f"{kind} {problem_count(delivery, kind)}" for kind in PROBLEM_KINDS
               if problem_count(delivery, kind)]
-    text = ", ".join(invalid) if invalid else ""
-    return text + (f" ({', '.join(counts)})" if counts else "")
+    if not invalid:
+        return ", ".join(counts)
+    return ", ".join(invalid) + (f" ({', '.join(counts)})" if counts else "")
 
 
 def _started_ns(path: Path, test: dict[str, Any] | None) -> int:
@@ -108,7 +109,7 @@ def index_html(store: Path) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>imfault runs</title>'
         "<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 10px}</style></head><body>"
+        "td,th{border:1px solid #ccc;padding:4px 10px}td:nth-child(3){white-space:nowrap}</style></head><body>"
         f"<h1>imfault runs in {esc(store)}</h1><table><thead><tr><th>verdict</th><th>run</th>"
         "<th>started</th><th>findings</th></tr></thead>"
         f"<tbody>{body}</tbody></table></body></html>\n"
