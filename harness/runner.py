@@ -9,6 +9,7 @@ synchronous); client ops run on the asyncio loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import shlex
@@ -139,6 +140,7 @@ class RunState:
                         self.active_faults.pop(opener, None)
 
 
+@functools.lru_cache(maxsize=1)
 def _versions() -> dict[str, str]:
     from importlib import metadata
     versions = {"python": sys.version.split()[0]}
@@ -147,6 +149,15 @@ def _versions() -> dict[str, str]:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
+    try:  # the source tree's commit, when running from a git checkout
+        import subprocess
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5, check=False,
+                                cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+        if commit:
+            versions["git"] = commit
+    except (OSError, subprocess.SubprocessError):
+        pass
     return versions
 
 
@@ -154,7 +165,7 @@ def build_test_json(options: RunOptions, start_wall_ns: int,
                     phases: dict[str, list[int]]) -> dict[str, Any]:
     test = options.to_json()
     test["name"] = options.test_name()
-    test.update(dc_names=options.dc_names, versions=_versions(), command=options.command(),
+    test.update(dc_names=options.dc_names, versions=dict(_versions()), command=options.command(),
                 start_wall_ns=start_wall_ns, phases=phases)
     return test
 
