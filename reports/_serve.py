@@ -109,7 +109,8 @@ def index_html(store: Path) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>imfault runs</title>'
         "<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 10px}td:nth-child(3){white-space:nowrap}</style></head><body>"
+        "td,th{border:1px solid #ccc;padding:4px 10px}"
+        "td:nth-child(3){white-space:nowrap}</style></head><body>"
         f"<h1>imfault runs in {esc(store)}</h1><table><thead><tr><th>verdict</th><th>run</th>"
         "<th>started</th><th>findings</th></tr></thead>"
         f"<tbody>{body}</tbody></table></body></html>\n"
