@@ -205,7 +205,8 @@ async def test_cross_dc_and_offline_delivery(cluster2: Cluster) -> None:
     assert all(e["dc"] == "dc2" and e["node"] == "dc2-hub" and e["ts_ns"] > 0 for e in events)
 
 
-@pytest.mark.parametrize("bug, delivered", [(None, True), ("volatile-store", False)])
+@pytest.mark.parametrize("bug, delivered", [(None, True), ("volatile-store", False),
+                                           ("ack-before-persist", False)])
 async def test_hub_sigkill_after_send_ok(tmp_path: Path, bug: str | None,
                                          delivered: bool) -> None:
     cluster = Cluster(tmp_path, dcs=1, hub_args=("--bug", bug) if bug else ())
