@@ -29,8 +29,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._pytest_options import ImSettings, add_options, derive_seed, settings_from_config
-from ._pytest_run import (ImResult, ensure_backend_available, make_run_options, run_fields_of_spec,
-                          run_scenario)
+from ._pytest_run import (
+    ImResult,
+    ensure_backend_available,
+    make_run_options,
+    run_fields_of_spec,
+    run_scenario,
+)
 
 if TYPE_CHECKING:
     from .backends import Backend
@@ -43,10 +48,10 @@ _SETTINGS = pytest.StashKey[ImSettings]()
 _RUNS = pytest.StashKey[list[ImResult]]()
 
 _MARKERS = (
-    "im_nemesis(*names, **run_options): an imfault nemesis scenario; im_run() uses these "
-    "nemesis names and RunOptions overrides (e.g. nemesis_interval=2, users=10)",
-    "im_cluster(**spec): shape of the module's shared im_cluster (ClusterSpec fields, e.g. "
-    "dcs=4, access_per_dc=2); use it as a module-level pytestmark",
+    ("im_nemesis(*names, **run_options): an imfault nemesis scenario; im_run() uses these "
+     "nemesis names and RunOptions overrides (e.g. nemesis_interval=2, users=10)"),
+    ("im_cluster(**spec): shape of the module's shared im_cluster (ClusterSpec fields, e.g. "
+     "dcs=4, access_per_dc=2); use it as a module-level pytestmark"),
 )
 
 

@@ -1,6 +1,6 @@
 """Tests of the imfault pytest plugin without a cluster: entry point, import weight, options and
-ini twins, header, seeds, run options, the shared-cluster guard and the verdict table. The failure section of a real failing run is
-tested by test_pytest_plugin_example.py.
+ini twins, header, seeds, run options, the shared-cluster guard and the verdict table. The
+failure section of a real failing run is tested by test_pytest_plugin_example.py.
 
 Option and header tests run pytest in a subprocess (`pytester.runpytest_subprocess`) so the
 plugin is loaded the way users get it: from the installed `pytest11` entry point.
@@ -73,8 +73,8 @@ def test_options_group_ini_twins_and_header(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--im-seed", "11",
                                            "--im-time-limit", "2.5")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["imfault: backend=local dcs=4 wan-latency=75ms time-limit=2.5s "
-                                 "seed=11 store=*runs"])
+    header = "imfault: backend=local dcs=4 wan-latency=75ms time-limit=2.5s seed=11 store=*runs"
+    result.stdout.fnmatch_lines([header])
     help_text = pytester.runpytest_subprocess("--help").stdout.str()
     assert "imfault fault-injection scenarios:" in help_text
     for flag in ("--im-backend", "--im-dcs", "--im-wan-latency", "--im-seed", "--im-store",

@@ -15,7 +15,7 @@ DOC = REPO / "docs" / "writing-scenarios.md"
 def included_examples(text: str) -> dict[str, str]:
     """{path: code} for each `<!-- example: PATH -->` fenced block of the doc."""
     pattern = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```\n<!-- /example -->",
-                         re.S)
+                         re.DOTALL)
     return {path: code for path, code in pattern.findall(text)}
 
 

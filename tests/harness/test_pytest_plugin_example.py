@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_examples_are_not_collected_by_default() -> None:
     out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                          "--collect-only", "-q"], cwd=REPO, capture_output=True, text=True,
-                         timeout=120)
+                          "--collect-only", "-q"], cwd=REPO, check=False, capture_output=True,
+                         text=True, timeout=120)
     assert "examples/" not in out.stdout
     assert "tests/scenarios/test_example_from_docs.py" in out.stdout
 
@@ -33,17 +33,17 @@ def test_failing_example_prints_verdict_run_dir_report_and_reproduce_command(
     store = tmp_path / "store"
     out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", EXAMPLE,
                           "--im-seed", "5", "--im-store", str(store)],
-                         cwd=REPO, capture_output=True, text=True, timeout=240)
+                         cwd=REPO, check=False, capture_output=True, text=True, timeout=240)
     text = out.stdout
     assert out.returncode == 1, text + out.stderr
     assert "1 failed" in text
     section = text[text.index("- imfault -"):]
-    assert re.search(r"^overall\s+invalid", section, re.M), section
-    assert re.search(r"^delivery\s+invalid\s+.*lost_count=[1-9]", section, re.M), section
-    run_dir = Path(re.search(r"^run directory: (\S+)$", section, re.M).group(1))
-    report = Path(re.search(r"^report: (\S+)  \(file://\S+\)$", section, re.M).group(1))
-    command = re.search(r"^reproduce: (imfault run .+)$", section, re.M).group(1)
-    pytest_command = re.search(r"^reproduce the test: (pytest .+)$", section, re.M).group(1)
+    assert re.search(r"^overall\s+invalid", section, re.MULTILINE), section
+    assert re.search(r"^delivery\s+invalid\s+.*lost_count=[1-9]", section, re.MULTILINE), section
+    run_dir = Path(re.search(r"^run directory: (\S+)$", section, re.MULTILINE).group(1))
+    report = Path(re.search(r"^report: (\S+)  \(file://\S+\)$", section, re.MULTILINE).group(1))
+    command = re.search(r"^reproduce: (imfault run .+)$", section, re.MULTILINE).group(1)
+    pytest_command = re.search(r"^reproduce the test: (pytest .+)$", section, re.MULTILINE).group(1)
     assert run_dir.is_relative_to(store) and (run_dir / "history.jsonl").is_file()
     assert report.is_file() and report.parent == run_dir
     assert command == json.loads((run_dir / "test.json").read_text())["command"]
