@@ -1,0 +1,80 @@
+"""The workload against real nodes (local backend): one connection per user, every deliver frame
+recorded as `recv`, and fail-over when a DC's access node is down."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness.backends import get_backend
+from harness.backends._base import ClusterSpec
+from harness.generator import on_clients, stagger, time_limit
+from harness.generators import Interpreter
+from harness.history import HistoryWriter, ProcessTable, read_history
+from harness.schema import validate_history
+from harness.workload import UserClients, UserWorkload, WorkloadSpec
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    from harness._toxiproxy import find_toxiproxy_server
+    from harness.errors import SetupError
+    try:
+        find_toxiproxy_server()
+    except SetupError as exc:
+        pytest.skip(str(exc))
+    backend = get_backend("local")
+    spec = ClusterSpec(dcs=2, wan_latency_ms=20, seed=5,
+                       work_dir=tmp_path_factory.mktemp("workload-cluster"))
+    backend.start(spec)
+    try:
+        yield backend
+    finally:
+        backend.stop()
+
+
+def test_users_fail_over_when_their_dc_access_node_is_down(cluster, tmp_path):
+    path = tmp_path / "history.jsonl"
+    history = HistoryWriter(path)
+    spec = WorkloadSpec.build(8, ["dc1", "dc2"], roam=0.0, locality=0.5, seed=5)
+    processes = ProcessTable(list(spec.users))
+    clients = UserClients(history, processes, cluster.access_addresses(), cluster.secret)
+    interpreter = Interpreter(history, processes, clients.invoke, facts=clients.facts, seed=5)
+    gen = UserWorkload.create(spec)
+    marks = {}
+
+    async def scenario():
+        await interpreter.run(on_clients(time_limit(2, stagger(0.02, gen, seed=5))))
+        marks["kill"] = history.now()
+        await asyncio.get_running_loop().run_in_executor(None, cluster.kill, "dc1-a1")
+        try:
+            await interpreter.run(on_clients(time_limit(3, stagger(0.02, UserWorkload.create(
+                WorkloadSpec.build(8, ["dc1", "dc2"], 0.0, 0.5, 6)), seed=6))))
+            marks["restart"] = history.now()
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, cluster.restart, "dc1-a1")
+        await clients.close_all()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        interpreter.close()
+        history.close()
+    assert validate_history(path) == []
+    ops = list(read_history(path))
+    during = [op for op in ops if marks["kill"] < op.time < marks["restart"]]
+    ok_logins = [op for op in during if op.f == "login" and op.type == "ok"]
+    homed_dc1 = [op for op in ok_logins if spec.home[op.value["user"]] == "dc1"]
+    assert homed_dc1 and all(op.value["dc"] == "dc2" for op in homed_dc1)  # failed over
+    assert not [op for op in ok_logins if op.value["dc"] == "dc1"]
+    sends = [op for op in ops if op.f == "send" and op.type == "ok"]
+    recvs = [op for op in ops if op.f == "recv"]
+    assert sends and recvs
+    assert all(op.value["user"] == op.value["to"] for op in recvs)
+    assert {op.value["via"] for op in recvs} <= {"online", "offline"}
+    # a receipt is recorded under the receiving user's (current) process
+    for op in recvs[:20]:
+        assert processes.thread(op.process) == op.value["user"]
