@@ -69,54 +69,54 @@ def check_convergence(
     if events is None:
         return unknown("no events.jsonl")
     options = options or {}
-    originated: dict[tuple[Any, Any], int] = {}
-    held_since: dict[tuple[Any, Any], dict[Any, int]] = {}
-    seen_dcs: set[Any] = set()
-    for event in events:
-        dot = (event.get("origin"), event.get("seq"))
-        dc = event.get("dc")
-        time = event.get("time", 0)
-        kind = event.get("event")
-        holders = held_since.get(dot)
-        if holders is None:
-            holders = held_since[dot] = {}
-        if dc not in holders or time < holders[dc]:
-            holders[dc] = time
-        if kind == "originate" and (dot not in originated or time < originated[dot]):
-            originated[dot] = time
-        seen_dcs.add(dc)
+    try:
+        by_origin, originated = _gather(events)
+    except (KeyError, TypeError, AttributeError):
+        by_origin, originated = _gather([_sanitised(event) for event in events])
 
-    dc_names = list(options.get("dc_names") or sorted(seen_dcs, key=str))
-    dc_count = len(dc_names)
+    dc_names = list(options.get("dc_names") or sorted(
+        {dc for per_seq in by_origin.values() for holders in per_seq.values() for dc in holders},
+        key=str))
+    dc_set = set(dc_names)
+    dc_count = len(dc_set)
     gossip_interval_ms = float(options.get("gossip_interval") or 100)
 
     unconverged: list[tuple[Any, Any]] = []
     durations: list[int] = []
     # (originate time, converged time or inf) for the heal analysis
     timeline: list[tuple[int, float]] = []
-    for dot, holders in held_since.items():
-        start = originated.get(dot, min(holders.values()))
-        if all(dc in holders for dc in dc_names):
-            done = max(holders[dc] for dc in dc_names)
-            if dot in originated:
-                durations.append(max(0, done - start))
-            timeline.append((start, done))
-        else:
-            unconverged.append(dot)
-            timeline.append((start, math.inf))
+    dots = 0
+    for origin, per_seq in by_origin.items():
+        origin_times = originated.get(origin, {})
+        for seq, holders in per_seq.items():
+            dots += 1
+            start = origin_times.get(seq)
+            if len(holders) == dc_count and holders.keys() == dc_set:
+                done = max(holders.values())
+            elif holders.keys() >= dc_set:
+                done = max(holders[dc] for dc in dc_set)
+            else:
+                unconverged.append((origin, seq))
+                timeline.append((min(holders.values()) if start is None else start, math.inf))
+                continue
+            if start is None:
+                timeline.append((min(holders.values()), done))
+            else:
+                durations.append(done - start if done > start else 0)
+                timeline.append((start, done))
+    originated_count = sum(len(per_seq) for per_seq in originated.values())
 
     heals = _after_heals(history, timeline)
     ms = quantiles(durations, NS_PER_MS)
     rounds = quantiles(durations, NS_PER_MS * gossip_interval_ms)
     frames = _wan_frames(final)
-    dots = len(held_since)
     unconverged.sort(key=_dot_order)
     return {
         "valid": not unconverged,
         "dcs": dc_names,
         "dots": dots,
         "converged": dots - len(unconverged),
-        "without_originate": dots - len(originated),
+        "without_originate": dots - originated_count,
         "unconverged": [_dot_id(*dot) for dot in unconverged],
         "unconverged_count": len(unconverged),
         "ms": ms,
@@ -132,6 +132,44 @@ def check_convergence(
         "wan_frames_sent": frames,
         "wan_messages_per_update": round(frames / dots, 3) if frames is not None and dots else None,
     }
+
+
+def _gather(events: list[Op]) -> tuple[dict[Any, dict[Any, dict[Any, int]]], dict[Any, dict[Any, int]]]:
+    """origin -> seq -> {dc: first time held}, and origin -> seq -> originate time."""
+    by_origin: dict[Any, dict[Any, dict[Any, int]]] = {}
+    originated: dict[Any, dict[Any, int]] = {}
+    for event in events:
+        origin = event["origin"]
+        seq = event["seq"]
+        time = event["time"]
+        per_seq = by_origin.get(origin)
+        if per_seq is None:
+            per_seq = by_origin[origin] = {}
+        holders = per_seq.get(seq)
+        if holders is None:
+            holders = per_seq[seq] = {}
+        if holders.setdefault(event["dc"], time) > time:
+            holders[event["dc"]] = time
+        if event["event"] == "originate":
+            times = originated.get(origin)
+            if times is None:
+                times = originated[origin] = {}
+            if times.setdefault(seq, time) > time:
+                times[seq] = time
+    return by_origin, originated
+
+
+def _sanitised(event: Any) -> Op:
+    """An event with every field `_gather` reads present and hashable."""
+    event = event if isinstance(event, dict) else {}
+    time = event.get("time")
+
+    def hashable(value: Any) -> Any:
+        return value if isinstance(value, (str, int, float, type(None))) else str(value)
+
+    return {"origin": hashable(event.get("origin")), "seq": hashable(event.get("seq")),
+            "dc": hashable(event.get("dc")), "event": event.get("event"),
+            "time": time if isinstance(time, (int, float)) else 0}
 
 
 def _after_heals(

@@ -104,3 +104,11 @@ def test_theory_for_five_dcs_matches_design() -> None:
     assert result["valid"] is True and result["dots"] == 0
     assert result["theory_rounds"] == 3.931
     assert result["design_figures_n5"]["push_pull_p99_rounds"] == 4
+
+
+def test_malformed_events_do_not_crash() -> None:
+    events: list[Any] = spread("dc1", 1, 0, {"dc2": 1, "dc3": 2})
+    events += [{"time": 5}, "junk", {"time": "x", "dc": ["dc1"], "origin": {}, "seq": 3}]
+    result = check_convergence([], events, OPTIONS)
+    assert result["converged"] == 1
+    assert result["valid"] is False  # the malformed dots are held nowhere near everywhere
