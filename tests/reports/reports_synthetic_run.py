@@ -12,8 +12,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 S = 1_000_000_000
 MS = 1_000_000
 DCS = ["dc1", "dc2", "dc3"]
@@ -198,8 +196,3 @@ def results_for(run_dir: Path) -> dict[str, Any]:
     except (ImportError, AttributeError):
         return hand_results()
     return dict(check_run(run_dir))
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    return make_run(tmp_path)

@@ -15,10 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from reports_png import pixel_stats
+from reports_synthetic_run import make_run
 
 import reports
-from tests.reports._png import pixel_stats
-from tests.reports.conftest import make_run
 
 INVALID_RED = (0xC6, 0x28, 0x28)
 

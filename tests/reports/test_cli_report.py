@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.reports.conftest import hand_results, make_run
+from reports_synthetic_run import hand_results, make_run
 
 
 def _imfault(*args: str) -> subprocess.CompletedProcess[str]:

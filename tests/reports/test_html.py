@@ -8,8 +8,7 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
-import reports
-from tests.reports.conftest import (
+from reports_synthetic_run import (
     DUPLICATED_ID,
     EVIL_ID,
     EVIL_NEMESIS,
@@ -18,6 +17,8 @@ from tests.reports.conftest import (
     hand_results,
     make_run,
 )
+
+import reports
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

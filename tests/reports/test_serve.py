@@ -15,10 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from reports_synthetic_run import make_run
 
 import reports
 from reports._verdict import VERDICT_COLOURS
-from tests.reports.conftest import make_run
 
 
 def _get(url: str) -> tuple[int, str]:

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from reports_synthetic_run import hand_results
 from rich.console import Console
 
 import reports
-from tests.reports.conftest import hand_results
 
 
 def _render(results: dict, run_dir: Path | None = None, color: bool = False) -> str:
