@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any, Self
 
 from .ops import NEMESIS, Op, Process
@@ -97,6 +98,7 @@ class ProcessTable:
         self._current: dict[str, Process] = {}
         self._thread_of: dict[Process, str] = {}
         self._next = 0
+        self._snapshot: Mapping[str, Process] | None = None
         for thread in threads:
             self._assign(thread)
 
@@ -108,6 +110,7 @@ class ProcessTable:
             self._next += 1
         self._current[thread] = pid
         self._thread_of[pid] = thread
+        self._snapshot = None
         return pid
 
     def process(self, thread: str) -> Process:
@@ -125,9 +128,12 @@ class ProcessTable:
                 return NEMESIS
             return self._assign(thread)
 
-    def snapshot(self) -> dict[str, Process]:
+    def snapshot(self) -> Mapping[str, Process]:
+        """thread -> current process (an immutable copy, rebuilt only after a change)."""
         with self._lock:
-            return dict(self._current)
+            if self._snapshot is None:
+                self._snapshot = MappingProxyType(dict(self._current))
+            return self._snapshot
 
 
 __all__ = ["HistoryWriter", "ProcessTable", "read_history"]

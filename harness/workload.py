@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from .generators import Context, Generator, Pending, Result, fill_on
@@ -43,12 +44,22 @@ def home_dcs(users: list[str], dc_names: list[str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class WorkloadSpec:
+    """Who the users are, where they live, how they behave (immutable; lookups precomputed)."""
+
     users: tuple[str, ...]
     homes: tuple[tuple[str, str], ...]
     dc_names: tuple[str, ...]
     roam: float
     locality: float
     seed: int
+    _home: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    _residents: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        home = dict(self.homes)
+        residents = {dc: tuple(u for u, h in self.homes if h == dc) for dc in self.dc_names}
+        object.__setattr__(self, "_home", MappingProxyType(home))
+        object.__setattr__(self, "_residents", MappingProxyType(residents))
 
     @classmethod
     def build(cls, users: int, dc_names: list[str], roam: float, locality: float,
@@ -58,11 +69,11 @@ class WorkloadSpec:
                    roam, locality, seed)
 
     @property
-    def home(self) -> dict[str, str]:
-        return dict(self.homes)
+    def home(self) -> Mapping[str, str]:
+        return self._home
 
-    def residents(self, dc: str) -> list[str]:
-        return [u for u, h in self.homes if h == dc]
+    def residents(self, dc: str) -> tuple[str, ...]:
+        return self._residents.get(dc, ())
 
 
 def pick_login_dc(spec: WorkloadSpec, user: str, rng: Rng,
@@ -84,12 +95,17 @@ def pick_login_dc(spec: WorkloadSpec, user: str, rng: Rng,
 
 
 def pick_recipient(spec: WorkloadSpec, user: str, dc: str, rng: Rng) -> tuple[str, Rng]:
-    local = [u for u in spec.residents(dc) if u != user]
-    anyone = [u for u in spec.users if u != user] or [user]
+    """A user homed in `dc` with probability `locality`, else anyone; never `user` itself."""
     roll, rng = rng.random()
-    if local and roll < spec.locality:
-        return rng.choice(local)
-    return rng.choice(anyone)
+    pool = spec.residents(dc) if roll < spec.locality else spec.users
+    if len(pool) - (user in pool) == 0:  # nobody else lives there
+        pool = spec.users
+    if len(pool) - (user in pool) == 0:  # a one-user run: talk to yourself
+        return user, rng
+    index, rng = rng.randrange(len(pool) - (user in pool))
+    if user in pool and index >= pool.index(user):
+        index += 1  # skip the sender
+    return pool[index], rng
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,7 @@ class UserWorkload(Generator):
         return cls(spec, Rng.from_seed(spec.seed, "workload"))
 
     def op(self, ctx: Context) -> Result:
-        free = sorted(t for t in ctx.free if t in ctx.workers)
+        free = [u for u in self.spec.users if u in ctx.free and u in ctx.workers]
         if not free:
             return Pending(), self
         sessions: Mapping[str, str] = ctx.facts.get("sessions", {})
@@ -172,6 +188,8 @@ class UserClients:
         self._factory = client_factory
         self._clients: dict[str, Any] = {}
         self.sessions: dict[str, str] = {}
+        self._sessions_view = MappingProxyType(self.sessions)
+        self._watchers: set[asyncio.Future[Any]] = set()
         self._down_since: dict[str, float] = {}
         self.acked = 0
         self.delivered = 0
@@ -179,11 +197,25 @@ class UserClients:
 
     # facts for the generators -------------------------------------------------
     def facts(self) -> dict[str, Any]:
-        for user in [u for u in self.sessions if _is_closed(self._clients.get(u))]:
-            self.sessions.pop(user, None)  # the server closed it (node killed): offline now
+        """Read-only views for the generators (valid during one `op` call)."""
         now = time.monotonic()
         down = sorted(dc for dc, t in self._down_since.items() if now - t < DOWN_DC_MEMORY_S)
-        return {"sessions": dict(self.sessions), "down_dcs": down}
+        return {"sessions": self._sessions_view, "down_dcs": down}
+
+    def _watch(self, user: str, client: Any) -> None:
+        """When the server closes the connection (node killed), the user is offline."""
+        closed = getattr(client, "closed", None)
+        if closed is None:
+            return
+        task = asyncio.ensure_future(closed.wait())
+        self._watchers.add(task)
+
+        def done(_: Any) -> None:
+            self._watchers.discard(task)
+            if self._clients.get(user) is client:
+                self.sessions.pop(user, None)
+
+        task.add_done_callback(done)
 
     def _address(self, user: str, dc: str) -> tuple[str, int]:
         addrs = self.access[dc]
@@ -253,6 +285,7 @@ class UserClients:
             # Connecting failed, so the login certainly did not happen.
             return op.complete("fail", error=f"connect: {type(exc).__name__}: {exc}")
         self._clients[user] = client
+        self._watch(user, client)
         reply = await asyncio.wait_for(client.login(user), self.op_timeout_s)
         self._down_since.pop(dc, None)
         self.sessions[user] = dc
@@ -263,17 +296,11 @@ class UserClients:
     async def close_all(self) -> None:
         for user in list(self._clients):
             await self._drop(user)
+        for task in list(self._watchers):
+            task.cancel()
 
     def note_connection_lost(self, user: str) -> None:
         self.sessions.pop(user, None)
-
-
-def _is_closed(client: Any) -> bool:
-    """True if the client's connection is gone (`Client.closed` event set), or no client."""
-    if client is None:
-        return True
-    closed = getattr(client, "closed", None)
-    return bool(closed is not None and closed.is_set())
 
 
 async def _maybe_await(result: Any) -> Any:
