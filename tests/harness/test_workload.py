@@ -107,3 +107,19 @@ def test_recovery_logs_every_offline_user_in_once():
         assert op.value["dc"] != "dc3"
     assert sorted(seen) == [u for u in spec.users if u != "u001"]
     assert gen.op(ctx_for(spec, sessions)) is None
+
+
+def test_recipient_is_never_the_sender_even_when_alone_in_the_dc():
+    from harness.workload import pick_recipient
+    spec = WorkloadSpec.build(2, DCS, 0.0, 1.0, 0)  # u001 alone in dc1, u002 alone in dc2
+    rng = Rng(1)
+    for _ in range(200):
+        to, rng = pick_recipient(spec, "u001", "dc1", rng)
+        assert to == "u002"
+    spec = WorkloadSpec.build(10, DCS, 0.0, 0.5, 0)
+    seen = set()
+    for _ in range(2000):
+        to, rng = pick_recipient(spec, "u004", "dc1", rng)
+        assert to != "u004"
+        seen.add(to)
+    assert seen == set(spec.users) - {"u004"}  # everyone else is reachable
