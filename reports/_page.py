@@ -60,7 +60,7 @@ th{background:#eef2f5}code,pre{font-family:ui-monospace,Menlo,Consolas,monospace
 pre{background:#263238;color:#eceff1;padding:10px;border-radius:6px;white-space:pre-wrap;
 word-break:break-all}
 td code{word-break:break-all}
-.note{color:#546e7a;font-size:13px}
+.note{color:#546e7a;font-size:13px}.scenario{margin:0 0 10px;color:#37474f}
 figure{margin:8px 0;background:#fff;border:1px solid #dde3e8;border-radius:6px;padding:6px}
 figcaption{font-size:12px;color:#546e7a}svg{max-width:100%;height:auto}
 details.trail{background:#fff;border:1px solid #dde3e8;border-radius:6px;margin:6px 0;
@@ -245,6 +245,28 @@ def _options(test: dict[str, Any] | None) -> str:
             + "</tbody></table></details>")
 
 
+def _scenario(test: dict[str, Any] | None) -> str:
+    """One line naming the scenario: backend, DCs, nemeses, bugs, delivery mode, seed."""
+    if not test:
+        return ""
+
+    def listed(value: Any) -> str:
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value) or "none"
+        return str(value) if value not in (None, "") else "none"
+
+    parts = [
+        f"backend {test.get('backend', '?')}",
+        f"{len(test.get('dc_names') or []) or test.get('dcs', '?')} DCs",
+        f"nemesis {listed(test.get('nemesis'))}",
+        f"bugs {listed(test.get('bug'))}",
+        f"delivery {test.get('delivery', '?')}",
+        f"gossip {test.get('gossip', '?')}",
+        f"seed {test.get('seed', '?')}",
+    ]
+    return f'<p class="scenario">{esc(" · ".join(parts))}</p>'
+
+
 def _command(test: dict[str, Any] | None) -> str:
     command = (test or {}).get("command")
     if isinstance(command, list):
@@ -280,7 +302,7 @@ def render_report(files: RunFiles, results: dict[str, Any] | None) -> str:
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>imfault {esc(verdict)}: {esc(run_name)}</title><style>{CSS}</style></head>",
-        f"<body><main><h1>imfault report: {esc(run_name)}</h1>",
+        f"<body><main><h1>imfault report: {esc(run_name)}</h1>", _scenario(test),
         f'<div id="verdict" class="verdict {verdict}">Verdict: {verdict.upper()}</div>',
         _cards(files, results, history, events), note_html,
         "<h2>Checkers</h2>", _verdict_table(results),

@@ -63,6 +63,8 @@ def test_verdict_first_and_sections_present(run_dir: Path) -> None:
                     "Delivery per DC", "Nemesis timeline", "Checker findings", "Test options"]:
         assert f">{heading}</h2>" in text, heading
     assert "imfault run --dcs 3 --nemesis partition-one,kill --bug gateway-drop" in body_text
+    assert ("backend local · 3 DCs · nemesis partition-one, kill · bugs gateway-drop · "
+            "delivery durable · gossip push+anti-entropy · seed 7") in body_text
     assert {"verdict", "command", "trails-lost", "trails-duplicated", "trails-misdelivered",
             "trails-unexpected", "checker-delivery", "checker-availability"} <= doc.ids
     assert "script" not in doc.tags and "link" not in doc.tags and "img" not in doc.tags
