@@ -147,6 +147,21 @@ class TrailBuilder:
         text = f"; message entry stored at: {', '.join(holders)}"
         return text + (f", never at: {', '.join(missing)}" if missing else "")
 
+    def whereabouts(self, user: str, at: int) -> str:
+        """Where `user` was logged in at time `at`, per the history's login/logout completions."""
+        state = "not logged in"
+        for op in self.sessions_by_user.get(user, []):
+            if int(op.get("time") or 0) > at:
+                break
+            if op.get("type") != "ok":
+                continue
+            value = op.get("value") or {}
+            if op.get("f") == "login":
+                state = f"online in {value.get('dc')}"
+            else:
+                state = "logged out"
+        return state
+
     def active_faults(self, at: int) -> list[str]:
         return [
             f"{iv.kind} {iv.label}".strip()
@@ -168,7 +183,9 @@ def trail_html(builder: TrailBuilder, msg_id: str, problem: str, open_: bool = F
         )
         faults = builder.active_faults(facts.invoke_time)
         summary = (
-            f"{facts.sender} → {facts.recipient}, sent from {facts.dc} at "
+            f"{facts.sender} → {facts.recipient} "
+            f"({builder.whereabouts(facts.recipient, facts.invoke_time)} at the send), sent from "
+            f"{facts.dc} at "
             f"{facts.invoke_time / NS:.3f}s, send {facts.outcome}; {receipt}; faults active at "
             f"send: {', '.join(faults) if faults else 'none'}{builder.stored_at(msg_id)}"
         )

@@ -95,6 +95,7 @@ def test_trail_of_a_lost_message_explains_it(run_dir: Path) -> None:
     text = _html(run_dir)
     trail = _trail(text, LOST_ID)
     assert "never received by the recipient" in trail
+    assert "u1 → u3 (online in dc3 at the send), sent from dc1 at 5.000s" in trail
     assert "faults active at send: partition" in trail
     assert "message entry stored at: dc1, dc2, never at: dc3" in trail
     assert 'class="row-send"' in trail and trail.count('class="row-send"') == 2  # invoke + ok
