@@ -1,0 +1,106 @@
+"""Hypothesis searches fault schedules on MemCluster: the correct cluster (durable mode, no seeded
+bug) must deliver every acknowledged message, never misdeliver, converge and route right after heal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from imcluster import MemClient, MemCluster
+
+DCS = ("dc1", "dc2", "dc3")
+USERS = ("u1", "u2", "u3", "u4")
+
+steps = st.one_of(
+    st.tuples(st.just("login"), st.sampled_from(USERS), st.sampled_from(DCS)),
+    st.tuples(st.just("logout"), st.sampled_from(USERS)),
+    st.tuples(st.just("send"), st.sampled_from(USERS), st.sampled_from(USERS)),
+    st.tuples(st.just("send"), st.sampled_from(USERS), st.sampled_from(USERS)),
+    st.tuples(st.just("cut"), st.sampled_from(DCS), st.sampled_from(DCS)),
+    st.tuples(st.just("heal")),
+    st.tuples(st.just("crash"), st.sampled_from(DCS)),
+    st.tuples(st.just("skew"), st.sampled_from(DCS), st.integers(-5000, 5000)),
+    st.tuples(st.just("wait"), st.integers(1, 1500)),
+)
+
+
+def run_schedule(schedule: list[tuple[Any, ...]], seed: int, **config: Any) -> MemCluster:
+    cluster = MemCluster(dcs=len(DCS), seed=seed, latency_ms=200, **config)
+    clients: dict[str, MemClient] = {}
+    senders: list[MemClient] = []
+    counter = 0
+    for step in schedule:
+        kind = step[0]
+        if kind == "login":
+            _, user, dc = step
+            if user in clients:
+                clients.pop(user).close()
+            clients[user] = cluster.client(user, dc)
+            clients[user].login()
+        elif kind == "logout" and step[1] in clients:
+            clients.pop(step[1]).logout()
+        elif kind == "send" and step[1] in clients and clients[step[1]].open:
+            counter += 1
+            clients[step[1]].send(f"m{counter}", step[2], f"from {step[1]}")
+            senders.append(clients[step[1]])
+        elif kind == "cut" and step[1] != step[2]:
+            cluster.cut(step[1], step[2])
+        elif kind == "heal":
+            cluster.heal()
+        elif kind == "crash":
+            cluster.crash(step[1])
+            cluster.run_for(300)
+            cluster.restart(step[1])
+        elif kind == "skew":
+            cluster.set_clock(step[1], step[2])
+        cluster.run_for(step[1] if kind == "wait" else 20)
+    # final: heal everything, every user logs in somewhere and stays
+    cluster.heal()
+    for user in USERS:
+        if user in clients:
+            clients.pop(user).close()
+    cluster.run_for(100)
+    for i, user in enumerate(USERS):
+        clients[user] = cluster.client(user, DCS[i % len(DCS)])
+        clients[user].login()
+    cluster.run_for(15_000)
+    cluster.final_clients = clients  # type: ignore[attr-defined]
+    cluster.acknowledged = {m: c.user for c in senders  # type: ignore[attr-defined]
+                            for m, r in c.results.items() if r == "ok"}
+    return cluster
+
+
+def check(cluster: MemCluster, schedule: list[tuple[Any, ...]]) -> None:
+    received = {(d["user"], d["id"]) for d in cluster.deliveries}
+    by_id = {}
+    for d in cluster.deliveries:
+        assert d["to"] == d["user"], f"misdelivered {d}"
+        by_id.setdefault(d["id"], d)
+    lost = sorted(m for m in cluster.acknowledged if m not in by_id)  # type: ignore[attr-defined]
+    assert not lost, f"acknowledged but never delivered: {lost}"
+    assert all((by_id[m]["to"], m) in received for m in by_id)
+    assert cluster.converged(), cluster.version_vectors()
+    for user, client in cluster.final_clients.items():  # type: ignore[attr-defined]
+        assert client.logged_in, (user, client.frames)
+        expected = {"dc": client.dc, "node": client.node, "conn": client.conn, "online": True}
+        for dc in cluster.dc_names:
+            assert cluster.hub(dc).coordinate_table()[user] == expected, (dc, user)
+    for dc in cluster.dc_names:
+        assert cluster.hub(dc).pending_count() == 0, dc
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(steps, max_size=30), st.integers(0, 2**16))
+def test_correct_cluster_survives_any_fault_schedule(schedule: list[tuple[Any, ...]],
+                                                     seed: int) -> None:
+    check(run_schedule(schedule, seed), schedule)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(steps, max_size=30), st.integers(0, 2**16))
+def test_anti_entropy_only_survives_any_fault_schedule(schedule: list[tuple[Any, ...]],
+                                                       seed: int) -> None:
+    check(run_schedule(schedule, seed, gossip="anti-entropy"), schedule)
