@@ -110,13 +110,13 @@ def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
     stats = JsonlStats()
     sends = digest.sends
     open_intervals: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    end_time = 0
     for op in iter_jsonl(path, stats):
-        digest.op_count += 1
         time = op.get("time")
-        if not isinstance(time, int):
+        if time.__class__ is not int:
             time = int(time) if isinstance(time, float) else 0
             op["time"] = time
-        digest.end_time = max(digest.end_time, time)
+        end_time = max(end_time, time)
         f = op.get("f")
         value = op.get("value")
         kind = op.get("type")
@@ -165,6 +165,8 @@ def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
                 _keep(digest, msg_id, op)
         elif f in ("login", "logout"):
             digest.session_ops.append(op)
+    digest.op_count = stats.parsed
+    digest.end_time = end_time
     for kind_name, stack in open_intervals.items():
         for start, _key, label in stack:
             digest.intervals.append(
