@@ -197,6 +197,8 @@ def add_clean_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="only list what would be stopped")
     p.add_argument("--no-temp", action="store_true",
                    help="do not search the temp dir's imfault-cluster-* work dirs")
+    p.add_argument("--no-docker", action="store_true",
+                   help="do not sweep Docker containers/networks labelled imfault.run")
     return p
 
 
@@ -268,7 +270,39 @@ def handle_clean(args: argparse.Namespace) -> int:
             except OSError:
                 pass
     print(f"clean: stopped {stopped} process(es); {skipped} live run(s) left alone")
+    if not args.no_docker:
+        _clean_docker(args.dry_run)
     return 0
+
+
+def _clean_docker(dry_run: bool) -> None:
+    """Remove containers and networks of earlier docker runs (spares live runs); skipped when
+    no Docker engine answers."""
+    try:
+        from .backends._docker_engine import HARNESS_PID_LABEL, RUN_LABEL, docker_client
+        from .backends.docker import clean_leftovers
+        if dry_run:
+            client = docker_client()
+            try:
+                found = client.containers.list(all=True, filters={"label": RUN_LABEL})
+                for container in found:
+                    pid = container.labels.get(HARNESS_PID_LABEL, "")
+                    live = pid.isdigit() and _harness_alive(int(pid))
+                    verb = "would keep (live run)" if live else "would remove"
+                    print(f"{verb} container {container.name} "
+                          f"({container.labels.get(RUN_LABEL)})")
+            finally:
+                client.close()
+            return
+        removed = clean_leftovers()
+    except ImportError as exc:
+        print(f"docker: skipped ({exc})")
+        return
+    except Exception as exc:  # noqa: BLE001 - SetupError: no engine answers
+        print(f"docker: skipped ({type(exc).__name__}: {exc})")
+        return
+    print(f"docker: removed {removed.get('containers', 0)} container(s), "
+          f"{removed.get('networks', 0)} network(s)")
 
 
 __all__ = ["add_check_parser", "add_clean_parser", "add_run_parser", "handle_check",

@@ -107,7 +107,7 @@ def test_clean_stops_only_recorded_processes_that_still_run_our_command(tmp_path
         (work / "pids.json").write_text(json.dumps({
             "backend": "local", "harness_pid": 999_999_999,
             "pids": {"dc1-hub": ours.pid, "dc2-hub": stranger.pid}}))
-        assert main(["clean", "--no-temp", "--store", str(tmp_path / "store")]) == 0
+        assert main(["clean", "--no-temp", "--no-docker", "--store", str(tmp_path / "store")]) == 0
         ours.wait(timeout=10)
         assert ours.returncode is not None
         assert stranger.poll() is None  # a pid reused by someone else's process is left alone
@@ -129,7 +129,7 @@ def test_clean_leaves_a_live_run_alone(tmp_path):
             time.sleep(0.02)
         (tmp_path / "pids.json").write_text(json.dumps({
             "harness_pid": harness.pid, "pids": {"dc1-hub": ours.pid}}))
-        assert main(["clean", "--no-temp", "--store", str(tmp_path)]) == 0
+        assert main(["clean", "--no-temp", "--no-docker", "--store", str(tmp_path)]) == 0
         assert ours.poll() is None and (tmp_path / "pids.json").exists()
     finally:
         for proc in (ours, harness):
