@@ -65,7 +65,7 @@ async def test_users_of_a_dead_dc_fail_over_and_get_their_messages(im_cluster) -
 
 
 @pytest.mark.im_nemesis("dc-outage", roam=0.3, time_limit=6, nemesis_interval=2)
-def test_dc_outage_nemesis_with_roaming_users(im_run, im_cluster) -> None:
-    result = im_run(cluster=im_cluster)
+async def test_dc_outage_nemesis_with_roaming_users(im_run, im_cluster) -> None:
+    result = im_run(cluster=im_cluster)  # an async test may call im_run too
     result.assert_valid()
     assert result["delivery"]["lost_count"] == 0
