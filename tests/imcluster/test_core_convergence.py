@@ -30,8 +30,41 @@ def convergence_time_ms(gossip: str, seed: int, dcs: int = 5, latency_ms: float 
     return max(times) - originate[0]["time"]
 
 
-def summary(gossip: str, seeds: range) -> dict[str, float]:
-    times = sorted(convergence_time_ms(gossip, seed) for seed in seeds)
+def heal_convergence_ms(gossip: str, seed: int, dcs: int = 5, latency_ms: float = 200,
+                        interval_ms: float = 100) -> float:
+    """Virtual ms from healing an isolated DC to the last other DC applying its one update
+    (infinite if it never arrives within 30 s)."""
+    cluster = MemCluster(dcs=dcs, seed=seed, latency_ms=latency_ms, gossip=gossip,
+                         gossip_interval_ms=interval_ms)
+    cluster.run_for(1000 + cluster.rng.random() * interval_ms)
+    cluster.isolate("dc1")
+    client = cluster.client("u", "dc1")
+    client.login()
+    cluster.run_for(2000)
+    healed_at = cluster.now_ms
+    cluster.heal()
+    done = cluster.run_for(30_000, until=lambda: sum(
+        1 for e in cluster.events if e["event"] == "apply" and e["key"] == "u") == dcs - 1)
+    if not done:
+        return float("inf")
+    return max(e["time"] for e in cluster.events if e["key"] == "u") - healed_at
+
+
+def wan_frames_per_update(gossip: str, seed: int, updates: int = 50) -> float:
+    """WAN frames sent by all hubs per update while 50 logins happen over 5 s (gossip included)."""
+    cluster = MemCluster(dcs=5, seed=seed, gossip=gossip)
+    for i in range(updates):
+        cluster.client(f"u{i}", f"dc{i % 5 + 1}").login()
+        cluster.run_for(100)
+    cluster.run_for(3000)
+    assert cluster.converged()
+    frames = sum(cluster.hub(dc).counters["wan_frames_sent"] for dc in cluster.dc_names)
+    return frames / updates
+
+
+def summary(gossip: str, seeds: range, measure: object = None) -> dict[str, float]:
+    measure = measure or convergence_time_ms
+    times = sorted(measure(gossip, seed) for seed in seeds)  # type: ignore[operator]
     return {"median_ms": statistics.median(times), "mean_ms": statistics.fmean(times),
             "p99_ms": times[min(len(times) - 1, int(0.99 * len(times)))], "max_ms": times[-1]}
 
@@ -47,9 +80,20 @@ def test_convergence_time_is_in_the_expected_range(gossip: str, low: float, high
     assert low <= median <= high
 
 
+def test_after_a_partition_only_anti_entropy_converges() -> None:
+    assert heal_convergence_ms("push", 0) == float("inf")
+    assert heal_convergence_ms("push+anti-entropy", 0) < 2000
+    assert heal_convergence_ms("anti-entropy", 0) < 2000
+
+
 if __name__ == "__main__":
     seeds = range(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
     for mode in ("push", "push+anti-entropy", "anti-entropy"):
         stats = summary(mode, seeds)
         print(f"{mode:18} " + "  ".join(f"{k}={v:.0f}" for k, v in stats.items())
               + f"  rounds(median/100ms)={stats['median_ms'] / 100:.2f}")
+    for mode in ("push+anti-entropy", "anti-entropy"):
+        stats = summary(mode, seeds, heal_convergence_ms)
+        print(f"after heal {mode:18} " + "  ".join(f"{k}={v:.0f}" for k, v in stats.items()))
+    for mode in ("push", "push+anti-entropy", "anti-entropy"):
+        print(f"WAN frames per update {mode:18} {wan_frames_per_update(mode, 0):.1f}")
