@@ -134,3 +134,39 @@ def test_sigint_during_a_run_leaves_no_child_process(tmp_path):
         for pid in recorded.values():
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_setup_error_exits_4_with_advice_and_leaves_the_run_dir(tmp_path):
+    env = dict(os.environ, IMFAULT_TOXIPROXY_SERVER=str(tmp_path / "missing-toxiproxy-server"))
+    proc = subprocess.run(_imfault("run", "--dcs", "2", "--time-limit", "2", "--seed", "1",
+                                   "--store", str(tmp_path / "store"), "--no-progress"),
+                          cwd=REPO, capture_output=True, text=True, timeout=120, env=env,
+                          check=False)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "setup error" in proc.stderr and "IMFAULT_TOXIPROXY_SERVER" in proc.stderr
+    run = (tmp_path / "store" / "latest").resolve()
+    assert json.loads((run / "test.json").read_text())["seed"] == 1
+
+
+def test_partition_halves_on_five_dcs_is_valid_and_records_grudges(tmp_path):
+    """Issue 3's "done when" scenario."""
+    _needs_toxiproxy()
+    store = tmp_path / "store"
+    proc = subprocess.run(_imfault("run", "--backend", "local", "--dcs", "5", "--time-limit",
+                                   "20", "--nemesis", "partition-halves", "--seed", "7",
+                                   "--store", str(store), "--no-progress"),
+                          cwd=REPO, capture_output=True, text=True, timeout=400, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = (store / "partition-halves" / "latest").resolve()
+    assert validate_history(run / "history.jsonl") == []
+    ops = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    starts = [op for op in ops if op["f"] == "start-partition" and op["type"] == "info"]
+    assert starts
+    for op in starts:
+        grudge = op["value"]["grudge"]
+        assert set(grudge) == {f"dc{i}" for i in range(1, 6)}
+        assert any(grudge.values())  # somebody cannot hear somebody
+    assert any(op["f"] == "stop-partition" for op in ops)
+    for name in ("test.json", "history.jsonl", "events.jsonl", "final.json", "results.json",
+                 "report.html"):
+        assert (run / name).stat().st_size > 0, name
