@@ -21,6 +21,7 @@ from ._auth import user_token
 from ._config import AccessConfig, HubConfig
 from ._events import (
     AccessConnected,
+    AccessDisconnected,
     AccessFrame,
     ClientClosed,
     ClientData,
@@ -168,6 +169,7 @@ class MemCluster:
         self.disk: dict[str, list[Entry]] = {dc: [] for dc in self.dc_names}
         self.access: dict[str, AccessCore] = {}
         self.access_dc: dict[str, str] = {}
+        self.access_down: set[str] = set()
         self.clock_offset_ms: dict[str, float] = {}
         self.link_latency: dict[tuple[str, str], float] = {}
         self.cuts: set[tuple[str, str]] = set()
@@ -263,7 +265,7 @@ class MemCluster:
         self.hubs[dc] = hub
         self._carry_out_hub(dc, hub.start(self.node_now_ns(dc)))
         for node, node_dc in self.access_dc.items():
-            if node_dc == dc:
+            if node_dc == dc and node not in self.access_down:
                 self._hub_event(dc, AccessConnected(node))
                 self._access_event(node, HubConnected())
 
@@ -282,6 +284,28 @@ class MemCluster:
         if self.hubs.get(dc) is not None:
             return
         self._boot_hub(dc)
+
+    def crash_access(self, node: str) -> None:
+        """Kill access node `node`: its clients are disconnected, its hub sees the link drop."""
+        if node in self.access_down:
+            return
+        self.access_down.add(node)
+        dc = self.access_dc[node]
+        for conn, client in list(self._clients.items()):
+            if conn.startswith(node + ":") and client.conn == conn:
+                client._closed_by_server()
+        self._at(self.local_latency_ms, lambda: self._hub_event(dc, AccessDisconnected(node)))
+
+    def restart_access(self, node: str) -> None:
+        """Start access node `node` again, empty; it reconnects to its hub."""
+        if node not in self.access_down:
+            return
+        self.access_down.discard(node)
+        dc = self.access_dc[node]
+        self.access[node] = AccessCore(self.access[node].config)
+        if self.hubs.get(dc) is not None:
+            self._hub_event(dc, AccessConnected(node))
+            self._access_event(node, HubConnected())
 
     def hub(self, dc: str) -> HubCore:
         hub = self.hubs[dc]
@@ -364,6 +388,8 @@ class MemCluster:
     # ---------------------------------------------------------------- access nodes
 
     def _access_event(self, node: str, event: object) -> None:
+        if node in self.access_down:
+            return
         core = self.access[node]
         self._carry_out_access(node, core.handle(event, self.node_now_ns(node)))
 

@@ -270,3 +270,20 @@ def test_clients_cannot_erase_or_hijack_other_users_messages() -> None:
     bob = online(cluster, "bob", "dc2")
     cluster.run_for(1000)
     assert [(d["id"], d["from"]) for d in bob.deliveries] == [("m1", "alice")]
+
+
+def test_access_node_crash_takes_its_users_offline_and_restart_serves_again() -> None:
+    cluster = MemCluster(dcs=2, seed=14)
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc2")
+    cluster.run_for(1000)
+    cluster.crash_access("dc2-a1")
+    cluster.run_for(1000)
+    assert not bob.open
+    assert all(cluster.hub(dc).coordinate_table()["bob"]["online"] is False
+               for dc in cluster.dc_names)
+    send_and_wait_ok(cluster, alice, "m1", "bob")
+    assert cluster.hub("dc1").counters["forwards"] == 0  # bob is known to be offline
+    cluster.restart_access("dc2-a1")
+    bob_again = online(cluster, "bob", "dc2")
+    cluster.run_for(1000)
+    assert [(d["id"], d["via"]) for d in bob_again.deliveries] == [("m1", "offline")]

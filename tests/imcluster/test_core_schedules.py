@@ -22,6 +22,7 @@ steps = st.one_of(
     st.tuples(st.just("cut"), st.sampled_from(DCS), st.sampled_from(DCS)),
     st.tuples(st.just("heal")),
     st.tuples(st.just("crash"), st.sampled_from(DCS)),
+    st.tuples(st.just("crash_access"), st.sampled_from(DCS)),
     st.tuples(st.just("skew"), st.sampled_from(DCS), st.integers(-5000, 5000)),
     st.tuples(st.just("wait"), st.integers(1, 1500)),
 )
@@ -54,6 +55,10 @@ def run_schedule(schedule: list[tuple[Any, ...]], seed: int, **config: Any) -> M
             cluster.crash(step[1])
             cluster.run_for(300)
             cluster.restart(step[1])
+        elif kind == "crash_access":
+            cluster.crash_access(f"{step[1]}-a1")
+            cluster.run_for(300)
+            cluster.restart_access(f"{step[1]}-a1")
         elif kind == "skew":
             cluster.set_clock(step[1], step[2])
         cluster.run_for(step[1] if kind == "wait" else 20)
