@@ -20,7 +20,18 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ._index import S_DC, S_ID, S_INVOKE_TIME, S_OUTCOME, S_TO, HistoryIndex, Op, index_history
+from ._index import (
+    S_DC,
+    S_ID,
+    S_INVOKE_TIME,
+    S_OUTCOME,
+    S_RECEIPT,
+    S_TO,
+    HistoryIndex,
+    Op,
+    SendRow,
+    index_history,
+)
 from ._util import NS_PER_MS, quantiles, unknown
 
 
@@ -47,34 +58,36 @@ def check_delivery(
     unexpected = index.unexpected
     online = index.online
 
-    acknowledged = [msg_id for msg_id, send in sends.items() if send[S_OUTCOME] == "ok"]
-    unreceived = [msg_id for msg_id in acknowledged if msg_id not in first_receipt]
-    lost = [msg_id for msg_id in unreceived if sends[msg_id][S_TO] in online]
-    unverifiable = [msg_id for msg_id in unreceived if sends[msg_id][S_TO] not in online]
-    recovered = [send[S_ID] for send, _ in index.deliveries
-                 if send[S_OUTCOME] == "info" or send[S_OUTCOME] == "pending"]
-    failed_delivered = [send[S_ID] for send, _ in index.deliveries if send[S_OUTCOME] == "fail"]
+    rows = sends.values()
+    unreceived = [row for row in rows if row[S_OUTCOME] == "ok" and row[S_RECEIPT] is None]
+    lost = [row for row in unreceived if row[S_TO] in online]
+    unverifiable = [row[S_ID] for row in unreceived if row[S_TO] not in online]
+    uncertain = [row for row, _, _ in index.deliveries if row[S_OUTCOME] != "ok"]
+    recovered = [row[S_ID] for row in uncertain if row[S_OUTCOME] != "fail"]
+    failed_delivered = [row[S_ID] for row in uncertain if row[S_OUTCOME] == "fail"]
     delivered = len(index.deliveries)
+    # (dc, outcome, received?) -> sends: the per-DC table and the acknowledged count in one pass
+    combos = Counter((row[S_DC], row[S_OUTCOME], row[S_RECEIPT] is not None) for row in rows)
+    acknowledged = sum(count for (_, outcome, _), count in combos.items() if outcome == "ok")
 
     latencies_by_via: dict[str, list[int]] = {"online": [], "offline": []}
-    for send, receipt in index.deliveries:
-        via = receipt["value"].get("via")
+    for row, received, via in index.deliveries:
         via_list = latencies_by_via.get(via)
         if via_list is None:
             via_list = latencies_by_via[str(via)] = []
-        via_list.append(receipt["time"] - send[S_INVOKE_TIME])
+        via_list.append(received - row[S_INVOKE_TIME])
     latencies = [latency for values in latencies_by_via.values() for latency in values]
 
-    per_dc = _per_dc(index, acknowledged, lost)
+    per_dc = _per_dc(combos, lost)
     exactly_once = bool(options.get("exactly_once", False))
     valid = not lost and not unexpected and not misdelivered and not (exactly_once and duplicated)
     return {
         "valid": valid,
         "attempted": len(sends),
-        "acknowledged": len(acknowledged),
+        "acknowledged": acknowledged,
         "delivered": delivered,
         "receipts": len(index.receipts),
-        "lost": _sorted_ids(lost),
+        "lost": _sorted_ids(row[S_ID] for row in lost),
         "lost_count": len(lost),
         "recovered": _sorted_ids(recovered),
         "recovered_count": len(recovered),
@@ -98,16 +111,17 @@ def check_delivery(
     }
 
 
-def _per_dc(index: HistoryIndex, acknowledged: list[Any], lost: list[Any]) -> dict[str, Any]:
+def _per_dc(combos: Counter[tuple[Any, Any, bool]], lost: list[SendRow]) -> dict[str, Any]:
     """attempted / acknowledged / delivered / lost per sending DC (the send's `dc`)."""
-    sends = index.sends
-    columns = {
-        "attempted": Counter(send[S_DC] for send in sends.values()),
-        "acknowledged": Counter(sends[msg_id][S_DC] for msg_id in acknowledged),
-        "delivered": Counter(send[S_DC] for send, _ in index.deliveries),
-        "lost": Counter(sends[msg_id][S_DC] for msg_id in lost),
-    }
-    dcs = sorted({str(dc) for dc in columns["attempted"]})
-    by_name = {name: {str(dc): count for dc, count in column.items()}
-               for name, column in columns.items()}
-    return {dc: {name: by_name[name].get(dc, 0) for name in columns} for dc in dcs}
+    table: dict[str, dict[str, int]] = {}
+    for (dc, outcome, received), count in combos.items():
+        row = table.setdefault(str(dc), {"attempted": 0, "acknowledged": 0, "delivered": 0,
+                                         "lost": 0})
+        row["attempted"] += count
+        if outcome == "ok":
+            row["acknowledged"] += count
+        if received:
+            row["delivered"] += count
+    for send in lost:
+        table[str(send[S_DC])]["lost"] += 1
+    return dict(sorted(table.items()))

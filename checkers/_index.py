@@ -17,9 +17,9 @@ Op = dict[str, Any]
 
 # Positions in a send row:
 # [from, to, dc, process, invoke_time, invoke_rank (0, 1, ... in invocation order), outcome,
-#  complete_time, id]
-S_FROM, S_TO, S_DC, S_PROCESS, S_INVOKE_TIME, S_INVOKE_RANK, S_OUTCOME, S_COMPLETE_TIME, S_ID = (
-    range(9))
+#  complete_time, id, first receipt by the recipient (the recv op) or None]
+(S_FROM, S_TO, S_DC, S_PROCESS, S_INVOKE_TIME, S_INVOKE_RANK, S_OUTCOME, S_COMPLETE_TIME, S_ID,
+ S_RECEIPT) = range(10)
 SendRow = list[Any]
 
 # value fields the walk reads with [] (filled with None by `_sanitised` when missing)
@@ -38,8 +38,9 @@ class HistoryIndex:
     receipts: list[Op] = field(default_factory=list)
     # message id -> the first recv op of it by its intended recipient
     first_receipts: dict[Any, Op] = field(default_factory=dict)
-    # (send row, first receipt by the recipient) for every sent id received, in receipt order
-    deliveries: list[tuple[SendRow, Op]] = field(default_factory=list)
+    # (send row, time of the first receipt by the recipient, its via) for every sent id
+    # received, in receipt order
+    deliveries: list[tuple[SendRow, int, Any]] = field(default_factory=list)
     unexpected: set[Any] = field(default_factory=set)
     misdelivered: set[Any] = field(default_factory=set)
     duplicated: set[Any] = field(default_factory=set)
@@ -60,10 +61,9 @@ class HistoryIndex:
         invokes = len(self.sends) + self.duplicate_send_invocations
         if invokes:
             counts[("send", "invoke")] = counts.get(("send", "invoke"), 0) + invokes
-        for row in self.sends.values():
-            outcome = row[S_OUTCOME]
+        for outcome, count in Counter(row[S_OUTCOME] for row in self.sends.values()).items():
             if outcome != "pending":
-                counts[("send", outcome)] = counts.get(("send", outcome), 0) + 1
+                counts[("send", outcome)] = counts.get(("send", outcome), 0) + count
         return counts
 
 
@@ -109,6 +109,9 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
     counts = index.other_counts
     add_receipt = receipts.append
     login_dc: dict[Any, Any] = {}
+    # one shared object per user / DC name: later comparisons and hashing touch a few hot objects
+    names: dict[Any, Any] = {}
+    canonical = names.setdefault
     for op in history:
         f = op["f"]
         if f == "recv":
@@ -121,8 +124,10 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
             row = sends.get(msg_id)
             if kind == "invoke":
                 if row is None:
-                    sends[msg_id] = [value["from"], value["to"], value["dc"], op["process"],
-                                     op["time"], len(sends), "pending", None, msg_id]
+                    sender, recipient, dc = value["from"], value["to"], value["dc"]
+                    sends[msg_id] = [canonical(sender, sender), canonical(recipient, recipient),
+                                     canonical(dc, dc), op["process"], op["time"], len(sends),
+                                     "pending", None, msg_id, None]
                 else:
                     index.duplicate_send_invocations += 1
                 continue
@@ -181,5 +186,6 @@ def _classify_receipts(index: HistoryIndex) -> None:
         else:
             first[msg_id] = op
             if send is not None:
-                deliveries.append((send, op))
+                send[9] = op
+                deliveries.append((send, op["time"], value.get("via")))
     index.recipient_receipts = for_recipient

@@ -31,7 +31,7 @@ def check_ordering(
     out_of_order = 0
     pairs_affected: set[tuple[Any, Any]] = set()
     examples: list[dict[str, Any]] = []
-    for send, _ in index.deliveries:
+    for send, _, _ in index.deliveries:
         pair = (send[S_FROM], send[S_TO])
         best = latest.get(pair)
         if best is None or send[S_INVOKE_RANK] > best[S_INVOKE_RANK]:

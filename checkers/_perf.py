@@ -37,24 +37,23 @@ def check_perf(
         return {"ok": 0, "fail": 0, "info": 0, "pending": 0, "recvs": 0,
                 "send_latencies": [], "delivery_latencies": []}
 
-    sends = index.sends
-    for send in sends.values():
+    slot: dict[str, Any] = {}
+    current = None
+    for send in index.sends.values():  # invocation order: the bucket changes rarely
         invoked = send[S_INVOKE_TIME]
         key = invoked // bucket_ns
-        slot = buckets.get(key)
-        if slot is None:
-            slot = buckets[key] = new_bucket()
+        if key != current:
+            current = key
+            slot = buckets[key] if key in buckets else buckets.setdefault(key, new_bucket())
         outcome = send[S_OUTCOME]
         slot[outcome if outcome in _OUTCOMES else "info"] += 1
-        if send[S_COMPLETE_TIME] is not None:
-            slot["send_latencies"].append(send[S_COMPLETE_TIME] - invoked)
+        completed = send[S_COMPLETE_TIME]
+        if completed is not None:
+            slot["send_latencies"].append(completed - invoked)
     for key, count in Counter(op["time"] // bucket_ns for op in index.receipts).items():
-        slot = buckets.get(key)
-        if slot is None:
-            slot = buckets[key] = new_bucket()
+        slot = buckets[key] if key in buckets else buckets.setdefault(key, new_bucket())
         slot["recvs"] += count
-    for send, receipt in index.deliveries:
-        received = receipt["time"]
+    for send, received, _ in index.deliveries:
         buckets[received // bucket_ns]["delivery_latencies"].append(
             received - send[S_INVOKE_TIME])
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from histories import MS, History
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checkers import CHECKERS, check_all, check_run, compose, index_history, load_run
 
@@ -128,3 +130,11 @@ def test_malformed_ops_do_not_crash_the_checkers(bad_op: Any) -> None:
     results = check_all(ops, events, final, test)
     assert all("crashed" not in str(results[name].get("reason", "")) for name in CHECKERS)
     assert results["delivery"]["lost"] == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from([True, False, "unknown"]), max_size=8))
+def test_compose_is_the_weakest_verdict(verdicts: list[Any]) -> None:
+    expected = False if False in verdicts else ("unknown" if "unknown" in verdicts else True)
+    assert compose(verdicts) == expected
+    assert compose([{"valid": verdict} for verdict in reversed(verdicts)]) == expected
