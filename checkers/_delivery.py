@@ -52,7 +52,6 @@ def check_delivery(
     index = index_history(history)
     sends = index.sends
 
-    first_receipt = index.first_receipts
     duplicated = index.duplicated
     misdelivered = index.misdelivered
     unexpected = index.unexpected
@@ -97,7 +96,7 @@ def check_delivery(
         "misdelivered_count": len(misdelivered),
         "duplicated": _sorted_ids(duplicated),
         "duplicated_count": len(duplicated),
-        "duplicate_receipts": index.recipient_receipts - len(first_receipt),
+        "duplicate_receipts": index.recipient_receipts - index.first_receipt_count,
         "failed_delivered": _sorted_ids(failed_delivered),
         "failed_delivered_count": len(failed_delivered),
         "unverifiable": _sorted_ids(unverifiable),

@@ -36,18 +36,20 @@ class HistoryIndex:
     sends: dict[Any, SendRow] = field(default_factory=dict)
     # every recv op, in history order
     receipts: list[Op] = field(default_factory=list)
-    # message id -> the first recv op of it by its intended recipient
-    first_receipts: dict[Any, Op] = field(default_factory=dict)
+    # ids received by their intended recipient although never sent
+    unexpected_received: set[Any] = field(default_factory=set)
     # (send row, time of the first receipt by the recipient, its via) for every sent id
     # received, in receipt order
     deliveries: list[tuple[SendRow, int, Any]] = field(default_factory=list)
     unexpected: set[Any] = field(default_factory=set)
     misdelivered: set[Any] = field(default_factory=set)
     duplicated: set[Any] = field(default_factory=set)
-    recipient_receipts: int = 0
+    recipient_receipts: int = 0  # receipts whose user is the message's recipient
+    first_receipt_count: int = 0  # distinct ids among those
     # user -> {dc, node, conn, time} of the login of every user online at the end
     online: dict[Any, dict[str, Any]] = field(default_factory=dict)
     nemesis_ops: list[Op] = field(default_factory=list)
+    early_receipts: list[Op] = field(default_factory=list)
     # (f, type) -> count of client ops other than recv and tracked send ops (see `op_counts`)
     other_counts: dict[tuple[Any, Any], int] = field(default_factory=dict)
     last_time: int = 0
@@ -108,6 +110,13 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
     nemesis_ops = index.nemesis_ops
     counts = index.other_counts
     add_receipt = receipts.append
+    deliveries = index.deliveries
+    add_delivery = deliveries.append
+    misdelivered = index.misdelivered
+    duplicated = index.duplicated
+    # receipts of ids not (yet) sent when they appear: classified after the walk
+    early = index.early_receipts
+    for_recipient = 0
     login_dc: dict[Any, Any] = {}
     # one shared object per user / DC name: later comparisons and hashing touch a few hot objects
     names: dict[Any, Any] = {}
@@ -116,6 +125,20 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
         f = op["f"]
         if f == "recv":
             add_receipt(op)
+            value = op["value"]
+            msg_id = value["id"]
+            row = sends.get(msg_id)
+            if row is None:
+                early.append(op)
+            elif value["user"] != row[1]:
+                misdelivered.add(msg_id)
+            else:
+                for_recipient += 1
+                if row[9] is None:
+                    row[9] = op
+                    add_delivery((row, op["time"], value["via"]))
+                else:
+                    duplicated.add(msg_id)
             continue
         if f == "send":
             kind = op["type"]
@@ -157,35 +180,33 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
     for op in nemesis_ops:
         last_time = max(last_time, op["time"])
     index.last_time = last_time
+    index.recipient_receipts = for_recipient
 
 
 def _classify_receipts(index: HistoryIndex) -> None:
-    """Sort receipts into first receipts by the recipient, duplicates, misdeliveries, unknown ids."""
+    """Classify receipts the walk could not (no send invoked before them); count first receipts."""
     sends = index.sends
-    first = index.first_receipts
-    deliveries = index.deliveries
-    unexpected = index.unexpected
-    misdelivered = index.misdelivered
-    duplicated = index.duplicated
-    for_recipient = 0
-    for op in index.receipts:
+    for op in index.early_receipts:
         value = op["value"]
         msg_id = value["id"]
         send = sends.get(msg_id)
-        if send is None:
-            unexpected.add(msg_id)
-            intended = value.get("to")
-        else:
-            intended = send[1]
+        intended = value.get("to") if send is None else send[1]
         if value.get("user") != intended:
-            misdelivered.add(msg_id)
+            index.misdelivered.add(msg_id)
             continue
-        for_recipient += 1
-        if msg_id in first:
-            duplicated.add(msg_id)
+        index.recipient_receipts += 1
+        if send is None:
+            if msg_id in index.unexpected_received:
+                index.duplicated.add(msg_id)
+            index.unexpected.add(msg_id)
+            index.unexpected_received.add(msg_id)
+        elif send[9] is None:
+            send[9] = op
+            index.deliveries.append((send, op["time"], value.get("via")))
         else:
-            first[msg_id] = op
-            if send is not None:
-                send[9] = op
-                deliveries.append((send, op["time"], value.get("via")))
-    index.recipient_receipts = for_recipient
+            index.duplicated.add(msg_id)
+    for op in index.early_receipts:
+        msg_id = op["value"]["id"]
+        if msg_id not in sends:
+            index.unexpected.add(msg_id)
+    index.first_receipt_count = len(index.deliveries) + len(index.unexpected_received)

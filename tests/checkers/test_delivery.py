@@ -191,3 +191,19 @@ def test_delivering_every_acknowledged_message_is_valid_and_dropping_one_loses_e
     result = check_delivery(history.ops)
     assert result["valid"] is False
     assert result["lost"] == [dropped[0]]
+
+
+def test_a_receipt_recorded_before_its_send_invocation_still_counts() -> None:
+    history = two_users_online()
+    history.recv("b", "m1", "a")
+    history.recv("b", "m1", "a")
+    history.recv("a", "m1", "a", to="b")
+    history.recv("b", "ghost", "a")
+    history.recv("b", "ghost", "a")
+    history.send("m1", "a", "b")
+    result = check_delivery(history.ops)
+    assert result["delivered"] == 1 and result["lost"] == []
+    assert result["duplicated"] == ["ghost", "m1"]
+    assert result["misdelivered"] == ["m1"]
+    assert result["unexpected"] == ["ghost"]
+    assert result["duplicate_receipts"] == 2
