@@ -20,6 +20,13 @@ EXAMPLE = "examples/test_failing_scenario.py"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def line_of(text: str, pattern: str) -> str:
+    """The group of the one whole line of `text` matching `pattern` (AssertionError if none)."""
+    found = re.search(f"^{pattern}$", text, re.MULTILINE)
+    assert found is not None, f"no line matches {pattern!r} in:\n{text}"
+    return found.group(1)
+
+
 def test_examples_are_not_collected_by_default() -> None:
     out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                           "--collect-only", "-q"], cwd=REPO, check=False, capture_output=True,
@@ -40,10 +47,10 @@ def test_failing_example_prints_verdict_run_dir_report_and_reproduce_command(
     section = text[text.index("- imfault -"):]
     assert re.search(r"^overall\s+invalid", section, re.MULTILINE), section
     assert re.search(r"^delivery\s+invalid\s+.*lost_count=[1-9]", section, re.MULTILINE), section
-    run_dir = Path(re.search(r"^run directory: (\S+)$", section, re.MULTILINE).group(1))
-    report = Path(re.search(r"^report: (\S+)  \(file://\S+\)$", section, re.MULTILINE).group(1))
-    command = re.search(r"^reproduce: (imfault run .+)$", section, re.MULTILINE).group(1)
-    pytest_command = re.search(r"^reproduce the test: (pytest .+)$", section, re.MULTILINE).group(1)
+    run_dir = Path(line_of(section, r"run directory: (\S+)"))
+    report = Path(line_of(section, r"report: (\S+)  \(file://\S+\)"))
+    command = line_of(section, r"reproduce: (imfault run .+)")
+    pytest_command = line_of(section, r"reproduce the test: (pytest .+)")
     assert run_dir.is_relative_to(store) and (run_dir / "history.jsonl").is_file()
     assert report.is_file() and report.parent == run_dir
     assert command == json.loads((run_dir / "test.json").read_text())["command"]

@@ -13,12 +13,14 @@ import json
 
 import pytest
 
+from harness.backends import Backend
+from harness.pytest_plugin import ImRun
 from imcluster.client import Client
 
 pytestmark = pytest.mark.im_cluster(dcs=3, wan_latency_ms=200)
 
 
-async def logged_in(cluster, dc: str, user: str) -> Client:
+async def logged_in(cluster: Backend, dc: str, user: str) -> Client:
     host, port = cluster.access_addresses()[dc][0]
     client = Client(host, port, secret=cluster.secret)
     await client.connect()
@@ -26,7 +28,8 @@ async def logged_in(cluster, dc: str, user: str) -> Client:
     return client
 
 
-async def test_message_to_a_user_who_just_came_online_elsewhere_arrives(im_cluster) -> None:
+async def test_message_to_a_user_who_just_came_online_elsewhere_arrives(
+        im_cluster: Backend) -> None:
     alice = await logged_in(im_cluster, "dc1", "race-alice")
     bob = None
     try:
@@ -47,7 +50,7 @@ async def test_message_to_a_user_who_just_came_online_elsewhere_arrives(im_clust
 
 
 @pytest.mark.im_nemesis("noop", locality=0.0, roam=0.5, time_limit=6)
-def test_race_under_load_loses_nothing(im_run, im_cluster) -> None:
+def test_race_under_load_loses_nothing(im_run: ImRun, im_cluster: Backend) -> None:
     result = im_run(cluster=im_cluster)
     result.assert_valid()
     receipts = [json.loads(line) for line in (result.run_dir / "history.jsonl").open()]

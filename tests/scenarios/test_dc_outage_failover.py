@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
+from harness.backends import Backend
+from harness.pytest_plugin import ImRun
 from imcluster.client import Client
 
 pytestmark = pytest.mark.im_cluster(dcs=3, wan_latency_ms=50)
 
 
-async def logged_in(cluster, dc: str, user: str) -> Client:
+async def logged_in(cluster: Backend, dc: str, user: str) -> Client:
     host, port = cluster.access_addresses()[dc][0]
     client = Client(host, port, secret=cluster.secret)
     await client.connect()
@@ -26,12 +29,13 @@ async def logged_in(cluster, dc: str, user: str) -> Client:
     return client
 
 
-async def coordinates_of(cluster, user: str) -> dict[str, dict | None]:
+async def coordinates_of(cluster: Backend, user: str) -> dict[str, dict[str, Any] | None]:
+    assert cluster.spec is not None
     statuses = {dc: await cluster.admin_status(cluster.hub(dc)) for dc in cluster.spec.dc_names}
     return {dc: (status.get("coords") or {}).get(user) for dc, status in statuses.items()}
 
 
-async def test_users_of_a_dead_dc_fail_over_and_get_their_messages(im_cluster) -> None:
+async def test_users_of_a_dead_dc_fail_over_and_get_their_messages(im_cluster: Backend) -> None:
     dc2_nodes = [im_cluster.hub("dc2").name] + [n.name for n in im_cluster.access_nodes("dc2")]
     alice = await logged_in(im_cluster, "dc1", "outage-alice")
     bob_in_dc2 = await logged_in(im_cluster, "dc2", "outage-bob")
@@ -65,7 +69,7 @@ async def test_users_of_a_dead_dc_fail_over_and_get_their_messages(im_cluster) -
 
 
 @pytest.mark.im_nemesis("dc-outage", roam=0.3, time_limit=6, nemesis_interval=2)
-async def test_dc_outage_nemesis_with_roaming_users(im_run, im_cluster) -> None:
+async def test_dc_outage_nemesis_with_roaming_users(im_run: ImRun, im_cluster: Backend) -> None:
     result = im_run(cluster=im_cluster)  # an async test may call im_run too
     result.assert_valid()
     assert result["delivery"]["lost_count"] == 0

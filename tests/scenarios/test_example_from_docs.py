@@ -4,9 +4,11 @@ import json
 
 import pytest
 
+from harness.pytest_plugin import ImRun
+
 
 @pytest.mark.im_nemesis("partition-halves", nemesis_interval=2)
-def test_messages_survive_a_split_into_halves(im_run):
+def test_messages_survive_a_split_into_halves(im_run: ImRun) -> None:
     # Run the workload for 6 s on a fresh cluster while the nemesis cuts the DCs into two
     # halves every 2 s; the harness heals, waits for recovery, collects and checks.
     result = im_run(time_limit=6, users=16, locality=0.3)

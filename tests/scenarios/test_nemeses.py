@@ -7,10 +7,13 @@ and gets a fresh 4-DC cluster. Each run: 6 s of main phase, a fault every 2 s.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
+from harness.backends import Backend
 from harness.nemesis import BUILTIN_NEMESES
+from harness.pytest_plugin import ImResult, ImRun
 
 THREE_DC_NEMESES = ["noop", "partition-one", "partition-halves", "partition-bridge",
                     "partition-oneway", "wan-degrade", "kill", "pause", "dc-outage", "clock-skew"]
@@ -24,7 +27,7 @@ def test_every_catalogue_nemesis_has_a_scenario() -> None:
 
 
 @pytest.mark.parametrize("nemesis", THREE_DC_NEMESES)
-def test_nemesis_on_shared_cluster(nemesis: str, im_run, im_cluster) -> None:
+def test_nemesis_on_shared_cluster(nemesis: str, im_run: ImRun, im_cluster: Backend) -> None:
     result = im_run(nemesis, cluster=im_cluster, **RUN)
     assert result.options.nemesis == [nemesis]
     result.assert_valid()
@@ -32,7 +35,7 @@ def test_nemesis_on_shared_cluster(nemesis: str, im_run, im_cluster) -> None:
         assert nemesis_faults(result), f"no {nemesis} fault was injected:\n{result.describe()}"
 
 
-def nemesis_faults(result) -> list[dict]:
+def nemesis_faults(result: ImResult) -> list[dict[str, Any]]:
     """The nemesis completions of the run's history that carry no error (faults that happened)."""
     ops = [json.loads(line) for line in (result.run_dir / "history.jsonl").open()]
     return [op for op in ops if op["process"] == "nemesis" and op["type"] == "info"
@@ -40,7 +43,7 @@ def nemesis_faults(result) -> list[dict]:
 
 
 @pytest.mark.im_nemesis("partition-ring", **RUN)
-def test_partition_ring_on_four_dcs(im_run) -> None:
+def test_partition_ring_on_four_dcs(im_run: ImRun) -> None:
     result = im_run(dcs=4)
     result.assert_valid()
     assert result.options.dcs == 4
