@@ -94,9 +94,12 @@ def _sanitised(op: Any) -> Op:
     time = op.get("time")
     f = op.get("f")
     needed = _FIELDS_READ.get(f, ()) if isinstance(f, str) else ()
+    value = {**dict.fromkeys(needed), **value}
+    for key in needed:
+        if not isinstance(value[key], (str, int, float, type(None))):
+            value[key] = str(value[key])  # ids and names are used as dict keys
     return {**op, "f": f, "type": op.get("type"), "process": op.get("process"),
-            "time": time if isinstance(time, (int, float)) else 0,
-            "value": {**dict.fromkeys(needed), **value}}
+            "time": time if isinstance(time, (int, float)) else 0, "value": value}
 
 
 # canonical outcome strings, so later comparisons hit the identity fast path

@@ -121,6 +121,8 @@ def test_blank_and_broken_lines_in_the_middle_are_skipped(tmp_path: Path) -> Non
     {"index": 7, "time": 5, "process": 0, "type": "ok", "f": "recv", "value": None},
     {"index": 7, "time": 5, "process": 0, "type": "ok", "f": "recv", "value": {"id": "m1"}},
     "not an op",
+    {"index": 7, "time": 5, "process": 0, "type": "invoke", "f": "send",
+     "value": {"id": ["m", 9], "from": "a", "to": {"x": 1}, "dc": "dc1"}},
 ])
 def test_malformed_ops_do_not_crash_the_checkers(bad_op: Any) -> None:
     history, events, final, test = small_run()
