@@ -321,7 +321,12 @@ class DockerBackend(Backend):
         self._container(self.node(node).name).pause()
 
     def resume(self, node: NodeRef) -> None:
-        self._container(self.node(node).name).unpause()
+        """Unpause the node's container; a no-op when it is not paused (like SIGCONT to a
+        running process), e.g. when a kill took it down while it was paused."""
+        container = self._container(self.node(node).name)
+        container.reload()
+        if container.status == "paused":
+            container.unpause()
 
     def is_running(self, node: NodeRef) -> bool:
         container = self._container(self.node(node).name)

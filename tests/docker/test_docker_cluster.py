@@ -142,6 +142,7 @@ async def test_pause_resume_and_clock(cluster: DockerBackend) -> None:
     finally:
         cluster.resume("dc2-a1")
     assert (await cluster.admin_status("dc2-a1"))["health"] == "ok"
+    cluster.resume("dc2-a1")  # not paused: nothing to do, like SIGCONT to a running process
     await cluster.set_clock("dc3-hub", 5000)
     assert (await cluster.admin_status("dc3-hub"))["clock_offset_ms"] == 5000
     await cluster.set_clock("dc3-hub", 0)
