@@ -173,7 +173,8 @@ class MemCluster:
         self.clock_offset_ms: dict[str, float] = {}
         self.link_latency: dict[tuple[str, str], float] = {}
         self.cuts: set[tuple[str, str]] = set()
-        self.events: list[dict[str, Any]] = []  # the hubs' event logs, merged
+        # the hubs' event logs, merged, in the events.jsonl format (time: virtual ns since start)
+        self.events: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []  # every deliver frame any client received
         self.dropped_frames = 0
         self._queue: list[_Scheduled] = []
@@ -331,7 +332,7 @@ class MemCluster:
                 self._set_timer(dc, effect, self._hub_timer_callback(dc, incarnation))
             elif isinstance(effect, LogEvent):
                 entry = effect.entry
-                self.events.append({"time": self.now_ms, "dc": dc, "node": f"{dc}-hub",
+                self.events.append({"time": round(self.now_ms * 1_000_000), "dc": dc, "node": f"{dc}-hub",
                                     "event": effect.event, "kind": entry.kind, "key": entry.key,
                                     "origin": entry.origin, "seq": entry.seq})
             else:

@@ -24,10 +24,10 @@ def convergence_time_ms(gossip: str, seed: int, dcs: int = 5, latency_ms: float 
     client.login()
     assert cluster.run_for(30_000, until=lambda: sum(
         1 for e in cluster.events if e["event"] == "apply" and e["key"] == "u") == dcs - 1)
-    times = [e["time"] for e in cluster.events if e["key"] == "u"]
+    times = [e["time"] / 1e6 for e in cluster.events if e["key"] == "u"]
     originate = [e for e in cluster.events if e["event"] == "originate" and e["key"] == "u"]
     assert len(originate) == 1
-    return max(times) - originate[0]["time"]
+    return max(times) - originate[0]["time"] / 1e6
 
 
 def heal_convergence_ms(gossip: str, seed: int, dcs: int = 5, latency_ms: float = 200,
@@ -47,7 +47,7 @@ def heal_convergence_ms(gossip: str, seed: int, dcs: int = 5, latency_ms: float 
         1 for e in cluster.events if e["event"] == "apply" and e["key"] == "u") == dcs - 1)
     if not done:
         return float("inf")
-    return max(e["time"] for e in cluster.events if e["key"] == "u") - healed_at
+    return max(e["time"] / 1e6 for e in cluster.events if e["key"] == "u") - healed_at
 
 
 def wan_frames_per_update(gossip: str, seed: int, updates: int = 50) -> float:

@@ -41,7 +41,7 @@ def run_schedule(schedule: list[tuple[Any, ...]], seed: int, **config: Any) -> M
                 clients.pop(user).close()
             clients[user] = cluster.client(user, dc)
             clients[user].login()
-        elif kind == "logout" and step[1] in clients:
+        elif kind == "logout" and step[1] in clients and clients[step[1]].open:
             clients.pop(step[1]).logout()
         elif kind == "send" and step[1] in clients and clients[step[1]].open:
             counter += 1
