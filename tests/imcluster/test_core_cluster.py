@@ -287,3 +287,18 @@ def test_access_node_crash_takes_its_users_offline_and_restart_serves_again() ->
     bob_again = online(cluster, "bob", "dc2")
     cluster.run_for(1000)
     assert [(d["id"], d["via"]) for d in bob_again.deliveries] == [("m1", "offline")]
+
+
+@pytest.mark.parametrize("bugs, delivered", [(frozenset(), True),
+                                             (frozenset({"gateway-drop"}), False)])
+def test_online_first_forward_timeout_falls_back_to_the_pool(bugs: frozenset[str],
+                                                             delivered: bool) -> None:
+    cluster = MemCluster(dcs=3, seed=15, delivery="online-first", bugs=bugs)
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc2")
+    cluster.run_for(1000)
+    cluster.cut("dc1", "dc2")
+    sent_at = send_and_wait_ok(cluster, alice, "m1", "bob")
+    assert 2000 <= cluster.now_ms - sent_at <= 2010  # route_ok waited for the forward timeout
+    assert ("m1" in cluster.hub("dc1").state.msgs) is delivered
+    cluster.run_for(3000)  # dc3 relays the pooled message to dc2 despite the cut
+    assert (bob.received_ids() == ["m1"]) is delivered
