@@ -101,36 +101,60 @@ async def test_cross_dc_delivery(cluster: DockerBackend) -> None:
         await bob.close()
 
 
-async def test_killed_hub_keeps_a_pending_message(cluster: DockerBackend) -> None:
-    others = [dc for dc in DCS if dc != "dc1"]
-    # Isolate dc1 so the message exists only in dc1's store when its hub is killed.
-    cluster.wan.apply_grudge({"dc1": others, **{dc: ["dc1"] for dc in others}})
+async def _send_kill_restart_then_receive(backend: DockerBackend, sender: str, recipient: str,
+                                          message_id: str, wait_s: float
+                                          ) -> list[dict[str, Any]]:
+    """With dc1 blackholed from the other DCs (so the message exists only in dc1's store),
+    `sender` sends from dc1 to an offline `recipient`; dc1's hub is SIGKILLed and restarted; the
+    WAN heals; `recipient` logs into dc1. Returns the first frame it gets within `wait_s`, if any."""
+    others = [dc for dc in backend.spec.dc_names if dc != "dc1"]  # type: ignore[union-attr]
+    backend.wan.apply_grudge({"dc1": others, **{dc: ["dc1"] for dc in others}})
     try:
-        alice = await _login(cluster, "dc1", "alice2")
+        client = await _login(backend, "dc1", sender)
         try:
-            await alice.send("pending-1", "carol", "are you there?")
+            await client.send(message_id, recipient, "are you there?")
         finally:
-            await alice.close()
-        cluster.kill("dc1-hub")
-        assert not cluster.is_running("dc1-hub")
-        cluster.restart("dc1-hub")
-        assert cluster.is_running("dc1-hub")
+            await client.close()
+        backend.kill("dc1-hub")
+        assert not backend.is_running("dc1-hub")
+        backend.restart("dc1-hub")
+        assert backend.is_running("dc1-hub")
     finally:
-        cluster.wan.heal()
+        backend.wan.heal()
     deadline = time.monotonic() + 20
-    carol = None
-    while carol is None:  # dc1-a1 reconnects to the restarted hub with backoff
+    receiver = None
+    while receiver is None:  # dc1-a1 reconnects to the restarted hub with backoff
         try:
-            carol = await _login(cluster, "dc1", "carol")
+            receiver = await _login(backend, "dc1", recipient)
         except Exception:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
     try:
-        frame = await _next_delivery(carol, timeout=20)
-        assert (frame["id"], frame["to"]) == ("pending-1", "carol")
+        return [await _next_delivery(receiver, timeout=wait_s)]
+    except TimeoutError:
+        return []
     finally:
-        await carol.close()
+        await receiver.close()
+
+
+async def test_killed_hub_keeps_a_pending_message(cluster: DockerBackend) -> None:
+    frames = await _send_kill_restart_then_receive(cluster, "alice2", "carol", "pending-1",
+                                                  wait_s=20)
+    assert [(f["id"], f["to"]) for f in frames] == [("pending-1", "carol")]
+
+
+async def test_volatile_store_loses_it(docker_cluster_factory: Any) -> None:
+    """The same sequence on a cluster with `--bug volatile-store` loses the message: the kill
+    fault on containers catches the seeded bug."""
+    volatile = docker_cluster_factory(dcs=2, wan_latency_ms=WAN_LATENCY_MS,
+                                      bugs=("volatile-store",))
+    try:
+        frames = await _send_kill_restart_then_receive(volatile, "alice3", "carol3",
+                                                      "volatile-1", wait_s=8)
+        assert frames == []
+    finally:
+        volatile.stop()
 
 
 async def test_pause_resume_and_clock(cluster: DockerBackend) -> None:
