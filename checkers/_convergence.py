@@ -3,8 +3,8 @@
 Per dot `(origin, seq)`: time from its `originate` event to the last DC's first `apply` (the origin
 counts as holding it from the originate). A dot held by every DC of `dc_names` is converged; others
 are `unconverged` (ids `"origin:seq"`). Quantiles in ms and in gossip rounds (ms / gossip
-interval), the theory `log2(N) + ln(N)` and DESIGN's exact figures for N=5 beside them; the time to
-converge after each heal (a `stop-*`, `start`, `resume` or `reset-clock` completion -> the moment
+interval), in ms per entry kind (`by_kind_ms`: coord, msg, tomb), the theory `log2(N) + ln(N)`
+and DESIGN's exact figures for N=5 beside them; the time to converge after each heal (a `stop-*`, `start`, `resume` or `reset-clock` completion -> the moment
 every dot originated before it is held everywhere); WAN frames per update from `final.json`.
 valid: no unconverged dot; `"unknown"` without events.
 """
@@ -70,9 +70,9 @@ def check_convergence(
         return unknown("no events.jsonl")
     options = options or {}
     try:
-        by_origin, originated = _gather(events)
+        by_origin, originated, kinds = _gather(events)
     except (KeyError, TypeError, AttributeError):
-        by_origin, originated = _gather([_sanitised(event) for event in events])
+        by_origin, originated, kinds = _gather([_sanitised(event) for event in events])
 
     dc_names = list(options.get("dc_names") or sorted(
         {dc for per_seq in by_origin.values() for holders in per_seq.values() for dc in holders},
@@ -85,9 +85,11 @@ def check_convergence(
     durations: list[int] = []
     # (originate time, converged time or inf) for the heal analysis
     timeline: list[tuple[int, float]] = []
+    durations_by_kind: dict[Any, list[int]] = {}
     dots = 0
     for origin, per_seq in by_origin.items():
         origin_times = originated.get(origin, {})
+        origin_kinds = kinds.get(origin, {})
         for seq, holders in per_seq.items():
             dots += 1
             start = origin_times.get(seq)
@@ -102,7 +104,13 @@ def check_convergence(
             if start is None:
                 timeline.append((min(holders.values()), done))
             else:
-                durations.append(done - start if done > start else 0)
+                duration = done - start if done > start else 0
+                durations.append(duration)
+                kind = origin_kinds.get(seq)
+                per_kind = durations_by_kind.get(kind)
+                if per_kind is None:
+                    per_kind = durations_by_kind[str(kind)] = []
+                per_kind.append(duration)
                 timeline.append((start, done))
     originated_count = sum(len(per_seq) for per_seq in originated.values())
 
@@ -121,6 +129,8 @@ def check_convergence(
         "unconverged_count": len(unconverged),
         "ms": ms,
         "mean_ms": mean(durations, NS_PER_MS),
+        "by_kind_ms": {str(kind): quantiles(values, NS_PER_MS)
+                       for kind, values in sorted(durations_by_kind.items(), key=str)},
         "gossip_interval_ms": gossip_interval_ms,
         "rounds": rounds,
         "mean_rounds": mean(durations, NS_PER_MS * gossip_interval_ms),
@@ -134,10 +144,14 @@ def check_convergence(
     }
 
 
-def _gather(events: list[Op]) -> tuple[dict[Any, dict[Any, dict[Any, int]]], dict[Any, dict[Any, int]]]:
-    """origin -> seq -> {dc: first time held}, and origin -> seq -> originate time."""
-    by_origin: dict[Any, dict[Any, dict[Any, int]]] = {}
-    originated: dict[Any, dict[Any, int]] = {}
+Nested = dict[Any, dict[Any, Any]]
+
+
+def _gather(events: list[Op]) -> tuple[Nested, Nested, Nested]:
+    """origin -> seq -> {dc: first time held}; origin -> seq -> originate time; -> kind."""
+    by_origin: Nested = {}
+    originated: Nested = {}
+    kinds: Nested = {}
     for event in events:
         origin = event["origin"]
         seq = event["seq"]
@@ -154,9 +168,11 @@ def _gather(events: list[Op]) -> tuple[dict[Any, dict[Any, dict[Any, int]]], dic
             times = originated.get(origin)
             if times is None:
                 times = originated[origin] = {}
+                kinds[origin] = {}
             if times.setdefault(seq, time) > time:
                 times[seq] = time
-    return by_origin, originated
+            kinds[origin][seq] = event.get("kind")
+    return by_origin, originated, kinds
 
 
 def _sanitised(event: Any) -> Op:
@@ -168,6 +184,7 @@ def _sanitised(event: Any) -> Op:
         return value if isinstance(value, (str, int, float, type(None))) else str(value)
 
     return {"origin": hashable(event.get("origin")), "seq": hashable(event.get("seq")),
+            "kind": hashable(event.get("kind")),
             "dc": hashable(event.get("dc")), "event": event.get("event"),
             "time": time if isinstance(time, (int, float)) else 0}
 

@@ -112,3 +112,13 @@ def test_malformed_events_do_not_crash() -> None:
     result = check_convergence([], events, OPTIONS)
     assert result["converged"] == 1
     assert result["valid"] is False  # the malformed dots are held nowhere near everywhere
+
+
+def test_quantiles_per_entry_kind() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 100, "dc3": 300})
+    events += spread("dc1", 2, 0, {"dc2": 50, "dc3": 50})
+    events[-3]["kind"] = "coord"  # the originate of dc1:2
+    result = check_convergence([], events, OPTIONS)
+    assert result["by_kind_ms"]["msg"]["max"] == 300.0
+    assert result["by_kind_ms"]["coord"] == {"count": 1, "p50": 50.0, "p95": 50.0, "p99": 50.0,
+                                             "max": 50.0}
