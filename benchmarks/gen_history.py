@@ -93,10 +93,12 @@ def generate_run(
         sender = user_names[proc]
         if rng.random() < 0.002:
             target = rng.choice([d for d in dc_names if d != where[sender]])
-            emit({"time": now, "process": proc, "type": "invoke", "f": "logout", "value": {"user": sender}})
-            emit({"time": now + MS, "process": proc, "type": "ok", "f": "logout", "value": {"user": sender}})
+            bye = {"user": sender}
+            emit({"time": now, "process": proc, "type": "invoke", "f": "logout", "value": bye})
+            emit({"time": now + MS, "process": proc, "type": "ok", "f": "logout", "value": bye})
             value = {"user": sender, "dc": target}
-            emit({"time": now + 2 * MS, "process": proc, "type": "invoke", "f": "login", "value": value})
+            emit({"time": now + 2 * MS, "process": proc, "type": "invoke", "f": "login",
+                  "value": value})
             done = dict(value, node=f"{target}-a1", conn=f"{target}-a1:{index}")
             conn_of[sender] = done["conn"]
             emit({"time": now + 3 * MS, "process": proc, "type": "ok", "f": "login", "value": done})

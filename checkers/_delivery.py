@@ -12,7 +12,8 @@
 - latency: send invocation -> first receipt by the recipient, in ms, overall and split by the
   `via` (`online`/`offline`) of that first receipt.
 - per_dc: attempted / acknowledged / delivered / lost per sending DC (the report's bars).
-- valid iff nothing lost, unexpected or misdelivered; with option `exactly_once`, nothing duplicated.
+- valid iff nothing lost, unexpected or misdelivered; with option `exactly_once`, nothing
+  duplicated.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ Op = dict[str, Any]
 SendRow = list[Any]
 
 # value fields the walk reads with [] (filled with None by `_sanitised` when missing)
-_FIELDS_READ = {"recv": ("user", "id", "from", "to", "dc", "via"), "send": ("id", "from", "to", "dc"),
-                "logout": ("user",)}
+_FIELDS_READ = {"recv": ("user", "id", "from", "to", "dc", "via"),
+                "send": ("id", "from", "to", "dc"), "logout": ("user",)}
 
 
 @dataclass

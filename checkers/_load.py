@@ -4,9 +4,9 @@
 A missing file becomes `None` so that the checker needing it answers `"unknown"`. A JSONL file of a
 crashed run may end in a truncated line: unparsable lines are skipped and counted, never fatal.
 
-Parsing is the bulk of checking a large run, so JSONL is parsed in chunks of a few MiB: each chunk's
-newlines become commas, making one JSON array and decoded by a single `json.loads` call (the C scanner, no Python loop
-per line); only a chunk that fails to parse is re-read line by line.
+Parsing is the bulk of checking a large run, so JSONL is parsed in chunks of a few MiB: each
+chunk's newlines become commas, making one JSON array decoded by a single `json.loads` call (the C
+scanner, no Python loop per line); only a chunk that fails to parse is re-read line by line.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ def event(t_ms: float, dc: str, kind: str, origin: str, seq: int) -> dict[str, A
             "key": f"k{seq}", "origin": origin, "seq": seq}
 
 
-def spread(origin: str, seq: int, at_ms: float, delays_ms: dict[str, float]) -> list[dict[str, Any]]:
+def spread(
+    origin: str, seq: int, at_ms: float, delays_ms: dict[str, float]
+) -> list[dict[str, Any]]:
     events = [event(at_ms, origin, "originate", origin, seq)]
     events += [event(at_ms + delay, dc, "apply", origin, seq) for dc, delay in delays_ms.items()]
     return events
