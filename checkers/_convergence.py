@@ -4,8 +4,9 @@ Per dot `(origin, seq)`: time from its `originate` event to the last DC's first 
 counts as holding it from the originate). A dot held by every DC of `dc_names` is converged; others
 are `unconverged` (ids `"origin:seq"`). Quantiles in ms and in gossip rounds (ms / gossip
 interval), in ms per entry kind (`by_kind_ms`: coord, msg, tomb), the theory `log2(N) + ln(N)`
-and DESIGN's exact figures for N=5 beside them; the time to converge after each heal (a
-`stop-*`, `start`, `resume` or `reset-clock` completion -> the moment every dot originated before it is held everywhere); WAN frames per update from `final.json`.
+and DESIGN's exact figures for N=5 beside them; the time to converge after each heal (a `stop-*`,
+`start`, `resume` or `reset-clock` completion -> the moment every dot originated before it is held
+everywhere); WAN frames per update from `final.json`.
 valid: no unconverged dot; `"unknown"` without events.
 """
 

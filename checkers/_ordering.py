@@ -2,7 +2,8 @@
 
 Sends of a pair are ranked by invocation (history position). Walking the recipient's first
 receipts in history order, a receipt whose send ranks below one already received for the same pair
-is out of order. Reported always; valid is false only when `options["max_out_of_order"]` is set and exceeded.
+is out of order. Reported always; valid is false only when `options["max_out_of_order"]` is set
+and exceeded.
 """
 
 from __future__ import annotations
