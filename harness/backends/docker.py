@@ -27,6 +27,7 @@ import secrets
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ NODE_PORT = 7000
 TOXIPROXY_API_PORT = 8474
 HOST = "127.0.0.1"
 PARALLEL_API_CALLS = 6
+PORT_ATTEMPTS = 3
+PORT_TAKEN_MARKERS = ("address already in use", "port is already allocated")
 
 
 def clean_leftovers(include_live: bool = False) -> dict[str, int]:
@@ -132,18 +135,45 @@ class DockerBackend(Backend):
             self._write_resources()
         return container
 
+    def _launch(self, name: str, image: str, dc: str, command: list[str], container_port: int,
+                before_start: Callable[[Any], None] | None = None,
+                **kwargs: Any) -> tuple[Any, int]:
+        """Create and start a container publishing `container_port` on a free loopback port;
+        when another process took that port meanwhile, retry with a new one. Returns
+        (container, host port)."""
+        from docker.errors import APIError  # type: ignore[import-untyped]
+
+        for attempt in range(PORT_ATTEMPTS):
+            port = free_port()
+            container = self._create(name, image, dc, command, port, container_port, **kwargs)
+            if before_start is not None:
+                before_start(container)
+            try:
+                container.start()
+                return container, port
+            except APIError as exc:
+                text = str(exc).lower()
+                if attempt + 1 == PORT_ATTEMPTS or not any(
+                        marker in text for marker in PORT_TAKEN_MARKERS):
+                    raise
+                container.remove(force=True)
+                with self._lock:
+                    del self._containers[name]
+        raise AssertionError("unreachable")
+
     def _start_toxiproxy(self, spec: ClusterSpec) -> None:
         from .._toxiproxy import Wan
 
         assert self.images is not None
-        api_port = free_port()
         dcs = spec.dc_names
         command = ["-host", "0.0.0.0", "-port", str(TOXIPROXY_API_PORT), "-seed", str(spec.seed)]
-        container = self._create("toxiproxy", self.images.toxiproxy, dcs[0], command, api_port,
-                                 TOXIPROXY_API_PORT)
-        for dc in dcs[1:]:
-            self._client.networks.get(self._networks[dc]).connect(container.id)
-        container.start()
+
+        def join_every_dc(container: Any) -> None:
+            for dc in dcs[1:]:
+                self._client.networks.get(self._networks[dc]).connect(container.id)
+
+        container, api_port = self._launch("toxiproxy", self.images.toxiproxy, dcs[0], command,
+                                           TOXIPROXY_API_PORT, before_start=join_every_dc)
         container.reload()
         networks = container.attrs["NetworkSettings"]["Networks"]
         self.toxiproxy_addresses = {dc: networks[self._resource_name(dc)]["IPAddress"]
@@ -191,7 +221,7 @@ class DockerBackend(Backend):
                     command += ["--peer", f"{peer}={self.peer_address(dc, peer)}"]
             for bug in spec.bugs:
                 command += ["--bug", bug]
-            hubs.append((NodeInfo(name, dc, "hub", HOST, free_port()), command,
+            hubs.append((NodeInfo(name, dc, "hub", HOST, 0), command,
                          {"volumes": {str(data_dir): {"bind": "/data", "mode": "rw"}}}))
         accesses: list[tuple[NodeInfo, list[str], dict[str, Any]]] = []
         for dc in spec.dc_names:
@@ -200,20 +230,19 @@ class DockerBackend(Backend):
                 command = ["access", "--dc", dc, "--node", name,
                            "--listen", f"0.0.0.0:{NODE_PORT}",
                            "--hub", f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}"]
-                accesses.append((NodeInfo(name, dc, "access", HOST, free_port()), command, {}))
+                accesses.append((NodeInfo(name, dc, "access", HOST, 0), command, {}))
         for group in (hubs, accesses):
-            self._nodes += [info for info, _, _ in group]
 
-            def launch(item: tuple[NodeInfo, list[str], dict[str, Any]]) -> None:
+            def launch(item: tuple[NodeInfo, list[str], dict[str, Any]]) -> NodeInfo:
                 info, command, extra = item
-                self._create(info.name, self.images.node,  # type: ignore[union-attr]
-                             info.dc, command, info.port, NODE_PORT, environment=env,
-                             **extra).start()
+                _, port = self._launch(info.name, self.images.node,  # type: ignore[union-attr]
+                                       info.dc, command, NODE_PORT, environment=env, **extra)
+                return NodeInfo(info.name, info.dc, info.role, HOST, port)
 
             # Leaving the `with` (also on KeyboardInterrupt) waits for every launch, so stop()
             # sees every container that was created.
             with ThreadPoolExecutor(max_workers=PARALLEL_API_CALLS) as pool:
-                list(pool.map(launch, group))
+                self._nodes += list(pool.map(launch, group))
 
     def _wait_all_healthy(self) -> None:
         async def wait_all() -> None:
