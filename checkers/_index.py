@@ -34,8 +34,9 @@ class HistoryIndex:
     history: list[Op]
     # message id -> send row (see S_* positions); insertion order = invocation order
     sends: dict[Any, SendRow] = field(default_factory=dict)
-    # every recv op, in history order
+    # every recv op, in history order, and its time
     receipts: list[Op] = field(default_factory=list)
+    receipt_times: list[int] = field(default_factory=list)
     # ids received by their intended recipient although never sent
     unexpected_received: set[Any] = field(default_factory=set)
     # (send row, time of the first receipt by the recipient, its via) for every sent id
@@ -50,7 +51,7 @@ class HistoryIndex:
     online: dict[Any, dict[str, Any]] = field(default_factory=dict)
     nemesis_ops: list[Op] = field(default_factory=list)
     early_receipts: list[Op] = field(default_factory=list)
-    # (f, type) -> count of client ops other than recv and tracked send ops (see `op_counts`)
+    # (f, type) -> count of client ops other than recv ok and tracked send ops (see `op_counts`)
     other_counts: dict[tuple[Any, Any], int] = field(default_factory=dict)
     last_time: int = 0
     duplicate_send_invocations: int = 0
@@ -58,8 +59,9 @@ class HistoryIndex:
     def op_counts(self) -> dict[tuple[Any, Any], int]:
         """(f, type) -> number of client ops, for every op of the history."""
         counts = dict(self.other_counts)
-        for kind, count in Counter(op.get("type") for op in self.receipts).items():
-            counts[("recv", kind)] = count
+        odd_receipts = sum(count for (f, _), count in counts.items() if f == "recv")
+        if len(self.receipts) > odd_receipts:
+            counts[("recv", "ok")] = len(self.receipts) - odd_receipts
         invokes = len(self.sends) + self.duplicate_send_invocations
         if invokes:
             counts[("send", "invoke")] = counts.get(("send", "invoke"), 0) + invokes
@@ -113,6 +115,7 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
     nemesis_ops = index.nemesis_ops
     counts = index.other_counts
     add_receipt = receipts.append
+    add_receipt_time = index.receipt_times.append
     deliveries = index.deliveries
     add_delivery = deliveries.append
     misdelivered = index.misdelivered
@@ -128,6 +131,11 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
         f = op["f"]
         if f == "recv":
             add_receipt(op)
+            time = op["time"]
+            add_receipt_time(time)
+            if op["type"] != "ok":  # recv is a single ok op; count any other type apart
+                key = ("recv", op["type"])
+                counts[key] = counts.get(key, 0) + 1
             value = op["value"]
             msg_id = value["id"]
             row = sends.get(msg_id)
@@ -139,7 +147,7 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
                 for_recipient += 1
                 if row[9] is None:
                     row[9] = op
-                    add_delivery((row, op["time"], value["via"]))
+                    add_delivery((row, time, value["via"]))
                 else:
                     duplicated.add(msg_id)
             continue

@@ -50,12 +50,17 @@ def check_perf(
         completed = send[S_COMPLETE_TIME]
         if completed is not None:
             slot["send_latencies"].append(completed - invoked)
-    for key, count in Counter(op["time"] // bucket_ns for op in index.receipts).items():
+    for key, count in Counter(time // bucket_ns for time in index.receipt_times).items():
         slot = buckets[key] if key in buckets else buckets.setdefault(key, new_bucket())
         slot["recvs"] += count
-    for send, received, _ in index.deliveries:
-        buckets[received // bucket_ns]["delivery_latencies"].append(
-            received - send[S_INVOKE_TIME])
+    current = None
+    latencies: list[int] = []
+    for send, received, _ in index.deliveries:  # receipt order: the bucket changes rarely
+        key = received // bucket_ns
+        if key != current:
+            current = key
+            latencies = buckets[key]["delivery_latencies"]
+        latencies.append(received - send[S_INVOKE_TIME])
 
     series = []
     for key in sorted(buckets):

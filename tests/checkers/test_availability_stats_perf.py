@@ -61,6 +61,10 @@ def test_stats_invalid_when_some_f_never_succeeds() -> None:
     result = check_stats(history.ops)
     assert result["valid"] is False
     assert result["never_ok"] == ["send"]
+    history.op(0, "info", "recv", {"user": "a", "id": "m9", "from": "b", "to": "a", "dc": "dc1",
+                                   "via": "online"})
+    assert check_stats(history.ops)["by_f"]["recv"] == {"invoke": 0, "ok": 0, "fail": 0,
+                                                       "info": 1, "count": 1, "ok_fraction": 0.0}
     empty = check_stats([])
     assert empty["valid"] is True and empty["ops"] == 0
 
