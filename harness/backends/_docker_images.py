@@ -6,7 +6,9 @@ Three images, each cached by a label holding a hash of its inputs and rebuilt on
   `docker import`);
 - node: `docker/Dockerfile.node` (`FROM $BASE_IMAGE`) with the `imcluster` package, which must import
   nothing outside the standard library (checked before building);
-- toxiproxy: `docker/Dockerfile.toxiproxy` with the harness's `toxiproxy-server` binary.
+- toxiproxy: `$IMFAULT_TOXIPROXY_IMAGE` when set (the official `ghcr.io/shopify/toxiproxy:2.12.0`
+  where it can be pulled; its entrypoint takes the same flags), else
+  `docker/Dockerfile.toxiproxy` with the harness's `toxiproxy-server` binary.
 """
 
 from __future__ import annotations
@@ -92,19 +94,26 @@ def _find_cached(client: Any, kind: str, inputs_hash: str) -> str | None:
     return str(tags[0]) if tags else str(images[0].id)
 
 
-def _ensure_base(client: Any) -> str:
-    override = os.environ.get("IMFAULT_BASE_IMAGE")
-    if override:
+def _local_or_pulled(client: Any, variable: str) -> str | None:
+    """The image named by environment variable `variable` (pulled when not local), or None
+    when the variable is unset; `SetupError` when it can be neither found nor pulled."""
+    image = os.environ.get(variable)
+    if not image:
+        return None
+    try:
+        client.images.get(image)
+    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound and API errors alike
         try:
-            client.images.get(override)
-        except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound and API errors alike
-            try:
-                client.images.pull(override)
-            except Exception as exc:
-                raise SetupError(
-                    f"IMFAULT_BASE_IMAGE={override} is neither local nor pullable ({exc}); unset it "
-                    "to build the local Debian base image with debootstrap"
-                ) from exc
+            client.images.pull(image)
+        except Exception as exc:
+            raise SetupError(f"{variable}={image} is neither local nor pullable ({exc}); unset "
+                             "it to build the image locally") from exc
+    return image
+
+
+def _ensure_base(client: Any) -> str:
+    override = _local_or_pulled(client, "IMFAULT_BASE_IMAGE")
+    if override:
         return override
     script = DOCKER_DIR / "build-base.sh"
     inputs_hash = _digest(b"bookworm minbase python3", script.read_bytes())
@@ -178,7 +187,8 @@ def ensure_images(client: Any) -> Images:
         for p in _package_files(IMCLUSTER_DIR)
     }
     node = _build(client, "node", DOCKER_DIR / "Dockerfile.node", node_files, base)
-    toxiproxy_binary = Path(find_toxiproxy_server())
-    toxiproxy = _build(client, "toxiproxy", DOCKER_DIR / "Dockerfile.toxiproxy",
-                       {"toxiproxy-server": toxiproxy_binary}, base)
+    toxiproxy = _local_or_pulled(client, "IMFAULT_TOXIPROXY_IMAGE")
+    if toxiproxy is None:
+        toxiproxy = _build(client, "toxiproxy", DOCKER_DIR / "Dockerfile.toxiproxy",
+                           {"toxiproxy-server": Path(find_toxiproxy_server())}, base)
     return Images(base=base, node=node, toxiproxy=toxiproxy)

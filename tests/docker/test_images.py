@@ -14,6 +14,7 @@ from harness.backends._docker_images import (
     ensure_images,
     third_party_imports,
 )
+from harness.errors import SetupError
 
 
 def test_imcluster_imports_only_the_standard_library() -> None:
@@ -63,3 +64,15 @@ def test_changed_input_gives_a_new_image(docker_client: Any, tmp_path: Path) -> 
     finally:
         for tag in set(tags):
             docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(900)
+def test_image_overrides(docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = ensure_images(docker_client)
+    monkeypatch.setenv("IMFAULT_TOXIPROXY_IMAGE", built.toxiproxy)
+    monkeypatch.setenv("IMFAULT_BASE_IMAGE", built.base)
+    assert ensure_images(docker_client) == built  # a local image is used as it is
+    monkeypatch.setenv("IMFAULT_TOXIPROXY_IMAGE", "imfault-test/absent:0")
+    with pytest.raises(SetupError, match="IMFAULT_TOXIPROXY_IMAGE"):
+        ensure_images(docker_client)
