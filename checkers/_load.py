@@ -23,7 +23,7 @@ EVENTS_FILE = "events.jsonl"
 FINAL_FILE = "final.json"
 TEST_FILE = "test.json"
 
-_CHUNK_CHARS = 8 << 20
+_CHUNK_CHARS = 2 << 20
 
 
 @dataclass
