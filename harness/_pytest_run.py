@@ -213,6 +213,10 @@ def _in_thread_if_loop_runs(function: Any) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        loop_runs = False
+    else:
+        loop_runs = True
+    if not loop_runs:  # outside the except block: a failure's traceback stays the run's own
         return function()
     outcome: dict[str, Any] = {}
 
