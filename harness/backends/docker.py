@@ -102,11 +102,7 @@ class DockerBackend(Backend):
         try:
             self.images = ensure_images(self._client)
             for dc in spec.dc_names:
-                network = self._client.networks.create(
-                    self._resource_name(dc), driver="bridge", labels=self._labels(dc=dc),
-                    check_duplicate=True,
-                )
-                self._networks[dc] = network.id
+                self._networks[dc] = self._create_network(dc)
             self._write_resources()
             self._start_toxiproxy(spec)
             self._start_nodes(spec)
@@ -114,6 +110,30 @@ class DockerBackend(Backend):
         except BaseException:
             self.stop()
             raise
+
+    def _create_network(self, dc: str) -> str:
+        """Create dc's network; when Docker's address pools are used up, remove the leftovers of
+        dead runs once and retry. Returns the network id."""
+        from docker.errors import APIError  # type: ignore[import-untyped]
+
+        for attempt in range(2):
+            try:
+                network = self._client.networks.create(
+                    self._resource_name(dc), driver="bridge", labels=self._labels(dc=dc),
+                    check_duplicate=True,
+                )
+                return str(network.id)
+            except APIError as exc:
+                if "address pool" not in str(exc).lower():
+                    raise
+                if attempt == 1:
+                    raise SetupError(
+                        f"Docker has no free address pool for another network ({exc}); run "
+                        "`imfault clean`, remove unused networks (`docker network prune`), or give "
+                        "dockerd more `default-address-pools` in /etc/docker/daemon.json"
+                    ) from exc
+                remove_labelled(self._client, include_live=False)
+        raise AssertionError("unreachable")
 
     def _write_resources(self) -> None:
         assert self.spec is not None
