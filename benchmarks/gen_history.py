@@ -28,8 +28,12 @@ def generate_run(
     dcs: int = 5,
     users: int = 200,
     with_events: bool = False,
-) -> dict[str, int]:
-    """Write `history.jsonl`, `test.json`, `final.json` (and `events.jsonl`) into `run_dir`."""
+) -> dict[str, Any]:
+    """Write `history.jsonl`, `test.json`, `final.json` (and `events.jsonl`) into `run_dir`.
+
+    Returns counts and, under `expected`, the ids the delivery checker must report as `lost`,
+    `recovered` and `duplicated` (sorted).
+    """
     rng = random.Random(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     dc_names = [f"dc{i + 1}" for i in range(dcs)]
@@ -45,6 +49,7 @@ def generate_run(
     seq = {dc: 0 for dc in dc_names}
     events: list[tuple[int, str, str, str, int]] = []
     messages = 0
+    expected: dict[str, list[str]] = {"lost": [], "recovered": [], "duplicated": []}
 
     hist = (run_dir / "history.jsonl").open("w", encoding="utf-8")
 
@@ -116,8 +121,14 @@ def generate_run(
         if outcome == "info":
             completion["error"] = "timeout"
         later(now + rng.randint(2, 30) * MS, completion)
-        if outcome == "fail" or rng.random() < 0.001:
+        if outcome == "fail":
             continue
+        if rng.random() < 0.001:  # a defect: acknowledged (or not) and never delivered
+            if outcome == "ok":
+                expected["lost"].append(msg_id)
+            continue
+        if outcome == "info":
+            expected["recovered"].append(msg_id)
         seq[dc] += 1
         if with_events:
             events.append((now + MS, dc, "originate", dc, seq[dc]))
@@ -131,6 +142,7 @@ def generate_run(
         later(now + delay, {"process": user_names.index(recipient), "type": "ok", "f": "recv",
                             "value": receipt})
         if rng.random() < 0.005:
+            expected["duplicated"].append(msg_id)
             later(now + delay + 50 * MS, {"process": user_names.index(recipient), "type": "ok",
                                           "f": "recv", "value": dict(receipt)})
     flush_until(now + 10**15)
@@ -154,7 +166,8 @@ def generate_run(
                 out.write(json.dumps({"time": t, "dc": dc, "node": f"{dc}-hub", "event": kind,
                                       "kind": "msg", "key": f"m{s}", "origin": origin, "seq": s},
                                      separators=(",", ":")) + "\n")
-    return {"ops": written, "messages": messages, "events": len(events)}
+    return {"ops": written, "messages": messages, "events": len(events),
+            "expected": {name: sorted(ids) for name, ids in expected.items()}}
 
 
 def main() -> None:
@@ -164,7 +177,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--events", action="store_true")
     args = parser.parse_args()
-    print(generate_run(args.run_dir, ops=args.ops, seed=args.seed, with_events=args.events))
+    summary = generate_run(args.run_dir, ops=args.ops, seed=args.seed, with_events=args.events)
+    expected = summary.pop("expected")
+    print({**summary, **{f"{name}_count": len(ids) for name, ids in expected.items()}})
 
 
 if __name__ == "__main__":
