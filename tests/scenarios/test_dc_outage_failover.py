@@ -36,6 +36,7 @@ async def coordinates_of(cluster: Backend, user: str) -> dict[str, dict[str, Any
 
 
 async def test_users_of_a_dead_dc_fail_over_and_get_their_messages(im_cluster: Backend) -> None:
+    assert im_cluster.spec is not None and im_cluster.spec.wan_latency_ms == 50  # module marker
     dc2_nodes = [im_cluster.hub("dc2").name] + [n.name for n in im_cluster.access_nodes("dc2")]
     alice = await logged_in(im_cluster, "dc1", "outage-alice")
     bob_in_dc2 = await logged_in(im_cluster, "dc2", "outage-bob")
