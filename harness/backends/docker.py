@@ -14,7 +14,8 @@ Topology (DESIGN §2 "Backends"):
   `clean_leftovers()` removes what earlier runs left (`imfault clean`), sparing runs whose
   harness process (label `imfault.harness_pid`) still lives.
 Hub data (SQLite, event log) lives in `work_dir/<node>/`, bind-mounted at `/data`, so it
-survives `docker kill` + `docker start` and the harness reads event logs directly.
+survives `docker kill` + `docker start` and the harness reads event logs directly; nodes run as
+the harness's uid:gid, so those files belong to the harness's user.
 """
 
 from __future__ import annotations
@@ -256,7 +257,8 @@ class DockerBackend(Backend):
             def launch(item: tuple[NodeInfo, list[str], dict[str, Any]]) -> NodeInfo:
                 info, command, extra = item
                 _, port = self._launch(info.name, self.images.node,  # type: ignore[union-attr]
-                                       info.dc, command, NODE_PORT, environment=env, **extra)
+                                       info.dc, command, NODE_PORT, environment=env,
+                                       user=f"{os.getuid()}:{os.getgid()}", **extra)
                 return NodeInfo(info.name, info.dc, info.role, HOST, port)
 
             # Leaving the `with` (also on KeyboardInterrupt) waits for every launch, so stop()
