@@ -25,7 +25,7 @@ from ._ordering import check_ordering
 from ._perf import check_perf
 from ._routing import check_routing
 from ._stats import check_stats
-from ._util import compose
+from ._util import compose, unknown
 
 Checker = Callable[..., dict[str, Any]]
 
@@ -63,23 +63,20 @@ def check_all(
     with gc_paused():
         results: dict[str, Any] = {}
         indexed: HistoryIndex | None = None
+        index_error = None
         if history is not None:
             try:
                 indexed = index_history(history)
-            except Exception as error:  # noqa: BLE001 unusable history: the history checkers say unknown
-                results["_index_error"] = f"{type(error).__name__}: {error}"
+            except Exception as error:  # noqa: BLE001 (an unusable history makes them unknown)
+                index_error = f"history could not be indexed: {type(error).__name__}: {error}"
         for name, checker in CHECKERS.items():
+            if index_error is not None and name != "convergence":
+                results[name] = unknown(index_error)
+                continue
             try:
                 results[name] = checker(indexed, events, options, final)
-            except Exception as error:  # noqa: BLE001 a checker bug must not hide the other verdicts
-                results[name] = {"valid": "unknown",
-                                 "reason": f"checker crashed: {type(error).__name__}: {error}"}
-        index_error = results.pop("_index_error", None)
-        if index_error is not None:
-            for name in CHECKERS:
-                if name != "convergence":
-                    results[name] = {"valid": "unknown",
-                                     "reason": f"history could not be indexed: {index_error}"}
+            except Exception as error:  # noqa: BLE001 (a checker bug must not hide the others)
+                results[name] = unknown(f"checker crashed: {type(error).__name__}: {error}")
         verdict = {"valid": compose(results.values()), **results}
         # free the index while the collector is still paused: re-enabled with a million young
         # containers alive, its next young-generation pass would traverse them all

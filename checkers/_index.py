@@ -131,7 +131,7 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
         f = op["f"]
         if f == "recv":
             add_receipt(op)
-            time = op["time"]
+            time = op["time"] + 0  # a non-numeric time fails here: see `_sanitised`
             add_receipt_time(time)
             if op["type"] != "ok":  # recv is a single ok op; count any other type apart
                 key = ("recv", op["type"])
@@ -160,14 +160,14 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
                 if row is None:
                     sender, recipient, dc = value["from"], value["to"], value["dc"]
                     sends[msg_id] = [canonical(sender, sender), canonical(recipient, recipient),
-                                     canonical(dc, dc), op["process"], op["time"], len(sends),
+                                     canonical(dc, dc), op["process"], op["time"] + 0, len(sends),
                                      "pending", None, msg_id, None]
                 else:
                     index.duplicate_send_invocations += 1
                 continue
             if row is not None and row[6] == "pending":
                 row[6] = _OUTCOMES.get(kind, kind)
-                row[7] = op["time"]
+                row[7] = op["time"] + 0
                 continue
         elif op["process"] == "nemesis":
             nemesis_ops.append(op)
@@ -187,9 +187,12 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
         key = (f, kind)
         counts[key] = counts.get(key, 0) + 1
     # a history is appended as ops happen, so its last op is (nearly) its latest
-    last_time = history[-1]["time"] if history else 0
+    last_time = history[-1].get("time") if history else 0
+    if not isinstance(last_time, (int, float)):
+        last_time = 0
     for op in nemesis_ops:
-        last_time = max(last_time, op["time"])
+        if isinstance(op["time"], (int, float)):
+            last_time = max(last_time, op["time"])
     index.last_time = last_time
     index.recipient_receipts = for_recipient
 

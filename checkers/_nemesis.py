@@ -17,6 +17,11 @@ _CLOSER_OF = {"kill": "start", "pause": "resume", "bump-clock": "reset-clock"}
 _HEALS = frozenset(_CLOSER_OF.values())
 
 
+def _time_of(op: Op) -> int:
+    time = op.get("time")
+    return int(time) if isinstance(time, (int, float)) else 0
+
+
 def closer_of(f: str) -> str | None:
     """The `f` that ends a fault opened by `f`, or None if `f` opens none."""
     if f.startswith("start-"):
@@ -36,7 +41,7 @@ def nemesis_intervals(nemesis_ops: list[Op], end_time: int) -> list[dict[str, An
     for op in nemesis_ops:
         f = str(op.get("f"))
         kind = op.get("type")
-        time = int(op.get("time", 0))
+        time = _time_of(op)
         opened_closer = closer_of(f)
         if opened_closer is not None and kind == "invoke":
             interval = {"f": f, "start": time, "end": None, "value": op.get("value")}
@@ -54,7 +59,7 @@ def nemesis_intervals(nemesis_ops: list[Op], end_time: int) -> list[dict[str, An
 
 def heal_times(nemesis_ops: list[Op]) -> list[tuple[str, int]]:
     """`(f, time)` of every completed heal op, in history order."""
-    return [(str(op.get("f")), int(op.get("time", 0))) for op in nemesis_ops
+    return [(str(op.get("f")), _time_of(op)) for op in nemesis_ops
             if op.get("type") != "invoke" and is_heal(str(op.get("f")))]
 
 

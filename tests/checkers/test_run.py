@@ -123,6 +123,11 @@ def test_blank_and_broken_lines_in_the_middle_are_skipped(tmp_path: Path) -> Non
     "not an op",
     {"index": 7, "time": 5, "process": 0, "type": "invoke", "f": "send",
      "value": {"id": ["m", 9], "from": "a", "to": {"x": 1}, "dc": "dc1"}},
+    {"index": 7, "time": "late", "process": 0, "type": "invoke", "f": "send",
+     "value": {"id": "m7", "from": "a", "to": "b", "dc": "dc1"}},
+    {"index": 7, "time": "x", "process": "nemesis", "type": "invoke", "f": "kill", "value": 3},
+    {"index": 7, "time": None, "process": 0, "type": "ok", "f": "recv",
+     "value": {"user": "b", "id": "m1", "from": "a", "to": "b", "dc": "dc1", "via": "online"}},
 ])
 def test_malformed_ops_do_not_crash_the_checkers(bad_op: Any) -> None:
     history, events, final, test = small_run()
