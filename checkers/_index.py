@@ -187,13 +187,8 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
         key = (f, kind)
         counts[key] = counts.get(key, 0) + 1
     # a history is appended as ops happen, so its last op is (nearly) its latest
-    last_time = history[-1].get("time") if history else 0
-    if not isinstance(last_time, (int, float)):
-        last_time = 0
-    for op in nemesis_ops:
-        if isinstance(op["time"], (int, float)):
-            last_time = max(last_time, op["time"])
-    index.last_time = last_time
+    candidates = [op["time"] for op in (*history[-1:], *nemesis_ops)]
+    index.last_time = int(max((t for t in candidates if isinstance(t, (int, float))), default=0))
     index.recipient_receipts = for_recipient
 
 
