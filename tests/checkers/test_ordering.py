@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from histories import History
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checkers import check_ordering
 
@@ -53,3 +55,19 @@ def test_a_bound_makes_it_a_verdict() -> None:
 def test_unknown_without_history() -> None:
     assert check_ordering(None)["valid"] == "unknown"
     assert check_ordering([])["out_of_order"] == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.permutations(list(range(8))))
+def test_out_of_order_counts_receipts_below_an_earlier_maximum(order: list[int]) -> None:
+    history = History()
+    history.login("a", "dc1")
+    history.login("b", "dc1")
+    for number in range(8):
+        history.send(f"m{number}", "a", "b")
+    for number in order:
+        history.recv("b", f"m{number}", "a")
+    expected = sum(1 for i, number in enumerate(order) if number < max(order[: i + 1]))
+    result = check_ordering(history.ops)
+    assert result["out_of_order"] == expected
+    assert (result["out_of_order"] == 0) == (order == sorted(order))
