@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +118,41 @@ class SharedCluster:
                                 for name, (want, got) in sorted(mismatched.items()))
             raise UsageError(f"this run does not fit the shared cluster ({details}); "
                              "call im_run without cluster= to get a fresh cluster")
+        self.heal_leftovers()
+
+    def heal_leftovers(self, attempts: int = 3) -> list[str]:
+        """Start every run from a healed cluster: remove WAN faults an earlier run's heal left
+        behind (e.g. a Toxiproxy call that timed out) and restart nodes that are down. Returns
+        what was healed (also as a warning); `SetupError` when it cannot be healed."""
+        from .errors import SetupError
+
+        healed: list[str] = []
+        wan = self._backend.wan
+        for attempt in range(attempts):
+            try:
+                faults = wan.active_faults()
+                if not faults:
+                    break
+                healed += [f"{f.get('link')} {f.get('kind')}" for f in faults]
+                wan.heal()
+                wan.restore_wan()
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    raise SetupError(f"the shared cluster keeps WAN faults of an earlier run "
+                                     f"and healing them failed: {type(exc).__name__}: {exc}") \
+                        from exc
+                time.sleep(1.0)
+        else:
+            raise SetupError(f"the shared cluster keeps WAN faults of an earlier run: "
+                             f"{wan.active_faults()}")
+        for node in self._backend.nodes():
+            if not self._backend.is_running(node):
+                healed.append(f"{node.name} down")
+                self._backend.restart(node)
+        if healed:
+            warnings.warn(f"imfault: an earlier run left the shared cluster unhealed; healed "
+                          f"before this run: {', '.join(sorted(set(healed)))}", stacklevel=2)
+        return healed
 
     def stop(self) -> None:
         """The cluster outlives the run; its owner (the fixture) stops it."""

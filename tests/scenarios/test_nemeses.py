@@ -31,15 +31,24 @@ def test_nemesis_on_shared_cluster(nemesis: str, im_run: ImRun, im_cluster: Back
     result = im_run(nemesis, cluster=im_cluster, **RUN)
     assert result.options.nemesis == [nemesis]
     result.assert_valid()
+    assert not nemesis_errors(result), result.describe()
     if nemesis != "noop":
         assert nemesis_faults(result), f"no {nemesis} fault was injected:\n{result.describe()}"
 
 
+def nemesis_errors(result: ImResult) -> list[dict[str, Any]]:
+    """Nemesis completions with an error: a fault or a heal that failed."""
+    return [op for op in nemesis_ops(result) if op["type"] == "info" and "error" in op]
+
+
+def nemesis_ops(result: ImResult) -> list[dict[str, Any]]:
+    ops = [json.loads(line) for line in (result.run_dir / "history.jsonl").open()]
+    return [op for op in ops if op["process"] == "nemesis"]
+
+
 def nemesis_faults(result: ImResult) -> list[dict[str, Any]]:
     """The nemesis completions of the run's history that carry no error (faults that happened)."""
-    ops = [json.loads(line) for line in (result.run_dir / "history.jsonl").open()]
-    return [op for op in ops if op["process"] == "nemesis" and op["type"] == "info"
-            and "error" not in op]
+    return [op for op in nemesis_ops(result) if op["type"] == "info" and "error" not in op]
 
 
 @pytest.mark.im_nemesis("partition-ring", **RUN)
@@ -47,4 +56,4 @@ def test_partition_ring_on_four_dcs(im_run: ImRun) -> None:
     result = im_run(dcs=4)
     result.assert_valid()
     assert result.options.dcs == 4
-    assert nemesis_faults(result)
+    assert nemesis_faults(result) and not nemesis_errors(result)
