@@ -330,6 +330,17 @@ class Nemesis:
     def stop_value(self, ctx: NemesisContext, rng: random.Random) -> dict[str, Any]:
         return {}
 
+    def coordinate(self, ctx: NemesisContext, value: dict[str, Any],
+                   active: Mapping[str, Mapping[str, Any]], rng: random.Random) -> dict[str, Any]:
+        """Refine this nemesis's start value in a composition (Jepsen's targeted faults).
+
+        `active` maps the name of every other composed nemesis whose fault holds at that moment
+        of the schedule to its start value (e.g. a partition's `grudge`). Called while the
+        composed schedule is built, so the refined value is seeded and recorded in the invoke
+        op. Default: the value unchanged.
+        """
+        return value
+
     def _tagged(self, value: Mapping[str, Any]) -> dict[str, Any]:
         return {"nemesis": self.name, **value}
 

@@ -4,13 +4,16 @@ Routing: each op goes to the one child whose `fs` contains its `f`. Two children
 (`kill` and `dc-outage` both use `kill`/`start`); the op's `value["nemesis"]` (every schedule tags
 its ops with the nemesis name) then picks the child, and an untagged shared op goes to all of them
 (a heal with no name heals everything). Schedules are merged in time order, each child's offset by
-a fraction of the interval so that faults are staggered.
+a fraction of the interval so that faults are staggered, and each start op passes through its
+child's `coordinate` with the faults the other children hold at that moment (targeted faults:
+a `kill` during a partition hits the hub of a DC the partition cuts off).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping, Sequence
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._base import (
@@ -79,11 +82,30 @@ class ComposedNemesis(Nemesis):
         count = len(self.children)
         schedules = [child.schedule(ctx, offset_s + i * ctx.interval_s / count)
                      for i, child in enumerate(self.children)]
+        seed = ctx.rng.getrandbits(64)  # after the children's: their schedules stay the same
 
         def merged() -> Iterator[ScheduledOp]:
-            return heapq.merge(*(iter(s) for s in schedules), key=lambda step: step.at_s)
+            steps = heapq.merge(*(iter(s) for s in schedules), key=lambda step: step.at_s)
+            return self._coordinated(ctx, steps, random.Random(seed))
 
         return Schedule(merged)
+
+    def _coordinated(self, ctx: NemesisContext, steps: Iterable[ScheduledOp],
+                     rng: random.Random) -> Iterator[ScheduledOp]:
+        """Pass each start op through its child's `coordinate` with the faults active then."""
+        by_name = {child.name: child for child in self.children}
+        active: dict[str, Mapping[str, Any]] = {}
+        for step in steps:
+            owner = by_name.get(str(step.value.get("nemesis")))
+            if owner is not None and step.f == owner.start_f:
+                others = {name: value for name, value in active.items() if name != owner.name}
+                value = owner.coordinate(ctx, dict(step.value), others, rng)
+                if value != dict(step.value):
+                    step = ScheduledOp(step.at_s, step.f, value)
+                active[owner.name] = step.value
+            elif owner is not None and step.f == owner.stop_f:
+                active.pop(owner.name, None)
+            yield step
 
     def final_schedule(self, ctx: NemesisContext) -> Schedule:
         steps: list[ScheduledOp] = []

@@ -8,10 +8,12 @@ schedule); the stop op heals every node this nemesis still holds down, and recor
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UsageError
 from ._base import Nemesis, NemesisContext
+from ._shapes import cut_off_dcs
 
 __all__ = ["DcOutageNemesis", "KillNemesis", "PauseNemesis", "node_names"]
 
@@ -72,10 +74,15 @@ class _HoldDownNemesis(Nemesis):
 
 
 class KillNemesis(_HoldDownNemesis):
-    """SIGKILLs a random node (`kill`), restarts it on the same port and store (`start`)."""
+    """SIGKILLs a random node (`kill`), restarts it on the same port and store (`start`).
+
+    Composed with a partition, a kill that falls inside the partition hits the hub of a DC the
+    partition cuts off instead (`coordinate`).
+    """
 
     name = "kill"
-    help = "SIGKILL a random node (hub or access), then restart it on the same port and store"
+    help = ("SIGKILL a random node (hub or access; inside a composed partition the hub of a cut-off "
+            "DC), then restart it on the same port and store")
     fs = frozenset({"kill", "start"})
     start_f = "kill"
     stop_f = "start"
@@ -84,6 +91,24 @@ class KillNemesis(_HoldDownNemesis):
 
     def start_value(self, ctx: NemesisContext, rng: random.Random) -> dict[str, Any]:
         return {"node": rng.choice(node_names(ctx))}
+
+    def coordinate(self, ctx: NemesisContext, value: dict[str, Any],
+                   active: Mapping[str, Mapping[str, Any]], rng: random.Random) -> dict[str, Any]:
+        """During a partition, kill the hub of a DC the partition cuts off.
+
+        Its store then holds updates no other DC has (they could not be gossiped out), so a hub
+        that acknowledged a message before making it durable, or kept it in memory only, loses
+        it for good: the fault that finds `ack-before-persist` and `volatile-store`. Outside a
+        partition the node stays the random one drawn by `start_value`.
+        """
+        grudges = [v["grudge"] for v in active.values() if isinstance(v.get("grudge"), Mapping)]
+        candidates = cut_off_dcs(grudges)
+        if not candidates:
+            return value
+        dc = rng.choice(candidates)
+        cut_by = sorted(name for name, v in active.items() if isinstance(v.get("grudge"), Mapping))
+        return {**value, "node": node_names(ctx, dc)[0], "target": "cut-off hub",
+                "cut_off_by": ",".join(cut_by)}
 
 
 class PauseNemesis(_HoldDownNemesis):

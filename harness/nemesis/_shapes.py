@@ -17,6 +17,7 @@ __all__ = [
     "SHAPES",
     "Grudge",
     "complete_dc_graph",
+    "cut_off_dcs",
     "grudge_from_hears_graph",
     "hears_graph_from_grudge",
     "partition_bridge",
@@ -133,6 +134,27 @@ def partition_oneway(dcs: Sequence[str], rng: random.Random) -> Grudge:
     hears = nx.complete_graph(names, create_using=nx.DiGraph)
     hears.remove_edges_from([(src, dst) for dst in deaf for src in silenced])
     return grudge_from_hears_graph(names, hears)
+
+
+def cut_off_dcs(grudges: Sequence[Grudge]) -> list[str]:
+    """The DCs whose updates reach the fewest other DCs while every grudge in `grudges` holds.
+
+    Gossip relays through third DCs, so an update of `d` reaches the descendants of `d` in the
+    "hears" graph of the combined cuts. A DC that reaches the fewest holds data that exists
+    nowhere else (e.g. the isolated DC of `partition-one`, the smaller side of
+    `partition-halves`). Empty when every DC still reaches every other (no cut, or a ring or
+    bridge that relays around the cuts). Sorted.
+    """
+    if not grudges:
+        return []
+    dcs = sorted({dc for grudge in grudges for dc in grudge})
+    combined: Grudge = {dc: sorted({b for g in grudges for b in g.get(dc, [])}) for dc in dcs}
+    hears = hears_graph_from_grudge(combined)
+    reach = {dc: len(nx.descendants(hears, dc)) for dc in dcs}
+    fewest = min(reach.values())
+    if fewest >= len(dcs) - 1:
+        return []
+    return [dc for dc in dcs if reach[dc] == fewest]
 
 
 SHAPES: dict[str, Callable[[Sequence[str], random.Random], Grudge]] = {
