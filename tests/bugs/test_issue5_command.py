@@ -1,0 +1,44 @@
+"""Issue 5's acceptance command on the local backend: `imfault run --dcs 5 --time-limit 30
+--nemesis partition-one,kill --seed 3` is valid on the correct cluster and invalid through LOST
+messages with `--bug volatile-store` (the composed kill targets the cut-off DC's hub)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[2]
+COMMAND = ["run", "--dcs", "5", "--time-limit", "30", "--nemesis", "partition-one,kill",
+           "--seed", "3"]
+
+
+def _imfault_run(store: Path, *extra: str) -> tuple[int, dict, list[dict]]:
+    proc = subprocess.run([sys.executable, "-m", "harness", *COMMAND, *extra, "--store", str(store),
+                           "--no-progress"], cwd=REPO, capture_output=True, text=True,
+                          timeout=240, check=False)
+    run = (store / "latest").resolve()
+    results = json.loads((run / "results.json").read_text())
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    return proc.returncode, results, history
+
+
+@pytest.mark.parametrize("bug", [None, "volatile-store"])
+def test_issue5_command(bug: str | None, bug_store: Path) -> None:
+    code, results, history = _imfault_run(bug_store / (bug or "clean"),
+                                          *(["--bug", bug] if bug else []))
+    kills = [op for op in history if op["f"] == "kill" and op["type"] == "info"]
+    assert len(kills) == 3 and all(k["value"]["target"] == "cut-off hub" for k in kills)
+    if bug is None:
+        assert code == 0 and results["valid"] is True, results
+        return
+    delivery = results["delivery"]
+    assert code == 1 and delivery["valid"] is False and delivery["lost_count"] > 0
+    acked = {op["value"]["id"]: op["value"] for op in history
+             if op["f"] == "send" and op["type"] == "ok"}
+    killed_dcs = {k["value"]["node"].removesuffix("-hub") for k in kills}
+    assert {acked[msg_id]["dc"] for msg_id in delivery["lost"]} <= killed_dcs
