@@ -15,6 +15,7 @@ from ..errors import UsageError
 from ._base import Nemesis, NoopNemesis
 from ._clock import ClockSkewNemesis
 from ._compose import compose
+from ._node_partition import NodePartitionNemesis
 from ._process import DcOutageNemesis, KillNemesis, PauseNemesis
 from ._wan import WanDegradeNemesis, partition_nemesis_class
 
@@ -48,6 +49,7 @@ BUILTIN_NEMESES: dict[str, NemesisFactory] = {
     "pause": PauseNemesis,
     "dc-outage": DcOutageNemesis,
     "clock-skew": ClockSkewNemesis,
+    "partition-node": NodePartitionNemesis,
 }
 
 
