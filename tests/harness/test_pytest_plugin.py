@@ -123,10 +123,9 @@ def test_run_options_merge_defaults_session_and_overrides() -> None:
 
 
 def test_shared_cluster_refuses_a_run_of_another_shape(tmp_path: Path) -> None:
-    backend = LocalBackend()  # not started: only its spec is compared
-    backend.spec = ClusterSpec(dcs=3, wan_latency_ms=50, work_dir=tmp_path)
+    backend = LocalBackend()  # not started: the shape check comes first (a run that fits is in
+    backend.spec = ClusterSpec(dcs=3, wan_latency_ms=50, work_dir=tmp_path)  # ..._shared.py)
     shared = SharedCluster(backend)
-    shared.start(ClusterSpec(dcs=3, wan_latency_ms=50, seed=9, work_dir=tmp_path))  # fits
     with pytest.raises(UsageError, match="dcs: run wants 4, cluster has 3"):
         shared.start(ClusterSpec(dcs=4, wan_latency_ms=50, work_dir=tmp_path))
     with pytest.raises(UsageError, match="bugs"):
