@@ -45,7 +45,8 @@ __all__ = ["ImResult", "ImRun", "ImSettings"]
 ImRun = Callable[..., ImResult]
 
 _SETTINGS = pytest.StashKey[ImSettings]()
-_RUNS = pytest.StashKey[list[ImResult]]()
+_RUNS = pytest.StashKey[list["ImResult | str"]]()
+"""A test's runs: an `ImResult`, or the description of a run that raised (no verdict)."""
 
 _MARKERS = (
     ("im_nemesis(*names, **run_options): an imfault nemesis scenario; im_run() uses these "
@@ -139,7 +140,13 @@ def im_run(request: pytest.FixtureRequest) -> ImRun:
             base.update(run_fields_of_spec(cluster.spec))
             base["backend"] = getattr(cluster, "name", settings.backend)
         options = make_run_options(base, {**marked, **overrides})
-        run_dir, results, exit_code, report = run_scenario(options, cluster)
+        try:
+            run_dir, results, exit_code, report = run_scenario(options, cluster)
+        except Exception as exc:  # a setup or usage error: no verdict, still a reproducer
+            runs.append(f"raised {type(exc).__name__}: {exc}\n"
+                        f"reproduce: {options.command()}\n"
+                        f"reproduce the test: {_pytest_command(item.nodeid, settings)}")
+            raise
         result = ImResult(options=options, results=results, run_dir=run_dir,
                           report_path=report, exit_code=exit_code,
                           shared_cluster=cluster is not None, test_id=item.nodeid,
@@ -167,6 +174,7 @@ def pytest_runtest_makereport(item: pytest.Item,
     report: pytest.TestReport = outcome.get_result()
     runs = item.stash.get(_RUNS, [])
     if report.failed and runs and report.when == "call":
-        text = "\n\n".join(f"run {n} of {len(runs)}:\n{run.describe()}"
-                           for n, run in enumerate(runs, 1))
+        text = "\n\n".join(
+            f"run {n} of {len(runs)}:\n{run if isinstance(run, str) else run.describe()}"
+            for n, run in enumerate(runs, 1))
         report.sections.append(("imfault", text))

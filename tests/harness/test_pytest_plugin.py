@@ -143,3 +143,16 @@ def test_verdict_table_lists_overall_then_each_checker() -> None:
     assert lines[0].split() == ["overall", "invalid"]
     assert lines[1].split()[:2] == ["delivery", "invalid"] and "lost_count=3" in lines[1]
     assert lines[2].split()[:2] == ["routing", "unknown"] and "no final.json" in lines[2]
+
+
+def test_a_run_that_raises_still_gets_its_reproducer(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_unknown="""
+        def test_unknown_nemesis(im_run, tmp_path):
+            im_run("partition-moon", store=str(tmp_path))
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--im-seed", "2")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*- imfault -*", "run 1 of 1:", "raised UsageError: unknown nemesis 'partition-moon'*",
+        "reproduce: imfault run * --nemesis partition-moon * --name test_unknown_nemesis",
+        "reproduce the test: pytest test_unknown.py::test_unknown_nemesis * --im-seed 2 *"])
