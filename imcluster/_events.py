@@ -9,7 +9,7 @@ effect after it is carried out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from ._state import Entry
 
@@ -55,7 +55,7 @@ class AccessDisconnected:
     node: str
 
 
-HubEvent = Union[TimerFired, PeerFrame, AccessConnected, AccessFrame, AccessDisconnected]
+HubEvent = (TimerFired | PeerFrame | AccessConnected | AccessFrame | AccessDisconnected)
 
 # ---------------------------------------------------------------- access events
 
@@ -99,8 +99,8 @@ class HubDisconnected:
     """The link to the hub dropped; the driver reconnects with backoff."""
 
 
-AccessEvent = Union[TimerFired, ClientOpened, ClientData, ClientClosed, HubConnected, HubFrameIn,
-                    HubDisconnected]
+AccessEvent = (TimerFired | ClientOpened | ClientData | ClientClosed | HubConnected | HubFrameIn
+               | HubDisconnected)
 
 # ---------------------------------------------------------------- effects
 
@@ -172,7 +172,7 @@ class LogEvent:
     entry: Entry
 
 
-Effect = Union[SendPeer, SendAccess, SendHub, SendClient, CloseClient, Persist, SetTimer, LogEvent]
+Effect = (SendPeer | SendAccess | SendHub | SendClient | CloseClient | Persist | SetTimer | LogEvent)
 
 __all__ = [
     "AccessConnected", "AccessDisconnected", "AccessEvent", "AccessFrame", "ClientClosed",
