@@ -2,6 +2,7 @@
 
 Most 3-DC nemeses share the module's cluster (`im_cluster`); `wan-degrade` gets a fresh one (see
 FRESH_CLUSTER_NEMESES) and `partition-ring`, which needs at least 4 DCs, a fresh 4-DC cluster.
+`partition-node` needs the docker backend (skipped without an engine; refused on local).
 Each run: 6 s of main phase, a fault every 2 s; every nemesis op (faults and heals) must succeed.
 """
 
@@ -13,22 +14,25 @@ from typing import Any
 import pytest
 
 from harness.backends import Backend
+from harness.errors import UsageError
 from harness.nemesis import BUILTIN_NEMESES
 from harness.pytest_plugin import ImResult, ImRun
 
 SHARED_CLUSTER_NEMESES = ["noop", "partition-one", "partition-halves", "partition-bridge",
                           "partition-oneway", "kill", "pause", "dc-outage", "clock-skew"]
-# wan-degrade gets a fresh cluster: on a cluster that earlier partitions blackholed, Toxiproxy can
-# fail to remove a latency toxic (HTTP 503 "could not write to output in 5 seconds" from a stale
-# blackholed connection), and the heal fails. partition-ring needs at least 4 DCs.
+# wan-degrade gets a fresh cluster: Toxiproxy sometimes fails to remove its latency toxic (HTTP 503
+# "could not write to output in 5 seconds", seen more often on links that earlier partitions
+# blackholed), the heal fails and a shared cluster stays degraded. partition-ring needs >= 4 DCs.
 FRESH_CLUSTER_NEMESES = ["wan-degrade"]
 FOUR_DC_NEMESES = ["partition-ring"]
+DOCKER_ONLY_NEMESES = ["partition-node"]  # skips without a Docker engine
 
 RUN = {"time_limit": 6, "nemesis_interval": 2, "users": 16, "rate": 20}
 
 
 def test_every_catalogue_nemesis_has_a_scenario() -> None:
-    covered = SHARED_CLUSTER_NEMESES + FRESH_CLUSTER_NEMESES + FOUR_DC_NEMESES
+    covered = (SHARED_CLUSTER_NEMESES + FRESH_CLUSTER_NEMESES + FOUR_DC_NEMESES
+               + DOCKER_ONLY_NEMESES)
     assert sorted(covered) == sorted(BUILTIN_NEMESES)
 
 
@@ -61,7 +65,26 @@ def nemesis_faults(result: ImResult) -> list[dict[str, Any]]:
 def test_nemesis_on_fresh_cluster(nemesis: str, im_run: ImRun) -> None:
     result = im_run(nemesis, **RUN)
     result.assert_valid()
+    assert nemesis_faults(result), result.describe()
+    errors = nemesis_errors(result)
+    if errors and all(op["f"] == "stop-wan" and "ReadTimeout" in op["error"] for op in errors):
+        pytest.xfail("known: toxiproxy-server did not remove the latency toxic within the 5 s "
+                     "HTTP timeout, so the WAN heal failed (docs/notes-pytest.md)")
+    assert not errors, result.describe()
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("nemesis", DOCKER_ONLY_NEMESES)
+def test_docker_only_nemesis(nemesis: str, im_run: ImRun) -> None:
+    result = im_run(nemesis, backend="docker", **RUN)
+    result.assert_valid()
     assert nemesis_faults(result) and not nemesis_errors(result), result.describe()
+
+
+@pytest.mark.parametrize("nemesis", DOCKER_ONLY_NEMESES)
+def test_docker_only_nemesis_is_refused_on_local(nemesis: str, im_run: ImRun) -> None:
+    with pytest.raises(UsageError, match="docker"):
+        im_run(nemesis, backend="local", **RUN)
 
 
 @pytest.mark.im_nemesis("partition-ring", **RUN)
