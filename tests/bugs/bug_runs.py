@@ -34,7 +34,7 @@ class Scenario:
     locality: float = 0.3
     wan_latency: float = 200.0
     exactly_once: bool = False
-    recovery_timeout: float = 12.0
+    recovery_timeout: float = 20.0
 
     def options(self, bug: str | None, store: Path) -> RunOptions:
         return RunOptions(backend="local", dcs=self.dcs, users=self.users, rate=self.rate,

@@ -6,6 +6,7 @@ toxiproxy-server by pid, also when the run fails; `tests/conftest.py` reports an
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bug_runs, next to th
 
 @pytest.fixture(scope="session")
 def bug_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run directories of the seeded-bug runs (kept by pytest's tmp retention for a look)."""
+    """Run directories of the seeded-bug runs: `$IMFAULT_BUG_STORE` if set (kept, to look at a
+    failure), else a pytest temporary directory."""
     from harness._toxiproxy import find_toxiproxy_server
     from harness.errors import SetupError
 
@@ -24,4 +26,8 @@ def bug_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         find_toxiproxy_server()
     except SetupError as exc:
         pytest.skip(str(exc))
+    if os.environ.get("IMFAULT_BUG_STORE"):
+        store = Path(os.environ["IMFAULT_BUG_STORE"]).resolve()
+        store.mkdir(parents=True, exist_ok=True)
+        return store
     return tmp_path_factory.mktemp("bug-runs")

@@ -35,7 +35,7 @@ def test_cut_off_dcs_of_each_shape() -> None:
     halves = {"dc1": ["dc3", "dc4", "dc5"], "dc2": ["dc3", "dc4", "dc5"],
               "dc3": ["dc1", "dc2"], "dc4": ["dc1", "dc2"], "dc5": ["dc1", "dc2"]}
     assert cut_off_dcs([halves]) == ["dc1", "dc2"]
-    healed = {dc: [] for dc in dcs}
+    healed: dict[str, list[str]] = {dc: [] for dc in dcs}
     assert cut_off_dcs([healed]) == [] and cut_off_dcs([]) == []
     # a one-way cut: dc1 cannot hear dc2, but dc2's updates still reach dc1 through dc3
     relayed = {"dc1": ["dc2"], "dc2": [], "dc3": []}
