@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import requests
 from toxiproxy.api import APIConsumer  # type: ignore[import-untyped]
 from toxiproxy.exceptions import NotFound  # type: ignore[import-untyped]
 from toxiproxy.server import Toxiproxy  # type: ignore[import-untyped]
@@ -52,6 +53,8 @@ PARTITION_STYLES = ("blackhole", "refuse")
 DEGRADE_KINDS = ("latency", "bandwidth", "slicer", "reset_peer")
 STREAMS = ("upstream", "downstream")
 _HTTP_TIMEOUT = 5.0
+_REMOVE_HTTP_TIMEOUT = 30.0  # above toxiproxy-server's own 25 s request timeout
+_REMOVE_DEADLINE_S = 60.0
 _DEGRADE_DEFAULTS: dict[str, dict[str, Any]] = {
     "latency": {"latency": 1000, "jitter": 0},
     "bandwidth": {"rate": 16},
@@ -191,12 +194,41 @@ class Wan:
         _bind(self.api_host, self.api_port)
         return APIConsumer.post(url, json=body, timeout=_HTTP_TIMEOUT).json()
 
-    def _delete(self, url: str) -> None:
+    def _delete(self, url: str, timeout: float = _HTTP_TIMEOUT) -> bool:
+        """DELETE `url`; True when it is gone (or was), False when the server did not answer in
+        time or answered an error (it gives up on a request after 25 s with HTTP 503)."""
         _bind(self.api_host, self.api_port)
         try:
-            APIConsumer.delete(url, timeout=_HTTP_TIMEOUT)
+            response = APIConsumer.delete(url, timeout=timeout)
         except NotFound:
-            pass
+            return True
+        except requests.RequestException:
+            return False
+        return bool(response.status_code < 300)
+
+    def _remove_toxic(self, link: Link, name: str) -> None:
+        """Remove toxic `name` from `link`, waiting out a slow removal.
+
+        Toxiproxy removes a toxic only after handing on the bytes it holds; when the far end is
+        not reading (a paused or busy hub, a full socket) each held chunk can take up to 5 s, so
+        a removal may outlast a short HTTP timeout (toxiproxy-server issues #500, #558). Retry,
+        checking whether the removal landed anyway, for at most `_REMOVE_DEADLINE_S`; then fail
+        with a message naming the toxic (the heal op records it as an error)."""
+        proxy = proxy_name(*link)
+        url = f"/proxies/{proxy}/toxics/{name}"
+        deadline = time.monotonic() + _REMOVE_DEADLINE_S
+        while True:
+            remaining = deadline - time.monotonic()
+            if self._delete(url, timeout=max(1.0, min(_REMOVE_HTTP_TIMEOUT, remaining))):
+                return
+            with contextlib.suppress(requests.RequestException):
+                if name not in {str(t["name"]) for t in self._get(f"/proxies/{proxy}/toxics")}:
+                    return
+            if time.monotonic() >= deadline:
+                raise SetupError(f"toxiproxy-server did not remove toxic {name} from {proxy} "
+                                 f"within {_REMOVE_DEADLINE_S:.0f} s (its far end is not "
+                                 "reading?); see the toxiproxy log")
+            time.sleep(0.5)
 
     def _add_toxic(self, link: Link, name: str, kind: str, stream: str,
                    attributes: dict[str, Any], toxicity: float = 1.0) -> None:
@@ -291,7 +323,7 @@ class Wan:
         for link, (enabled, toxics) in self._state().items():
             for name in sorted(toxics):
                 if name.startswith("cut_"):
-                    self._delete(f"/proxies/{proxy_name(*link)}/toxics/{name}")
+                    self._remove_toxic(link, name)
             if not enabled:
                 self._set_enabled(link, True)
 
@@ -345,7 +377,7 @@ class Wan:
         for link, (_, toxics) in self._state().items():
             for name in sorted(toxics):
                 if name.startswith("degrade_"):
-                    self._delete(f"/proxies/{proxy_name(*link)}/toxics/{name}")
+                    self._remove_toxic(link, name)
 
     # ------------------------------------------------------------------ inspection
     def active_faults(self) -> list[dict[str, Any]]:
