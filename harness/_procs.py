@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -32,10 +33,45 @@ __all__ = [
 ]
 
 _handed_out_ports: set[int] = set()
+_port_rng = random.Random()  # which free port a node listens on does not affect a test
+LISTEN_PORT_FLOOR = 10_000
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range of source ports for outgoing connections (Linux default 32768-60999)."""
+    try:
+        low, high = (int(part) for part in EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on `host` that is free now and was not handed out before by this process."""
+    """A TCP port on `host` that is free now and was not handed out before by this process.
+
+    Chosen outside the kernel's ephemeral range: a port from that range, released until the node
+    binds it, can meanwhile become the source port of an outgoing connection (toxiproxy dialling
+    a hub that is not listening yet or was just killed: even a TCP self-connect), and the node's
+    bind then fails with "address already in use". Falls back to a kernel-chosen port.
+    """
+    low, high = ephemeral_port_range()
+    outside = [r for r in (range(LISTEN_PORT_FLOOR, low), range(high + 1, 65536)) if len(r)]
+    for _ in range(200 if outside else 0):
+        span = _port_rng.choice(outside)
+        port = span[_port_rng.randrange(len(span))]
+        if port not in _handed_out_ports and _bindable(host, port):
+            _handed_out_ports.add(port)
+            return port
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((host, 0))
