@@ -1,10 +1,12 @@
-"""Issue 5's acceptance command on the local backend: `imfault run --dcs 5 --time-limit 30
---nemesis partition-one,kill --seed 3` is valid on the correct cluster and invalid through LOST
-messages with `--bug volatile-store` (the composed kill targets the cut-off DC's hub)."""
+"""Issue 5's acceptance command on the local and docker backends: `imfault run --dcs 5
+--time-limit 30 --nemesis partition-one,kill --seed 3` is valid on the correct cluster and invalid
+through LOST messages with `--bug volatile-store` (the composed kill targets the cut-off DC's hub).
+The docker half skips without an engine, and fails instead with IMFAULT_REQUIRE_DOCKER=1 (CI)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +29,24 @@ def _imfault_run(store: Path, *extra: str) -> tuple[int, dict, list[dict]]:
     return proc.returncode, results, history
 
 
+def _require_engine() -> None:
+    from harness.backends._docker_engine import ENABLE_HINT, engine_available
+
+    if engine_available():
+        return
+    message = f"no Docker engine answers: {ENABLE_HINT}"
+    if os.environ.get("IMFAULT_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"IMFAULT_REQUIRE_DOCKER=1 but {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.mark.parametrize("backend", ["local", pytest.param("docker", marks=pytest.mark.docker)])
 @pytest.mark.parametrize("bug", [None, "volatile-store"])
-def test_issue5_command(bug: str | None, bug_store: Path) -> None:
-    code, results, history = _imfault_run(bug_store / (bug or "clean"),
-                                          *(["--bug", bug] if bug else []))
+def test_issue5_command(bug: str | None, backend: str, bug_store: Path) -> None:
+    if backend == "docker":
+        _require_engine()
+    code, results, history = _imfault_run(bug_store / backend / (bug or "clean"),
+                                          "--backend", backend, *(["--bug", bug] if bug else []))
     kills = [op for op in history if op["f"] == "kill" and op["type"] == "info"]
     assert len(kills) == 3 and all(k["value"]["target"] == "cut-off hub" for k in kills)
     if bug is None:
