@@ -28,7 +28,7 @@ from .ops import Op
 LOGOUT_PROBABILITY = 0.08
 """Chance that a logged-in user's next op ends its session (sessions last ~12 ops)."""
 DOWN_DC_MEMORY_S = 3.0
-"""A DC where a login could not connect is avoided for this long."""
+"""A DC where a login could not connect, or was told its hub is unavailable, is avoided this long."""
 
 
 def user_names(count: int) -> list[str]:
@@ -286,7 +286,14 @@ class UserClients:
             return op.complete("fail", error=f"connect: {type(exc).__name__}: {exc}")
         self._clients[user] = client
         self._watch(user, client)
-        reply = await asyncio.wait_for(client.login(user), self.op_timeout_s)
+        try:
+            reply = await asyncio.wait_for(client.login(user), self.op_timeout_s)
+        except Exception as exc:
+            if getattr(exc, "code", None) == "unavailable":
+                # The access node is up but its hub is not: avoid the DC like a refused connect,
+                # or every user retries it at once. Still `info`: the coordinate may have landed.
+                self._down_since[dc] = time.monotonic()
+            raise
         self._down_since.pop(dc, None)
         self.sessions[user] = dc
         reply = dict(reply or {})
