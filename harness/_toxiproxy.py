@@ -67,7 +67,8 @@ Link = tuple[str, str]
 
 def find_toxiproxy_server() -> str:
     """Path of the `toxiproxy-server` binary: `$IMFAULT_TOXIPROXY_SERVER`, then `PATH`, then
-    `~/.cache/imfault/bin/toxiproxy-server`; `SetupError` saying how to get one otherwise."""
+    `$IMFAULT_TOOLS/bin/toxiproxy-server` (default `~/.cache/imfault`, where `scripts/bootstrap`
+    builds it); `SetupError` saying how to get one otherwise."""
     from_env = os.environ.get("IMFAULT_TOXIPROXY_SERVER")
     if from_env:
         if os.path.isfile(from_env) and os.access(from_env, os.X_OK):
@@ -79,7 +80,8 @@ def find_toxiproxy_server() -> str:
     on_path = shutil.which("toxiproxy-server")
     if on_path:
         return on_path
-    cached = Path.home() / ".cache" / "imfault" / "bin" / "toxiproxy-server"
+    tools = os.environ.get("IMFAULT_TOOLS") or str(Path.home() / ".cache" / "imfault")
+    cached = Path(tools) / "bin" / "toxiproxy-server"
     if cached.is_file() and os.access(cached, os.X_OK):
         return str(cached)
     raise SetupError(
