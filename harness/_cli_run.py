@@ -14,7 +14,7 @@ import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,19 +169,51 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
 def handle_check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .runner import check_run_dir, exit_code_of, write_report
+    from .runner import exit_code_of
     run_dir = Path(args.run_dir)
     if not (run_dir / "history.jsonl").is_file():
         raise UsageError(f"{run_dir} has no history.jsonl: not a run directory")
-    results = check_run_dir(run_dir)
-    write_json(run_dir / "results.json", results)
     console = Console()
-    try:
-        write_report(run_dir, results)
-    except Exception as exc:  # noqa: BLE001 - the verdict still stands
-        console.print(f"report failed: {type(exc).__name__}: {exc}", markup=False)
+    results = _check_and_report(run_dir, console)
     _print_summary(results, console, run_dir)
     return exit_code_of(results)
+
+
+def _check_and_report(run_dir: Path, console: Any) -> dict[str, Any]:
+    """Check the run, write `results.json`, then `report.html` from the same parsed history.
+
+    The run is parsed once: the checkers' loaded run and history index go to the report too. It
+    all happens with the cyclic collector paused (millions of acyclic containers) and the run is
+    freed before it resumes. Without the `checkers` package: the runner's fallback (counts only).
+    """
+    from .runner import check_run_dir, write_report
+    try:
+        import checkers
+    except ImportError:
+        results = check_run_dir(run_dir)
+        write_json(run_dir / "results.json", results)
+        _report(console, write_report, run_dir, results)
+        return results
+    with checkers.gc_paused():
+        run = checkers.load_run(run_dir)
+        results, index = checkers.check_loaded(run)
+        write_json(run_dir / "results.json", results)
+        try:
+            from reports import write_report as write_html_report
+        except ImportError:
+            pass
+        else:
+            _report(console, write_html_report, run_dir, results, run=run, index=index)
+        del run, index
+    return results
+
+
+def _report(console: Any, write: Callable[..., Any], run_dir: Path, results: dict[str, Any],
+            **preloaded: Any) -> None:
+    try:
+        write(run_dir, results, **preloaded)
+    except Exception as exc:  # noqa: BLE001 - the verdict still stands
+        console.print(f"report failed: {type(exc).__name__}: {exc}", markup=False)
 
 
 # ---------------------------------------------------------------- clean

@@ -1,16 +1,27 @@
-"""One streaming pass over a run's history and events, keeping only what the report draws.
+"""One pass over a run's history and events, keeping only what the report draws.
 
 The report must stay fast for histories of a million ops, so this module reads `history.jsonl`
 once and keeps compact per-message facts (send time, sender DC, first receipt), nemesis ops and
 intervals, login/logout ops (to explain a trail), and the full ops of the few messages whose trails
 the report shows. `events.jsonl` is read once for per-dot convergence times.
+
+When the caller already parsed the run (`imfault check` parses it for the checkers), it hands the
+parsed ops, and the checkers' `HistoryIndex`, to `preloaded_run`: inside that block the digests of
+that run directory are built from them instead of reading the files again. Without an index the
+same per-op pass runs over the parsed ops; with one, sends and receipts come from the index and
+the history is walked again only to collect the few trails' ops and the logins around them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +48,48 @@ _CLOSERS = {
 }
 
 
+@dataclass
+class PreloadedRun:
+    """A run directory's files already parsed: `history`/`events` as lists of objects (`None`
+    when absent), `index` a `checkers.HistoryIndex` of `history` (optional)."""
+
+    run_dir: Path
+    history: list[dict[str, Any]] | None
+    events: list[dict[str, Any]] | None = None
+    index: Any = None
+    skipped_history: int = 0
+
+
+_PRELOADED: ContextVar[PreloadedRun | None] = ContextVar("imfault_report_preloaded", default=None)
+
+
+@contextmanager
+def preloaded_run(run: PreloadedRun) -> Iterator[None]:
+    """Within the block, digests of `run.run_dir`'s files use `run` instead of reading them."""
+    token = _PRELOADED.set(run)
+    try:
+        yield
+    finally:
+        _PRELOADED.reset(token)
+
+
+def _same_file(path: Path, expected: Path) -> bool:
+    if Path(path) == expected:
+        return True
+    try:
+        return os.path.samefile(path, expected)
+    except OSError:
+        return False
+
+
+def _preloaded_for(path: Path, attribute: str) -> PreloadedRun | None:
+    """The preloaded run whose `attribute` file (history.jsonl / events.jsonl) is `path`."""
+    loaded = _PRELOADED.get()
+    if loaded is None or getattr(loaded, attribute) is None:
+        return None
+    return loaded if _same_file(path, loaded.run_dir / f"{attribute}.jsonl") else None
+
+
 @dataclass(slots=True)
 class SendFacts:
     """What the history says about one send."""
@@ -48,6 +101,42 @@ class SendFacts:
     outcome: str = "pending"  # ok | fail | info | pending (no completion recorded)
     first_receipt_time: int | None = None
     first_receipt_via: str | None = None
+
+
+class IndexedSends(Mapping[str, SendFacts]):
+    """Message id (as a string) -> `SendFacts`, over the checkers' `HistoryIndex.sends` (keyed by
+    the raw ids, in invocation order) and the facts built in that order: no second dict of
+    hundreds of thousands of entries."""
+
+    def __init__(self, rows: dict[Any, list[Any]], facts: list[SendFacts]) -> None:
+        self._rows = rows
+        self._facts = facts
+        self._by_str: dict[str, SendFacts] | None = None  # only if some raw id is not a str
+
+    def _str_keyed(self) -> dict[str, SendFacts] | None:
+        if self._by_str is None and not set(map(type, self._rows)) <= {str}:
+            self._by_str = {str(key): facts for key, facts in zip(self._rows, self._facts)}
+        return self._by_str
+
+    def __getitem__(self, msg_id: str) -> SendFacts:
+        row = self._rows.get(msg_id)
+        if row is not None and msg_id.__class__ is str:
+            return self._facts[row[5]]
+        by_str = self._str_keyed()
+        if by_str is None:
+            raise KeyError(msg_id)
+        return by_str[msg_id]
+
+    def __iter__(self) -> Iterator[str]:
+        by_str = self._str_keyed()
+        return iter(by_str if by_str is not None else self._rows)
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    def values(self) -> list[SendFacts]:  # type: ignore[override]
+        """The facts in invocation order (a list: iterating it needs no lookups)."""
+        return self._facts
 
 
 @dataclass
@@ -67,13 +156,12 @@ class HistoryDigest:
 
     op_count: int = 0
     end_time: int = 0
-    sends: dict[str, SendFacts] = field(default_factory=dict)
+    sends: Mapping[str, SendFacts] = field(default_factory=dict)
     nemesis_ops: list[dict[str, Any]] = field(default_factory=list)
     intervals: list[NemesisInterval] = field(default_factory=list)
     session_ops: list[dict[str, Any]] = field(default_factory=list)  # login/logout, all of them
     trail_ops: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     trail_overflow: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    receipts_by_dc: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     skipped_lines: int = 0
 
 
@@ -104,36 +192,65 @@ def _keep(digest: HistoryDigest, msg_id: str, op: dict[str, Any]) -> None:
         digest.trail_overflow[msg_id] += 1
 
 
-def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
-    """Read `history.jsonl` once; keep every op of a message id in `trail_ids`."""
+def _time_of(op: dict[str, Any]) -> int:
+    """An op's time as an int (a float is truncated, anything else is 0), without mutating it."""
+    time = op.get("time")
+    if time.__class__ is int:
+        return time  # type: ignore[return-value]
+    return int(time) if isinstance(time, float) else 0
+
+
+class _IntervalTracker:
+    """Pairs nemesis start and stop ops (in history order) into `NemesisInterval`s."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        self.closed: list[NemesisInterval] = []
+
+    def add(self, op: dict[str, Any], time: int) -> None:
+        f = op.get("f")
+        value = op.get("value")
+        if f in _OPENERS and op.get("type") == "invoke":
+            self.open[_OPENERS[f]].append((time, _interval_key(value), _target_label(value)))
+        elif f in _CLOSERS and op.get("type") != "invoke":
+            stack = self.open[_CLOSERS[f]]
+            if stack:
+                key = _interval_key(value)
+                pos = next((i for i, item in enumerate(stack) if item[1] == key), 0)
+                start, _key, open_label = stack.pop(pos)
+                self.closed.append(NemesisInterval(
+                    _CLOSERS[f], start, time, open_label or _target_label(value), True))
+
+    def intervals(self, end_time: int) -> list[NemesisInterval]:
+        """Closed intervals plus those still open at `end_time`, by start time."""
+        result = list(self.closed)
+        for kind_name, stack in self.open.items():
+            for start, _key, label in stack:
+                result.append(NemesisInterval(kind_name, start, end_time, label, False))
+        result.sort(key=lambda item: (item.start, item.kind))
+        return result
+
+
+def digest_ops(ops: Iterable[dict[str, Any]], trail_ids: set[str]) -> HistoryDigest:
+    """One pass over history ops (objects in history order); keep every op of `trail_ids`."""
     digest = HistoryDigest()
-    stats = JsonlStats()
-    sends = digest.sends
-    open_intervals: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    sends: dict[str, SendFacts] = {}
+    digest.sends = sends
+    tracker = _IntervalTracker()
     end_time = 0
-    for op in iter_jsonl(path, stats):
-        time = op.get("time")
-        if time.__class__ is not int:
-            time = int(time) if isinstance(time, float) else 0
-            op["time"] = time
+    count = 0
+    for op in ops:
+        count += 1
+        time = _time_of(op)
+        if op.get("time") is not time:
+            op["time"] = time  # ops parsed for this digest alone: later readers see an int
         end_time = max(end_time, time)
         f = op.get("f")
         value = op.get("value")
         kind = op.get("type")
         if op.get("process") == "nemesis":
             digest.nemesis_ops.append(op)
-            label = _target_label(value)
-            if f in _OPENERS and kind == "invoke":
-                open_intervals[_OPENERS[f]].append((time, _interval_key(value), label))
-            elif f in _CLOSERS and kind != "invoke":
-                stack = open_intervals[_CLOSERS[f]]
-                if stack:
-                    key = _interval_key(value)
-                    pos = next((i for i, item in enumerate(stack) if item[1] == key), 0)
-                    start, _key, open_label = stack.pop(pos)
-                    digest.intervals.append(
-                        NemesisInterval(_CLOSERS[f], start, time, open_label or label, True)
-                    )
+            tracker.add(op, time)
             continue
         if not isinstance(value, dict):
             continue
@@ -160,21 +277,135 @@ def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
             ):
                 facts.first_receipt_time = time
                 facts.first_receipt_via = str(value.get("via"))
-                digest.receipts_by_dc[str(value.get("dc"))] += 1
             if msg_id in trail_ids:
                 _keep(digest, msg_id, op)
         elif f in ("login", "logout"):
             digest.session_ops.append(op)
-    digest.op_count = stats.parsed
+    digest.op_count = count
     digest.end_time = end_time
-    for kind_name, stack in open_intervals.items():
-        for start, _key, label in stack:
-            digest.intervals.append(
-                NemesisInterval(kind_name, start, digest.end_time, label, False)
-            )
-    digest.intervals.sort(key=lambda item: (item.start, item.kind))
+    digest.intervals = tracker.intervals(end_time)
+    return digest
+
+
+def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
+    """Digest `history.jsonl`: from the run handed to `preloaded_run` when it is that run's file
+    (no second parse), else read once, streaming."""
+    loaded = _preloaded_for(path, "history")
+    if loaded is not None and loaded.history is not None:
+        digest = None
+        if loaded.index is not None:
+            try:
+                digest = digest_index(loaded.index, trail_ids)
+            except (AttributeError, KeyError, TypeError, ValueError):  # not a list of op dicts
+                digest = None
+        if digest is None:
+            digest = digest_ops((op for op in loaded.history if isinstance(op, dict)), trail_ids)
+        digest.skipped_lines = loaded.skipped_history
+        return digest
+    stats = JsonlStats()
+    digest = digest_ops(iter_jsonl(path, stats), trail_ids)
     digest.skipped_lines = stats.skipped
     return digest
+
+
+
+def digest_index(index: Any, trail_ids: set[str]) -> HistoryDigest:
+    """The digest built from a `checkers.HistoryIndex` (the checkers' one pass over the history)
+    plus, only when there are trails to show, one pass for their ops and the logins.
+
+    Sends, outcomes and first receipts are the checkers' own (first invocation, first completion,
+    first receipt by the recipient, also when it was logged before the send), so the report's
+    numbers agree with `results.json`. Mostly C-level passes over the index's lists: touching each
+    receipt op again would cost more (they are scattered over the heap) than the rest together.
+    """
+    history: list[dict[str, Any]] = index.history
+    digest = HistoryDigest(op_count=len(history))
+    try:
+        latest = max(map(itemgetter("time"), history), default=0)
+        digest.end_time = max(0, latest if latest.__class__ is int else int(latest))
+    except (KeyError, TypeError, ValueError):  # a malformed op: the tolerant per-op reading
+        digest.end_time = max(map(_time_of, history), default=0)
+    # row: [from, to, dc, process, invoke_time, rank, outcome, complete_time, id, receipt]
+    rows = index.sends
+    received_at: list[Any] = [None] * len(rows)
+    via_of: list[Any] = [None] * len(rows)
+    for row, received, via in index.deliveries:  # (send row, time, via) of each first receipt
+        rank = row[5]  # rank in invocation order = position in `rows`
+        received_at[rank] = received if received.__class__ is int else int(received)
+        via_of[rank] = via if via.__class__ is str else str(via)
+    new_facts = SendFacts
+    facts = [
+        new_facts(sent if sent.__class__ is int else int(sent),
+                  sender if sender.__class__ is str else str(sender),
+                  recipient if recipient.__class__ is str else str(recipient),
+                  dc if dc.__class__ is str else str(dc),
+                  outcome if outcome.__class__ is str else str(outcome),
+                  received, via)
+        for (sender, recipient, dc, _process, sent, _rank, outcome, _done, _id, _receipt),
+        received, via in zip(rows.values(), received_at, via_of)
+    ]
+    digest.sends = IndexedSends(rows, facts)
+    tracker = _IntervalTracker()
+    digest.nemesis_ops = [_with_int_time(op) for op in index.nemesis_ops]
+    for op in digest.nemesis_ops:
+        tracker.add(op, op["time"])
+    digest.intervals = tracker.intervals(digest.end_time)
+    if trail_ids:  # trails also show the logins and logouts around them
+        try:
+            _collect_trail_ops_fast(digest, history, trail_ids)
+        except (KeyError, TypeError, AttributeError):  # a malformed op somewhere
+            digest.trail_ops.clear()
+            digest.trail_overflow.clear()
+            digest.session_ops.clear()
+            _collect_trail_ops(digest, history, trail_ids)
+    return digest
+
+
+def _collect_trail_ops_fast(
+    digest: HistoryDigest, history: list[dict[str, Any]], trail_ids: set[str]
+) -> None:
+    """`_collect_trail_ops` for well-formed ops (raises on a malformed one)."""
+    sessions = digest.session_ops
+    for op in history:
+        f = op["f"]
+        if f == "recv" or f == "send":
+            msg_id = op["value"]["id"]
+            if msg_id.__class__ is not str:
+                msg_id = str(msg_id)
+            if msg_id in trail_ids and op["process"] != "nemesis":
+                _keep(digest, msg_id, _with_int_time(op))
+        elif (f == "login" or f == "logout") and op["process"] != "nemesis":
+            if op["value"].__class__ is not dict:
+                raise TypeError("value is not an object")
+            sessions.append(_with_int_time(op))
+
+
+def _collect_trail_ops(
+    digest: HistoryDigest, history: list[dict[str, Any]], trail_ids: set[str]
+) -> None:
+    sessions = digest.session_ops
+    for op in history:
+        if not isinstance(op, dict):
+            continue
+        f = op.get("f")
+        if f == "send" or f == "recv":
+            value = op.get("value")
+            if value.__class__ is not dict or op.get("process") == "nemesis":
+                continue
+            msg_id = value.get("id")  # type: ignore[union-attr]
+            if msg_id.__class__ is not str:
+                msg_id = str(msg_id)
+            if msg_id in trail_ids:
+                _keep(digest, msg_id, _with_int_time(op))
+        elif (f == "login" or f == "logout") and op.get("process") != "nemesis" and isinstance(
+                op.get("value"), dict):
+            sessions.append(_with_int_time(op))
+
+
+def _with_int_time(op: dict[str, Any]) -> dict[str, Any]:
+    """`op` itself when its time is an int, else a copy with `_time_of` (the checkers' ops are
+    shared, so they are not modified)."""
+    return op if op.get("time").__class__ is int else {**op, "time": _time_of(op)}
 
 
 @dataclass
@@ -188,12 +419,24 @@ class EventsDigest:
 
 
 def digest_events(path: Path, dc_names: list[str], trail_ids: set[str]) -> EventsDigest:
-    """Per dot: time from `originate` to the last DC's `apply`; keep msg events of `trail_ids`."""
+    """Per dot: time from `originate` to the last DC's `apply`; keep msg events of `trail_ids`.
+
+    Reads `events.jsonl` once, or uses the preloaded run's events (see `preloaded_run`)."""
+    loaded = _preloaded_for(path, "events")
+    if loaded is not None and loaded.events is not None:
+        return digest_event_objects(loaded.events, dc_names, trail_ids)
+    return digest_event_objects(iter_jsonl(path), dc_names, trail_ids)
+
+
+def digest_event_objects(
+    events: Iterable[dict[str, Any]], dc_names: list[str], trail_ids: set[str]
+) -> EventsDigest:
+    """`digest_events` over event objects already parsed."""
     result = EventsDigest()
     first: dict[tuple[str, int], int] = {}
     last: dict[tuple[str, int], int] = {}
     seen_dcs: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for event in iter_jsonl(path):
+    for event in events:
         dot = (str(event.get("origin")), int(event.get("seq") or 0))
         time = event.get("time")
         if not isinstance(time, (int, float)):
