@@ -19,7 +19,7 @@ from ._compose import CHECKERS, check_all, check_run, gc_paused
 from ._convergence import check_convergence, theory_rounds
 from ._delivery import check_delivery
 from ._index import HistoryIndex, index_history
-from ._load import RunData, load_run, parse_jsonl
+from ._load import RunData, load_run, parse_jsonl, release_run
 from ._nemesis import nemesis_intervals
 from ._ordering import check_ordering
 from ._perf import check_perf
@@ -49,6 +49,7 @@ __all__ = [
     "nemesis_intervals",
     "parse_jsonl",
     "quantiles",
+    "release_run",
     "theory_rounds",
 ]
 

