@@ -320,11 +320,6 @@ def digest_index(index: Any, trail_ids: set[str]) -> HistoryDigest:
     """
     history: list[dict[str, Any]] = index.history
     digest = HistoryDigest(op_count=len(history))
-    try:
-        latest = max(map(itemgetter("time"), history), default=0)
-        digest.end_time = max(0, latest if latest.__class__ is int else int(latest))
-    except (KeyError, TypeError, ValueError):  # a malformed op: the tolerant per-op reading
-        digest.end_time = max(map(_time_of, history), default=0)
     # row: [from, to, dc, process, invoke_time, rank, outcome, complete_time, id, receipt]
     rows = index.sends
     received_at: list[Any] = [None] * len(rows)
@@ -349,24 +344,40 @@ def digest_index(index: Any, trail_ids: set[str]) -> HistoryDigest:
     digest.nemesis_ops = [_with_int_time(op) for op in index.nemesis_ops]
     for op in digest.nemesis_ops:
         tracker.add(op, op["time"])
-    digest.intervals = tracker.intervals(digest.end_time)
-    if trail_ids:  # trails also show the logins and logouts around them
-        try:
-            _collect_trail_ops_fast(digest, history, trail_ids)
-        except (KeyError, TypeError, AttributeError):  # a malformed op somewhere
-            digest.trail_ops.clear()
-            digest.trail_overflow.clear()
-            digest.session_ops.clear()
+    try:
+        if trail_ids:  # trails also show the logins and logouts around them
+            digest.end_time = _collect_trail_ops_fast(digest, history, trail_ids)
+        else:
+            digest.end_time = _latest_time(max(map(itemgetter("time"), history), default=0))
+    except (KeyError, TypeError, ValueError, AttributeError):  # a malformed op somewhere
+        digest.trail_ops.clear()
+        digest.trail_overflow.clear()
+        digest.session_ops.clear()
+        digest.end_time = max(map(_time_of, history), default=0)
+        if trail_ids:
             _collect_trail_ops(digest, history, trail_ids)
+    digest.intervals = tracker.intervals(digest.end_time)
     return digest
+
+
+def _latest_time(latest: Any) -> int:
+    """`_time_of`'s reading of the largest time of well-formed ops (a float is truncated)."""
+    if latest.__class__ is not int:
+        latest = int(latest)  # a str (an unordered mix raised already) fails: ValueError
+    return max(0, latest)  # type: ignore[no-any-return]
 
 
 def _collect_trail_ops_fast(
     digest: HistoryDigest, history: list[dict[str, Any]], trail_ids: set[str]
-) -> None:
-    """`_collect_trail_ops` for well-formed ops (raises on a malformed one)."""
+) -> int:
+    """`_collect_trail_ops` for well-formed ops (raises on a malformed one); returns the latest
+    op time."""
     sessions = digest.session_ops
+    latest = 0
     for op in history:
+        time = op["time"]
+        if time > latest:  # noqa: PLR1730 (a call to max() per op costs more)
+            latest = time
         f = op["f"]
         if f == "recv" or f == "send":
             msg_id = op["value"]["id"]
@@ -378,6 +389,7 @@ def _collect_trail_ops_fast(
             if op["value"].__class__ is not dict:
                 raise TypeError("value is not an object")
             sessions.append(_with_int_time(op))
+    return _latest_time(latest)
 
 
 def _collect_trail_ops(
