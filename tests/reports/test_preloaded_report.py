@@ -1,0 +1,91 @@
+"""The report built from a run already parsed (what `imfault check` hands over) is the same page as
+the one built by reading the run directory's files, and really does not read them again."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from reports_synthetic_run import LOST_ID, make_run
+
+import checkers
+import reports
+from harness.cli import main
+
+GENERATOR = Path(__file__).resolve().parents[2] / "benchmarks" / "gen_history.py"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_history_for_reports", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _from_files(run_dir: Path, results: dict) -> str:
+    return reports.write_report(run_dir, results).read_text(encoding="utf-8")
+
+
+def _preloaded(run_dir: Path, with_index: bool = True) -> tuple[str, dict]:
+    run = checkers.load_run(run_dir)
+    results, index = checkers.check_loaded(run)
+    path = reports.write_report(run_dir, results, run=run, index=index if with_index else None)
+    return path.read_text(encoding="utf-8"), results
+
+
+@pytest.mark.parametrize("with_index", [True, False])
+def test_synthetic_run_same_page(tmp_path: Path, with_index: bool) -> None:
+    run_dir = make_run(tmp_path)
+    page, results = _preloaded(run_dir, with_index)
+    assert LOST_ID in page and 'id="trails-lost"' in page
+    assert page == _from_files(run_dir, results)
+
+
+def test_generated_run_same_page(tmp_path: Path) -> None:
+    summary = _generator().generate_run(tmp_path, ops=20_000, seed=3, with_events=True)
+    assert summary["expected"]["lost"] and summary["expected"]["duplicated"]
+    page, results = _preloaded(tmp_path)
+    assert summary["expected"]["lost"][0] in page
+    assert page == _from_files(tmp_path, results)
+
+
+def test_preloaded_run_is_not_read_again(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    run = checkers.load_run(run_dir)
+    results, index = checkers.check_loaded(run)
+    expected = _from_files(run_dir, results)
+    for name in ("history.jsonl", "events.jsonl"):  # what is on disk now is not that run
+        (run_dir / name).write_text('{"f": "send", "type": "invoke", "time": 5}\n')
+    page = reports.write_report(run_dir, results, run=run, index=index).read_text("utf-8")
+    assert page == expected
+    assert _from_files(run_dir, results) != expected  # the files alone give another page
+
+
+def test_malformed_history_counted_as_the_checkers_do(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    with (run_dir / "history.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write('{"index": 1, "time": 2.5e10, "process": 3, "type": "ok", "f": "login", '
+                     '"value": {"user": "u1", "dc": "dc2"}}\n')
+        handle.write('{"index": 2, "time": "late", "process": 3, "type": "ok", "f": "recv", '
+                     '"value": {"user": "u2", "id": "' + LOST_ID + '"}}\n')
+        handle.write('[1, 2]\n{"f": "send", "type": "invoke", "value": null}\n{"time": 1')
+    page, results = _preloaded(run_dir)
+    assert "2 malformed history lines skipped" in page  # `[1, 2]` and the cut last line
+    # the preloaded report counts sends as the checkers do: the send whose value is null is one
+    # (the file reading of the report skips it), so the page agrees with results.json
+    attempted = results["delivery"]["attempted"]
+    assert f'<b>{attempted}</b><span>sends attempted</span>' in page
+    assert f'<b>{attempted - 1}</b><span>sends attempted</span>' in _from_files(run_dir, results)
+
+
+def test_cli_check_writes_the_same_report_and_results(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, with_results=False)
+    assert main(["check", str(run_dir)]) == 1  # the synthetic run loses a message
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    assert results == json.loads(json.dumps(checkers.check_run(run_dir)))
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert page == _from_files(run_dir, results)
