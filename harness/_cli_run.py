@@ -169,14 +169,15 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
 def handle_check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .runner import exit_code_of
+    from .cli import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID  # not .runner: it imports asyncio
     run_dir = Path(args.run_dir)
     if not (run_dir / "history.jsonl").is_file():
         raise UsageError(f"{run_dir} has no history.jsonl: not a run directory")
     console = Console()
     results = _check_and_report(run_dir, console)
     _print_summary(results, console, run_dir)
-    return exit_code_of(results)
+    valid = results.get("valid")
+    return EXIT_VALID if valid is True else EXIT_INVALID if valid is False else EXIT_UNKNOWN
 
 
 def _check_and_report(run_dir: Path, console: Any) -> dict[str, Any]:
@@ -186,10 +187,10 @@ def _check_and_report(run_dir: Path, console: Any) -> dict[str, Any]:
     all happens with the cyclic collector paused (millions of acyclic containers) and the run is
     freed before it resumes. Without the `checkers` package: the runner's fallback (counts only).
     """
-    from .runner import check_run_dir, write_report
     try:
         import checkers
     except ImportError:
+        from .runner import check_run_dir, write_report
         results = check_run_dir(run_dir)
         write_json(run_dir / "results.json", results)
         _report(console, write_report, run_dir, results)
@@ -204,9 +205,8 @@ def _check_and_report(run_dir: Path, console: Any) -> dict[str, Any]:
             pass
         else:
             _report(console, write_html_report, run_dir, results, run=run, index=index)
-        del index
-        checkers.release_run(run)  # freed now, while the collector is still paused
-        del run
+        checkers.release_run(run, index)  # freed now, while the collector is still paused
+        del run, index
     return results
 
 
