@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,21 @@ class JsonlStats:
     skipped: int = 0
 
 
-CHUNK_LINES = 20_000
+CHUNK_BYTES = 2 << 20  # read and decoded at once: a few MiB of whole lines
 
 
-def _decode_chunk(lines: list[str], stats: JsonlStats) -> list[Any]:
-    """Decode many lines with one C-scanner call; fall back line by line when one is malformed."""
+def _decode_chunk(chunk: bytes, stats: JsonlStats) -> list[Any]:
+    """Decode a chunk of whole lines with one C-decoder call (newlines become commas of one JSON
+    array); when some line is malformed (or not UTF-8), fall back to decoding line by line."""
     try:
-        return list(json.loads("[" + ",".join(lines) + "]"))
+        return list(json.loads(b"[" + chunk.replace(b"\n", b",") + b"]"))
     except ValueError:
         pass
     decoded = []
-    for line in lines:
+    for raw in chunk.split(b"\n"):
+        line = raw.decode("utf-8", errors="replace")
+        if not line.strip():
+            continue
         try:
             decoded.append(json.loads(line))
         except ValueError:
@@ -42,24 +45,34 @@ def _decode_chunk(lines: list[str], stats: JsonlStats) -> list[Any]:
 
 
 def iter_jsonl(path: Path, stats: JsonlStats | None = None) -> Iterator[dict[str, Any]]:
-    """Yield each JSON object of a JSONL file; malformed or non-object lines are skipped."""
+    """Yield each JSON object of a JSONL file; malformed or non-object lines are skipped.
+
+    Streams: only a few MiB of the file are held at a time."""
     stats = stats if stats is not None else JsonlStats()
     try:
-        handle = path.open("r", encoding="utf-8", errors="replace")
+        handle = path.open("rb")
     except OSError:
         return
     with handle:
+        carry = b""
         while True:
-            raw = list(islice(handle, CHUNK_LINES))
-            if not raw:
+            block = handle.read(CHUNK_BYTES)
+            data = carry + block
+            if not block:
+                chunk, carry = data, b""
+            else:
+                cut = data.rfind(b"\n") + 1  # whole lines now, the rest with the next block
+                chunk, carry = data[:cut], data[cut:]
+            chunk = chunk.strip()
+            if chunk:
+                for obj in _decode_chunk(chunk, stats):
+                    if isinstance(obj, dict):
+                        stats.parsed += 1
+                        yield obj
+                    else:
+                        stats.skipped += 1
+            if not block:
                 return
-            lines = [line for line in raw if line.strip()]
-            for obj in _decode_chunk(lines, stats):
-                if isinstance(obj, dict):
-                    stats.parsed += 1
-                    yield obj
-                else:
-                    stats.skipped += 1
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
