@@ -60,4 +60,6 @@ def _preloaded(run_dir: Path, run: Any, index: Any) -> PreloadedRun | None:
     if index is not None and index.history is not history:
         index = None  # an index of some other list of ops: not this run's
     skipped = getattr(run, "skipped_lines", None) or {}
-    return PreloadedRun(run_dir, history, events, index, int(skipped.get("history.jsonl", 0)))
+    # the files it was loaded from: used only if they are this run directory's
+    source = Path(getattr(run, "run_dir", None) or run_dir)
+    return PreloadedRun(source, history, events, index, int(skipped.get("history.jsonl", 0)))

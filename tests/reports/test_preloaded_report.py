@@ -89,3 +89,16 @@ def test_cli_check_writes_the_same_report_and_results(tmp_path: Path) -> None:
     assert results == json.loads(json.dumps(checkers.check_run(run_dir)))
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert page == _from_files(run_dir, results)
+
+
+def test_a_run_loaded_from_another_directory_is_not_used(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path / "a")
+    other = make_run(tmp_path / "b")
+    with (other / "history.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write('{"index": 1, "time": 1, "process": 9, "type": "invoke", "f": "send", '
+                     '"value": {"id": "m-other", "from": "u1", "to": "u2", "dc": "dc1"}}\n')
+    results = checkers.check_run(run_dir)
+    expected = _from_files(run_dir, results)
+    other_run = checkers.load_run(other)
+    page = reports.write_report(run_dir, results, run=other_run).read_text("utf-8")
+    assert page == expected and "m-other" not in page
