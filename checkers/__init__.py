@@ -12,10 +12,8 @@ returns, inside `gc_paused()` (see `_compose`). No imports of harness backends, 
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._availability import check_availability
-from ._compose import CHECKERS, check_all, check_run, gc_paused
+from ._compose import CHECKERS, check_all, check_loaded, check_run, gc_paused
 from ._convergence import check_convergence, theory_rounds
 from ._delivery import check_delivery
 from ._index import HistoryIndex, index_history
@@ -52,27 +50,3 @@ __all__ = [
     "release_run",
     "theory_rounds",
 ]
-
-
-def check_loaded(
-    run: RunData, options: dict[str, Any] | None = None
-) -> tuple[dict[str, Any], HistoryIndex | None]:
-    """`check_run` on a run already loaded (`load_run`): (results, the history's index or `None`).
-
-    The results are exactly `check_run`'s. Keep the index only as long as needed, and free it (and
-    `run`) before the collector resumes if it was paused.
-    """
-    merged = {**(run.test or {}), **(options or {})}
-    index: HistoryIndex | None = None
-    with gc_paused():
-        if run.history is not None:
-            try:
-                index = index_history(run.history)
-            except Exception:  # noqa: BLE001 (check_all reports the unusable history as unknown)
-                index = None
-        results = check_all(index if index is not None else run.history, run.events, run.final,
-                            merged)
-    skipped = {name: count for name, count in run.skipped_lines.items() if count}
-    if skipped and isinstance(results.get("stats"), dict):
-        results["stats"]["skipped_lines"] = skipped
-    return results, index

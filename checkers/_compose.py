@@ -20,7 +20,7 @@ from ._availability import check_availability
 from ._convergence import check_convergence
 from ._delivery import check_delivery
 from ._index import HistoryIndex, Op, index_history
-from ._load import load_run
+from ._load import RunData, load_run, release_run
 from ._ordering import check_ordering
 from ._perf import check_perf
 from ._routing import check_routing
@@ -88,10 +88,30 @@ def check_run(run_dir: str | Path, options: dict[str, Any] | None = None) -> dic
     """Load a run directory and check it; writes nothing (the CLI writes `results.json`)."""
     with gc_paused():
         run = load_run(run_dir)
-        merged = {**(run.test or {}), **(options or {})}
-        results = check_all(run.history, run.events, run.final, merged)
-        skipped = {name: count for name, count in run.skipped_lines.items() if count}
-        del run  # freed while the collector is paused (see check_all)
+        results, index = check_loaded(run, options)
+        release_run(run, index)  # freed while the collector is paused (see check_all)
+    return results
+
+
+def check_loaded(
+    run: RunData, options: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], HistoryIndex | None]:
+    """`check_run` on a run already loaded (`load_run`): (results, the history's index or `None`).
+
+    The results are exactly `check_run`'s. Keep the index only as long as needed, and free it (and
+    `run`) before the collector resumes if it was paused.
+    """
+    merged = {**(run.test or {}), **(options or {})}
+    index: HistoryIndex | None = None
+    with gc_paused():
+        if run.history is not None:
+            try:
+                index = index_history(run.history)
+            except Exception:  # noqa: BLE001 (check_all reports the unusable history as unknown)
+                index = None
+        results = check_all(index if index is not None else run.history, run.events, run.final,
+                            merged)
+    skipped = {name: count for name, count in run.skipped_lines.items() if count}
     if skipped and isinstance(results.get("stats"), dict):
         results["stats"]["skipped_lines"] = skipped
-    return results
+    return results, index

@@ -90,27 +90,21 @@ def _cards(
     events: EventsDigest | None,
 ) -> str:
     test = files.test or {}
-    sends = history.sends.values()
     delivery = (results or {}).get("delivery")
+    attempted, acknowledged, received, latency = _send_numbers(history, delivery)
     cards: list[tuple[str, str]] = [
         ("ops in history", str(history.op_count)),
         ("duration (s)", f"{history.end_time / NS:.1f}"),
         ("DCs", str(len(test.get("dc_names") or []) or test.get("dcs") or "?")),
-        ("sends attempted", str(len(history.sends))),
-        ("acknowledged", str(sum(1 for s in sends if s.outcome == "ok"))),
-        ("received by recipient", str(sum(1 for s in sends if s.first_receipt_time is not None))),
+        ("sends attempted", str(attempted)),
+        ("acknowledged", str(acknowledged)),
+        ("received by recipient", str(received)),
     ]
     for kind in PROBLEM_KINDS:
         if isinstance(delivery, dict):
             cards.append((kind, str(problem_count(delivery, kind))))
-    latencies = sorted(
-        (s.first_receipt_time - s.invoke_time) / 1e6
-        for s in sends
-        if s.first_receipt_time is not None
-    )
-    if latencies:
-        cards.append(("latency p50 / p99 (ms)",
-                      f"{_quantile(latencies, 0.5):.0f} / {_quantile(latencies, 0.99):.0f}"))
+    if latency is not None:
+        cards.append(("latency p50 / p99 (ms)", f"{latency[0]:.0f} / {latency[1]:.0f}"))
     if events is not None and events.converged_ms:
         interval = float(test.get("gossip_interval") or 100)
         ordered = sorted(events.converged_ms)
@@ -124,6 +118,26 @@ def _cards(
         f"<div class=\"card\"><b>{esc(value)}</b><span>{esc(label)}</span></div>"
         for label, value in cards
     ) + "</div>"
+
+def _send_numbers(
+    history: HistoryDigest, delivery: Any
+) -> tuple[int, int, int, tuple[float, float] | None]:
+    """(attempted, acknowledged, received by recipient, latency p50/p99 ms or None): the delivery
+    checker's own numbers when it ran (one source of truth, and no second pass over every send of
+    a big history), else counted from the history digest (a partial run without results)."""
+    if isinstance(delivery, dict) and all(
+            isinstance(delivery.get(k), int) for k in ("attempted", "acknowledged", "delivered")):
+        overall = (delivery.get("latency") or {}).get("overall") or {}
+        p50, p99 = overall.get("p50"), overall.get("p99")
+        latency = (float(p50), float(p99)) if isinstance(p50, (int, float)) and isinstance(
+            p99, (int, float)) else None
+        return delivery["attempted"], delivery["acknowledged"], delivery["delivered"], latency
+    sends = history.sends.values()
+    latencies = sorted((s.first_receipt_time - s.invoke_time) / 1e6
+                       for s in sends if s.first_receipt_time is not None)
+    quantiles = (_quantile(latencies, 0.5), _quantile(latencies, 0.99)) if latencies else None
+    return (len(history.sends), sum(1 for s in sends if s.outcome == "ok"), len(latencies),
+            quantiles)
 
 
 def _verdict_table(results: dict[str, Any] | None) -> str:
