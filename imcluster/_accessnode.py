@@ -21,7 +21,6 @@ from ._access import AccessCore
 from ._admin import ClockedNode
 from ._config import AccessConfig
 from ._events import (
-    AccessEvent,
     ClientClosed,
     ClientData,
     ClientOpened,
@@ -33,7 +32,6 @@ from ._events import (
     SendClient,
     SendHub,
     SetTimer,
-    TimerFired,
 )
 from ._net import ADMIN_HELLO, FramedConnection, Link, SendCounters, server_handshake
 
@@ -49,6 +47,7 @@ class AccessNode(ClockedNode):
     def __init__(self, config: AccessConfig, *, listen: tuple[str, int], hub: tuple[str, int],
                  seed: int = 0, hub_timeout: float = 5.0) -> None:
         self.config = config
+        self.node_name = config.node
         self.listen = listen
         self.hub_addr = hub
         self.rng = random.Random(f"{seed}:{config.node}:net")
@@ -90,18 +89,6 @@ class AccessNode(ClockedNode):
                 await asyncio.wait_for(self.server.wait_closed(), 1.0)
 
     # ------------------------------------------------------------ events and effects
-
-    def dispatch(self, event: AccessEvent) -> None:
-        try:
-            effects = self.core.handle(event, self.now_ns())
-        except Exception:
-            log.exception("%s: core failed on %r", self.config.node, event)
-            return
-        self._run(effects)
-
-    def _fire(self, name: str) -> None:
-        self._timers.pop(name, None)
-        self.dispatch(TimerFired(name))
 
     def _run(self, effects: list[Effect]) -> None:
         for effect in effects:

@@ -1,5 +1,5 @@
-"""What every node driver shares: the skewable clock the core sees, timers on the event loop,
-and the admin request loop (after the authenticated handshake, role `admin`).
+"""What every node driver shares: the skewable clock the core sees, feeding events to the core
+and timers on the event loop, and the admin request loop (after the handshake, role `admin`).
 
 Admin frames (docs/architecture.md "Processes"): `{"type":"admin","op":"status"}` ->
 `admin_ok {...}` (the node's `admin_status()`), `{"type":"admin","op":"set_clock","offset_ms":N}` ->
@@ -10,20 +10,48 @@ the core; event logs keep the real wall clock.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ._events import Effect, TimerFired
 from ._net import FramedConnection, FrameError
+
+log = logging.getLogger("imcluster.node")
 
 
 class ClockedNode:
-    """Shared by hub and access drivers: skewable clock, timers and the admin frame loop."""
+    """Shared by hub and access drivers: skewable clock, event dispatch, timers, admin loop.
+
+    A subclass sets `core` (a `HubCore` or `AccessCore`; `None` until it exists), `node_name`, and
+    implements `_run(effects)` and `admin_status()`.
+    """
 
     clock_offset_ms: int = 0
+    core: Any = None
+    node_name: str = ""
 
     def now_ns(self) -> int:
         return time.time_ns() + self.clock_offset_ms * 1_000_000
+
+    def dispatch(self, event: object) -> None:
+        """Feed one event to the core with the current (skewable) time; carry out its effects.
+        A core that raises is logged and the event dropped: the node keeps serving."""
+        assert self.core is not None, "event before the core exists"
+        try:
+            effects = self.core.handle(event, self.now_ns())
+        except Exception:
+            log.exception("%s: core failed on %r", self.node_name, event)
+            return
+        self._run(effects)
+
+    def _run(self, effects: list[Effect]) -> None:
+        raise NotImplementedError
+
+    def _fire(self, name: str) -> None:
+        self._timers.pop(name, None)
+        self.dispatch(TimerFired(name))
 
     def _init_timers(self) -> None:
         self._timers: dict[str, asyncio.TimerHandle] = {}

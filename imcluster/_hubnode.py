@@ -26,14 +26,12 @@ from ._events import (
     AccessDisconnected,
     AccessFrame,
     Effect,
-    HubEvent,
     LogEvent,
     PeerFrame,
     Persist,
     SendAccess,
     SendPeer,
     SetTimer,
-    TimerFired,
 )
 from ._hub import HubCore
 from ._net import (
@@ -59,6 +57,7 @@ class HubNode(ClockedNode):
                  peers: dict[str, tuple[str, int]], db: str, secret: bytes,
                  event_log: str | None = None, seed: int = 0, peer_timeout: float = 1.5) -> None:
         self.config = config
+        self.node_name = config.node
         self.listen = listen
         self.peer_addrs = peers
         self.secret = secret
@@ -117,19 +116,6 @@ class HubNode(ClockedNode):
 
     def _peer_frame_handler(self, peer: str) -> Callable[[dict[str, Any]], None]:
         return lambda frame: self.dispatch(PeerFrame(peer, frame))
-
-    def dispatch(self, event: HubEvent) -> None:
-        assert self.core is not None
-        try:
-            effects = self.core.handle(event, self.now_ns())
-        except Exception:
-            log.exception("%s: core failed on %r", self.config.node, event)
-            return
-        self._run(effects)
-
-    def _fire(self, name: str) -> None:
-        self._timers.pop(name, None)
-        self.dispatch(TimerFired(name))
 
     def _run(self, effects: list[Effect]) -> None:
         for effect in effects:
