@@ -32,19 +32,16 @@ def _t_max(history: HistoryDigest, test: dict[str, Any] | None) -> float:
 
 
 def latency_section(history: HistoryDigest, test: dict[str, Any] | None) -> str:
-    points = [
-        (facts.invoke_time / NS, (facts.first_receipt_time - facts.invoke_time) / 1e6,
-         facts.first_receipt_via or "")
-        for facts in history.sends.values()
-        if facts.first_receipt_time is not None
-    ]
-    if not points:
+    received = [facts for facts in history.sends.values() if facts.first_receipt_time is not None]
+    if not received:
         return '<p class="note">No message was received by its recipient: no latency to draw.</p>'
     note = ""
-    if len(points) > MAX_POINTS:
-        stride = math.ceil(len(points) / MAX_POINTS)
-        note = f" Showing every {stride}th of {len(points)} receipts."
-        points = points[::stride]
+    if len(received) > MAX_POINTS:
+        stride = math.ceil(len(received) / MAX_POINTS)
+        note = f" Showing every {stride}th of {len(received)} receipts."
+        received = received[::stride]
+    points = [(facts.invoke_time / NS, ((facts.first_receipt_time or 0) - facts.invoke_time) / 1e6,
+               facts.first_receipt_via or "") for facts in received]
     bands = [(iv.start / NS, iv.end / NS, iv.kind) for iv in history.intervals]
     phase_starts = [(name, start) for name, start, _end in _phases(test) if name != "main"]
     svg = latency_chart(points, bands, _t_max(history, test), phase_starts)
@@ -92,22 +89,20 @@ def convergence_section(events: EventsDigest | None, test: dict[str, Any] | None
 
 
 def per_dc_section(
-    history: HistoryDigest, test: dict[str, Any] | None, lost_ids: list[str]
+    history: HistoryDigest, test: dict[str, Any] | None, lost_ids: list[str],
+    delivery: dict[str, Any] | None = None,
 ) -> str:
+    """Bars per sending DC: the delivery checker's `per_dc` when it ran (one source of truth and
+    no pass over every send), else counted from the history digest (a partial run)."""
     if not history.sends:
         return '<p class="note">No sends in the history.</p>'
-    counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for facts in history.sends.values():
-        row = counts[facts.dc]
-        row["attempted"] += 1
-        if facts.outcome == "ok":
-            row["acknowledged"] += 1
-        if facts.first_receipt_time is not None:
-            row["delivered"] += 1
-    for msg_id in lost_ids:
-        lost = history.sends.get(msg_id)
-        if lost is not None:
-            counts[lost.dc]["lost"] += 1
+    per_dc = (delivery or {}).get("per_dc")
+    counts: dict[str, dict[str, float]]
+    if isinstance(per_dc, dict) and all(isinstance(row, dict) for row in per_dc.values()):
+        counts = {str(dc): {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
+                  for dc, row in per_dc.items()}
+    else:
+        counts = _count_per_dc(history, lost_ids)
     order = list((test or {}).get("dc_names") or [])
     order += sorted(dc for dc in counts if dc not in order)
     groups = [(dc, dict(counts.get(dc, {}))) for dc in order]
@@ -122,6 +117,22 @@ def per_dc_section(
         "acknowledged (send ok), delivered (received by the recipient), lost (per the delivery "
         "checker).</figcaption></figure>"
     )
+
+
+def _count_per_dc(history: HistoryDigest, lost_ids: list[str]) -> dict[str, dict[str, float]]:
+    counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for facts in history.sends.values():
+        row = counts[facts.dc]
+        row["attempted"] += 1
+        if facts.outcome == "ok":
+            row["acknowledged"] += 1
+        if facts.first_receipt_time is not None:
+            row["delivered"] += 1
+    for msg_id in lost_ids:
+        lost = history.sends.get(msg_id)
+        if lost is not None:
+            counts[lost.dc]["lost"] += 1
+    return counts
 
 
 def _heal_bars(

@@ -324,7 +324,7 @@ def render_report(files: RunFiles, results: dict[str, Any] | None) -> str:
         "<h2 id=\"trails\">Message trails</h2>", _trails(results, builder),
         "<h2>Latency over time</h2>", latency_section(history, test),
         "<h2>Convergence</h2>", convergence_section(events, test),
-        "<h2>Delivery per DC</h2>", per_dc_section(history, test, lost),
+        "<h2>Delivery per DC</h2>", per_dc_section(history, test, lost, delivery if isinstance(delivery, dict) else None),
         "<h2>Nemesis timeline</h2>", timeline_section(history, test, results),
         _nemesis_table(history),
         "<h2>Checker findings</h2>", _findings(results) or '<p class="note">None.</p>',
