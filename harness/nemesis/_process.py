@@ -44,6 +44,10 @@ class _HoldDownNemesis(Nemesis):
         if not node_names(ctx):
             raise UsageError(f"nemesis {self.name!r}: the backend has no nodes")
 
+    def start_value(self, ctx: NemesisContext, rng: random.Random) -> dict[str, Any]:
+        """A random node (hub or access); subclasses narrow the choice."""
+        return {"node": rng.choice(node_names(ctx))}
+
     def targets(self, ctx: NemesisContext, value: dict[str, Any]) -> list[str]:
         return [str(value["node"])]
 
@@ -89,9 +93,6 @@ class KillNemesis(_HoldDownNemesis):
     down_method = "kill"
     up_method = "restart"
 
-    def start_value(self, ctx: NemesisContext, rng: random.Random) -> dict[str, Any]:
-        return {"node": rng.choice(node_names(ctx))}
-
     def coordinate(self, ctx: NemesisContext, value: dict[str, Any],
                    active: Mapping[str, Mapping[str, Any]], rng: random.Random) -> dict[str, Any]:
         """During a partition, kill the hub of a DC the partition cuts off.
@@ -122,8 +123,6 @@ class PauseNemesis(_HoldDownNemesis):
     down_method = "pause"
     up_method = "resume"
 
-    def start_value(self, ctx: NemesisContext, rng: random.Random) -> dict[str, Any]:
-        return {"node": rng.choice(node_names(ctx))}
 
 
 class DcOutageNemesis(_HoldDownNemesis):
