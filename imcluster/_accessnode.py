@@ -157,7 +157,7 @@ class AccessNode(ClockedNode):
         conn = FramedConnection(reader, writer, _wire.MAX_CLIENT_FRAME)
         conn.push_back(first.split(b"\n", 1)[1])
         try:
-            hello = await server_handshake(conn, self.config.secret, self.rng)
+            hello = await server_handshake(conn, self.config.secret)
             if hello is not None and hello.role == "admin":
                 await self.serve_admin(conn)
         except Exception:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from ._config import Rng
-
 HELLO_PREFIX = "imcluster-hello|"
 ROLES = ("hub", "access", "admin")
 
@@ -43,9 +41,16 @@ def check_hello(secret: bytes | str, nonce: str, role: object, dc: object, node:
     return hmac.compare_digest(expected, str(mac).encode("utf-8", "surrogatepass"))
 
 
-def new_nonce(rng: Rng) -> str:
-    """A 128-bit challenge nonce in hex, drawn from the given (seeded or system) random source."""
-    return f"{rng.getrandbits(128):032x}"
+NONCE_BYTES = 16
 
 
-__all__ = ["check_hello", "check_token", "hello_mac", "new_nonce", "user_token"]
+def new_nonce(raw: bytes) -> str:
+    """A challenge nonce in hex from `raw` random bytes, which the driver draws from `secrets`
+    (never from the seeded rng: a restart must not repeat a challenge, or a captured `hello`
+    could be replayed)."""
+    if len(raw) < NONCE_BYTES:
+        raise ValueError(f"a nonce needs at least {NONCE_BYTES} random bytes")
+    return raw.hex()
+
+
+__all__ = ["NONCE_BYTES", "check_hello", "check_token", "hello_mac", "new_nonce", "user_token"]

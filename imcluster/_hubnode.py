@@ -151,7 +151,7 @@ class HubNode(ClockedNode):
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = FramedConnection(reader, writer, _wire.MAX_PEER_FRAME)
         try:
-            hello = await server_handshake(conn, self.secret, self.net_rng, self.peer_timeout)
+            hello = await server_handshake(conn, self.secret, self.peer_timeout)
             if hello is None:
                 return
             if hello.role == "hub" and hello.dc in self.peer_addrs:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -125,10 +126,12 @@ class Hello:
     node: str
 
 
-async def server_handshake(conn: FramedConnection, secret: bytes, rng: random.Random,
+async def server_handshake(conn: FramedConnection, secret: bytes,
                            timeout: float = HANDSHAKE_TIMEOUT_S) -> Hello | None:
-    """Challenge the connecting side; returns its `Hello`, or None after refusing and closing."""
-    nonce = _auth.new_nonce(rng)
+    """Challenge the connecting side; returns its `Hello`, or None after refusing and closing.
+    The nonce comes from `secrets`, not from the seeded rng: no two challenges repeat, even
+    across restarts with the same seed."""
+    nonce = _auth.new_nonce(secrets.token_bytes(_auth.NONCE_BYTES))
     conn.write_frame({"type": "challenge", "nonce": nonce})
     try:
         frame = await asyncio.wait_for(conn.read_frame(), timeout)

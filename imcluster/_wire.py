@@ -1,4 +1,5 @@
-"""NDJSON framing (one JSON object a line) and validation of client frames (DESIGN §1).
+"""NDJSON framing (one JSON object a line) and validation of frames (DESIGN §1): client frames,
+and the fields of the messages and entries nodes exchange (one place for what a valid field is).
 
 Sans-IO: bytes in, frames out. The asyncio drivers and the in-memory driver both use it.
 """
@@ -109,6 +110,10 @@ CLIENT_FRAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "logout": (),
     "ping": (),
 }
+# a message as hubs carry it (route, forward, msg entries): the client's fields plus the sender
+MSG_FIELDS: tuple[tuple[str, str], ...] = (("id", "name"), ("from", "name"), ("to", "name"),
+                                           ("body", "text"))
+MAX_INT = 2**63 - 1  # what SQLite stores in an INTEGER column
 
 
 def _is_encodable(text: str) -> bool:
@@ -117,6 +122,53 @@ def _is_encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def check_field(name: str, value: object, field_kind: str = "name") -> str:
+    """A string field as every frame needs it: UTF-8 encodable and, for a "name", 1..MAX_NAME
+    characters; raises `WireError(bad_field)` otherwise. Client, access-node and peer frames all
+    go through here."""
+    if not isinstance(value, str):
+        raise WireError("bad_field", f"'{name}' must be a string")
+    if not _is_encodable(value):
+        raise WireError("bad_field", f"'{name}' holds an unpaired surrogate")
+    if field_kind == "name" and not 0 < len(value) <= MAX_NAME:
+        raise WireError("bad_field", f"'{name}' must have 1..{MAX_NAME} characters")
+    return value
+
+
+def is_name(value: object) -> bool:
+    """True for a valid "name" field (see `check_field`)."""
+    try:
+        check_field("", value)
+    except WireError:
+        return False
+    return True
+
+
+def check_int(name: str, value: object, low: int = 0, high: int = MAX_INT) -> int:
+    """An integer (not a bool) within [low, high]; raises `WireError(bad_field)` otherwise."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise WireError("bad_field", f"'{name}' must be an integer in {low}..{high}")
+    return value
+
+
+def validate_msg(msg: object) -> dict[str, Any]:
+    """A message as route/forward frames and msg entries carry it, normalised to exactly its
+    fields (`sent_at` defaults to 0); raises `WireError` on anything else."""
+    if not isinstance(msg, dict):
+        raise WireError("bad_field", "'msg' must be an object")
+    out: dict[str, Any] = {}
+    for name, field_kind in MSG_FIELDS:
+        if name not in msg:
+            raise WireError("missing_field", f"message needs '{name}'")
+        out[name] = check_field(name, msg[name], field_kind)
+    sent_at = msg.get("sent_at", 0)
+    if isinstance(sent_at, float) and sent_at == sent_at and abs(sent_at) <= MAX_INT:
+        out["sent_at"] = sent_at
+    else:
+        out["sent_at"] = check_int("sent_at", sent_at, -MAX_INT)
+    return out
 
 
 def validate_client_frame(frame: Frame) -> Frame:
@@ -130,25 +182,25 @@ def validate_client_frame(frame: Frame) -> Frame:
     for name, field_kind in fields:
         if name not in frame:
             raise WireError("missing_field", f"{kind} needs '{name}'")
-        value = frame[name]
-        if not isinstance(value, str):
-            raise WireError("bad_field", f"'{name}' must be a string")
-        if not _is_encodable(value):
-            raise WireError("bad_field", f"'{name}' holds an unpaired surrogate")
-        if field_kind == "name" and not 0 < len(value) <= MAX_NAME:
-            raise WireError("bad_field", f"'{name}' must have 1..{MAX_NAME} characters")
+        check_field(name, frame[name], field_kind)
     return frame
 
 
 __all__ = [
     "CLIENT_FRAMES",
     "MAX_CLIENT_FRAME",
+    "MAX_INT",
     "MAX_NAME",
     "MAX_PEER_FRAME",
+    "MSG_FIELDS",
     "FrameTooLarge",
     "LineDecoder",
     "WireError",
+    "check_field",
+    "check_int",
     "encode",
+    "is_name",
     "parse_frame",
     "validate_client_frame",
+    "validate_msg",
 ]

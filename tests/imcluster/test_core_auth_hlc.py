@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,10 +41,10 @@ def test_hello_mac_matches_architecture_doc() -> None:
     assert not check_hello(b"k", "00ff", "hub", "dc1", None, mac)
 
 
-def test_nonce_from_seeded_rng() -> None:
-    a, b = new_nonce(random.Random(1)), new_nonce(random.Random(1))
-    assert a == b and len(a) == 32 and int(a, 16) >= 0
-    assert new_nonce(random.Random(2)) != a
+def test_nonce_is_the_hex_of_the_bytes_the_driver_draws() -> None:
+    assert new_nonce(bytes(range(16))) == bytes(range(16)).hex()
+    with pytest.raises(ValueError):
+        new_nonce(b"short")
 
 
 def test_hlc_ticks_when_wall_clock_stalls_or_goes_back() -> None:

@@ -40,7 +40,7 @@ class PeerServer:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = FramedConnection(reader, writer)
-        if await server_handshake(conn, SECRET, random.Random(1)) is None:
+        if await server_handshake(conn, SECRET) is None:
             return
         self.accepted += 1
         try:

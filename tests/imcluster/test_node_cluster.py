@@ -161,6 +161,44 @@ async def test_peer_without_secret_is_refused(tmp_path: Path) -> None:
         cluster.stop()
 
 
+async def _challenge_and_hello(port: int, replay: dict[str, object] | None = None
+                               ) -> tuple[str, dict[str, object], dict[str, object] | None]:
+    """Open a connection, read the challenge, answer it with a fresh hello (or `replay`);
+    returns (nonce, the hello sent, the server's answer)."""
+    conn = await open_framed("127.0.0.1", port)
+    try:
+        challenge = await conn.read_frame()
+        assert challenge is not None and challenge["type"] == "challenge"
+        nonce = str(challenge["nonce"])
+        hello: dict[str, object] = replay or {
+            "type": "hello", "role": "access", "dc": "dc1", "node": "dc1-a1",
+            "mac": hello_mac(SECRET.encode(), nonce, "access", "dc1", "dc1-a1")}
+        conn.write_frame(hello)
+        return nonce, hello, await conn.read_frame()
+    finally:
+        conn.close()
+
+
+async def test_handshake_nonces_never_repeat_across_restarts(tmp_path: Path) -> None:
+    """Item 5 of issue 9: a restart with the same seed gives a new challenge, so a hello captured
+    on an earlier connection (or before the restart) is refused."""
+    cluster = Cluster(tmp_path, dcs=1)
+    try:
+        cluster.start_hub("dc1")
+        port = cluster.hub_ports["dc1"]
+        first_nonce, captured, answer = await _challenge_and_hello(port)
+        assert answer is not None and answer["type"] == "hello_ok"
+        _, _, replayed = await _challenge_and_hello(port, replay=captured)
+        assert replayed is not None and replayed["code"] == "unauthorized"
+        cluster.procs["dc1-hub"].kill()
+        cluster.start_hub("dc1")  # the same --seed 7
+        nonce, _, replayed = await _challenge_and_hello(port, replay=captured)
+        assert nonce != first_nonce
+        assert replayed is not None and replayed["code"] == "unauthorized"
+    finally:
+        cluster.stop()
+
+
 def test_missing_secret_exits_2(tmp_path: Path) -> None:
     proc = NodeProcess(["access", "--dc", "dc1", "--node", "dc1-a1", "--listen",
                         f"127.0.0.1:{free_port()}", "--hub", "127.0.0.1:1"],
