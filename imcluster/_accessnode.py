@@ -90,27 +90,26 @@ class AccessNode(ClockedNode):
 
     # ------------------------------------------------------------ events and effects
 
-    def _run(self, effects: list[Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, SendClient):
-                writer = self.clients.get(effect.conn)
-                if writer is None or writer.is_closing():
-                    continue
-                writer.write(_encode_safely(effect.frame))
-                if writer.transport.get_write_buffer_size() > MAX_CLIENT_BUFFER:
-                    self.slow_client_drops += 1
-                    writer.transport.abort()
-            elif isinstance(effect, CloseClient):
-                writer = self.clients.get(effect.conn)
-                if writer is not None:
-                    writer.close()  # the transport flushes what was written, then closes
-            elif isinstance(effect, SendHub):
-                if self.link is not None:
-                    self.link.send(effect.frame)
-            elif isinstance(effect, SetTimer):
-                self._set_timer(effect.name, effect.delay_ms, self._fire)
-            else:
-                log.warning("%s: unexpected effect %r", self.config.node, effect)
+    def _carry_out(self, effect: Effect) -> None:
+        if isinstance(effect, SendClient):
+            writer = self.clients.get(effect.conn)
+            if writer is None or writer.is_closing():
+                return
+            writer.write(_encode_safely(effect.frame))
+            if writer.transport.get_write_buffer_size() > MAX_CLIENT_BUFFER:
+                self.slow_client_drops += 1
+                writer.transport.abort()
+        elif isinstance(effect, CloseClient):
+            writer = self.clients.get(effect.conn)
+            if writer is not None:
+                writer.close()  # the transport flushes what was written, then closes
+        elif isinstance(effect, SendHub):
+            if self.link is not None:
+                self.link.send(effect.frame)
+        elif isinstance(effect, SetTimer):
+            self._set_timer(effect.name, effect.delay_ms, self._fire)
+        else:
+            log.warning("%s: unexpected effect %r", self.config.node, effect)
 
     # ------------------------------------------------------------ client connections
 
@@ -171,7 +170,8 @@ class AccessNode(ClockedNode):
         counters = dict(self.core.counters)
         counters.update(hub_frames_sent=self.hub_counters.frames_sent,
                         hub_frames_dropped=self.hub_counters.frames_dropped,
-                        slow_client_drops=self.slow_client_drops, clients=len(self.clients))
+                        slow_client_drops=self.slow_client_drops, clients=len(self.clients),
+                        core_errors=self.core_errors, effect_errors=self.effect_errors)
         hub_up = self.link is not None and self.link.up
         return {"type": "admin_ok", "node": self.config.node, "dc": self.config.dc,
                 "role": "access", "health": "ok" if hub_up else "degraded", "hub_connected": hub_up,

@@ -24,8 +24,8 @@ log = logging.getLogger("imcluster.node")
 class ClockedNode:
     """Shared by hub and access drivers: skewable clock, event dispatch, timers, admin loop.
 
-    A subclass sets `core` (a `HubCore` or `AccessCore`; `None` until it exists), `node_name`, and
-    implements `_run(effects)` and `admin_status()`.
+    A subclass sets `core` (a `HubCore` or `AccessCore`; `None` until it exists), `node_name`,
+    calls `_init_timers()`, and implements `_carry_out(effect)` and `admin_status()`.
     """
 
     clock_offset_ms: int = 0
@@ -37,16 +37,35 @@ class ClockedNode:
 
     def dispatch(self, event: object) -> None:
         """Feed one event to the core with the current (skewable) time; carry out its effects.
-        A core that raises is logged and the event dropped: the node keeps serving."""
+
+        A core that raises is logged and counted (`core_errors`) and the event dropped: the node
+        keeps serving. A timer whose handling raised is armed again with its last delay, since a
+        periodic timer (gossip) re-arms itself only when its handling succeeds: a core error must
+        never silence a node's timers."""
         assert self.core is not None, "event before the core exists"
         try:
             effects = self.core.handle(event, self.now_ns())
         except Exception:
+            self.core_errors += 1
             log.exception("%s: core failed on %r", self.node_name, event)
+            if isinstance(event, TimerFired) and event.name not in self._timers:
+                delay = self._timer_delays.get(event.name)
+                if delay is not None:
+                    self._set_timer(event.name, delay, self._fire)
             return
         self._run(effects)
 
     def _run(self, effects: list[Effect]) -> None:
+        """Carry out `effects` in order; one that fails is logged and counted (`effect_errors`)
+        and the next ones still run (a frame that cannot be sent must not drop a timer)."""
+        for effect in effects:
+            try:
+                self._carry_out(effect)
+            except Exception:
+                self.effect_errors += 1
+                log.exception("%s: effect failed: %r", self.node_name, effect)
+
+    def _carry_out(self, effect: Effect) -> None:
         raise NotImplementedError
 
     def _fire(self, name: str) -> None:
@@ -55,12 +74,16 @@ class ClockedNode:
 
     def _init_timers(self) -> None:
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timer_delays: dict[str, float] = {}  # the last delay each timer was set with
+        self.core_errors = 0
+        self.effect_errors = 0
 
     def _set_timer(self, name: str, delay_ms: float, fire: Callable[[str], None]) -> None:
         old = self._timers.pop(name, None)
         if old is not None:
             old.cancel()
         loop = asyncio.get_running_loop()
+        self._timer_delays[name] = delay_ms
         self._timers[name] = loop.call_later(max(0.0, delay_ms) / 1000.0, fire, name)
 
     def _cancel_timers(self) -> None:

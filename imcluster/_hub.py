@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 from ._config import HubConfig, Rng
 from ._events import (
@@ -27,7 +27,8 @@ from ._events import (
 )
 from ._hlc import Hlc
 from ._state import Entry, ReplicaState
-from ._wire import encode
+from ._wire import WireError, encode, validate_msg
+from ._wire import is_name as _is_name
 
 GOSSIP_TIMER = "gossip"
 FLUSH_TIMER = "flush"
@@ -51,22 +52,11 @@ class _Forward:
     answered: bool  # route_ok already sent to the access node
 
 
-def _is_name(value: object) -> TypeGuard[str]:
-    return isinstance(value, str) and 0 < len(value) <= 256
-
-
 def _valid_msg(msg: object) -> dict[str, Any] | None:
-    if not isinstance(msg, dict):
+    try:
+        return validate_msg(msg)
+    except WireError:
         return None
-    if not all(_is_name(msg.get(k)) for k in ("id", "from", "to")):
-        return None
-    if not isinstance(msg.get("body"), str):
-        return None
-    sent_at = msg.get("sent_at", 0)
-    if not isinstance(sent_at, (int, float)) or isinstance(sent_at, bool):
-        return None
-    return {"id": msg["id"], "from": msg["from"], "to": msg["to"], "body": msg["body"],
-            "sent_at": sent_at}
 
 
 class HubCore:
@@ -188,9 +178,7 @@ class HubCore:
             except ValueError:
                 self.counters["bad_entries"] += 1
                 continue
-            if entry.origin.endswith(LOCAL_TOMB_SUFFIX) or (
-                    entry.kind == "msg" and (_valid_msg(entry.data) is None
-                                             or entry.data["id"] != entry.key)):
+            if entry.origin.endswith(LOCAL_TOMB_SUFFIX):
                 self.counters["bad_entries"] += 1
                 continue
             if not self.state.apply(entry):
@@ -313,6 +301,8 @@ class HubCore:
         for item in conns:
             if isinstance(item, dict) and _is_name(item.get("user")) and _is_name(item.get("conn")):
                 live.add((item["user"], item["conn"]))
+            else:
+                self.counters["bad_frames"] += 1
         for user, held in list(self.sessions.items()):
             for held_node, conn in list(held):
                 if held_node == node and (user, conn) not in live:
@@ -356,7 +346,7 @@ class HubCore:
         if msg is None:
             self.counters["bad_frames"] += 1
             msg_id = frame.get("msg", {}).get("id") if isinstance(frame.get("msg"), dict) else None
-            if isinstance(msg_id, str):
+            if _is_name(msg_id):
                 out.append(SendAccess(node, {"type": "route_err", "id": msg_id,
                                              "code": "bad_field", "message": "malformed message"}))
             return
@@ -476,8 +466,10 @@ class HubCore:
             self._send_peer(peer, {"type": answer, "id": msg["id"]}, out, reply=True)
         elif kind in ("forward_ok", "forward_fail"):
             msg_id = frame.get("id")
-            if isinstance(msg_id, str):
+            if _is_name(msg_id):
                 self._forward_settled(msg_id, kind == "forward_ok", now_ns, out)
+            else:
+                self.counters["bad_frames"] += 1
         else:
             self.counters["bad_frames"] += 1
 

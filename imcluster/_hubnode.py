@@ -117,34 +117,33 @@ class HubNode(ClockedNode):
     def _peer_frame_handler(self, peer: str) -> Callable[[dict[str, Any]], None]:
         return lambda frame: self.dispatch(PeerFrame(peer, frame))
 
-    def _run(self, effects: list[Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, Persist):
-                try:
-                    self.store.persist(effect.entries)
-                except Exception:
-                    log.critical("%s: store write failed, exiting", self.config.node,
-                                 exc_info=True)
-                    os._exit(70)
-            elif isinstance(effect, SendPeer):
-                if effect.reply:
-                    sender = self.incoming.get(effect.peer)
-                    if sender is not None:
-                        sender.send(effect.frame)
-                    else:
-                        self.wan.frames_dropped += 1
-                elif effect.peer in self.links:
-                    self.links[effect.peer].send(effect.frame)
-            elif isinstance(effect, SendAccess):
-                access = self.access.get(effect.node)
-                if access is not None:
-                    access.send(effect.frame)
-            elif isinstance(effect, SetTimer):
-                self._set_timer(effect.name, effect.delay_ms, self._fire)
-            elif isinstance(effect, LogEvent):
-                self.events.write(effect.event, effect.entry)
-            else:
-                log.warning("%s: unexpected effect %r", self.config.node, effect)
+    def _carry_out(self, effect: Effect) -> None:
+        if isinstance(effect, Persist):
+            try:
+                self.store.persist(effect.entries)
+            except Exception:
+                log.critical("%s: store write failed, exiting", self.config.node,
+                             exc_info=True)
+                os._exit(70)
+        elif isinstance(effect, SendPeer):
+            if effect.reply:
+                sender = self.incoming.get(effect.peer)
+                if sender is not None:
+                    sender.send(effect.frame)
+                else:
+                    self.wan.frames_dropped += 1
+            elif effect.peer in self.links:
+                self.links[effect.peer].send(effect.frame)
+        elif isinstance(effect, SendAccess):
+            access = self.access.get(effect.node)
+            if access is not None:
+                access.send(effect.frame)
+        elif isinstance(effect, SetTimer):
+            self._set_timer(effect.name, effect.delay_ms, self._fire)
+        elif isinstance(effect, LogEvent):
+            self.events.write(effect.event, effect.entry)
+        else:
+            log.warning("%s: unexpected effect %r", self.config.node, effect)
 
     # ------------------------------------------------------------ connections
 
@@ -221,7 +220,8 @@ class HubNode(ClockedNode):
         counters = dict(self.core.counters)
         counters.update(wan_frames_sent=self.wan.frames_sent, wan_bytes_sent=self.wan.bytes_sent,
                         wan_frames_dropped=self.wan.frames_dropped,
-                        store_commits=self.store.commits,
+                        store_commits=self.store.commits, core_errors=self.core_errors,
+                        effect_errors=self.effect_errors,
                         peer_reconnects=sum(max(0, link.connects - 1)
                                             for link in self.links.values()),
                         peer_hang_closes=sum(link.hang_closes for link in self.links.values()),

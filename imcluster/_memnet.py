@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import logging
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,7 @@ from ._state import Entry
 from ._wire import encode
 
 DEFAULT_SECRET = b"memnet-secret"
+log = logging.getLogger("imcluster.memnet")
 
 
 def _wire_copy(frame: Frame) -> Frame:
@@ -180,6 +182,9 @@ class MemCluster:
         self._queue: list[_Scheduled] = []
         self._order = itertools.count()
         self._timers: dict[tuple[str, str], int] = {}
+        self._timer_last: dict[tuple[str, str], tuple[float, Callable[[TimerFired], None]]] = {}
+        # (node or DC, event, exception) for every event a core raised on (the drivers go on)
+        self.core_errors: list[tuple[str, object, Exception]] = []
         self._link_clock: dict[tuple[str, str], float] = {}
         self._conn_numbers: dict[str, itertools.count[int]] = {}
         self._clients: dict[str, MemClient] = {}
@@ -317,7 +322,23 @@ class MemCluster:
     def _hub_event(self, dc: str, event: object) -> None:
         hub = self.hubs.get(dc)
         if hub is not None:
-            self._carry_out_hub(dc, hub.handle(event, self.node_now_ns(dc)))
+            effects = self._handle(dc, hub, event, self.node_now_ns(dc))
+            self._carry_out_hub(dc, effects)
+
+    def _handle(self, owner: str, core: HubCore | AccessCore, event: object,
+                now_ns: int) -> list[Effect]:
+        """`core.handle`, as the asyncio drivers do it: a core that raises is logged, recorded in
+        `core_errors` and the event dropped; a timer whose handling raised is armed again with
+        its last delay (a core error never silences a timer)."""
+        try:
+            return core.handle(event, now_ns)
+        except Exception as exc:
+            log.exception("%s: core failed on %r", owner, event)
+            self.core_errors.append((owner, event, exc))
+            if isinstance(event, TimerFired) and (owner, event.name) in self._timer_last:
+                delay_ms, fire = self._timer_last[(owner, event.name)]
+                self._set_timer(owner, SetTimer(event.name, delay_ms), fire)
+            return []
 
     def _carry_out_hub(self, dc: str, effects: Iterable[Effect]) -> None:
         incarnation = self.incarnation[dc]
@@ -377,6 +398,7 @@ class MemCluster:
 
     def _set_timer(self, owner: str, effect: SetTimer, fire: Callable[[TimerFired], None]) -> None:
         key = (owner, effect.name)
+        self._timer_last[key] = (effect.delay_ms, fire)
         generation = self._timers.get(key, 0) + 1
         self._timers[key] = generation
 
@@ -392,7 +414,7 @@ class MemCluster:
         if node in self.access_down:
             return
         core = self.access[node]
-        self._carry_out_access(node, core.handle(event, self.node_now_ns(node)))
+        self._carry_out_access(node, self._handle(node, core, event, self.node_now_ns(node)))
 
     def _carry_out_access(self, node: str, effects: Iterable[Effect]) -> None:
         dc = self.access_dc[node]

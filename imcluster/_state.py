@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._wire import WireError, check_field, check_int, validate_msg
+
 KINDS = ("coord", "msg", "tomb")
 
 
@@ -33,21 +35,46 @@ class Entry:
                 "hlc": [self.hlc[0], self.hlc[1]], "data": dict(self.data)}
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Entry:
-        """Parse an entry received from a peer; raises ValueError on any malformed field."""
+    def from_json(cls, obj: object) -> Entry:
+        """Parse an entry received from a peer, as strictly as a client frame (`_wire`): every
+        string UTF-8 encodable, names 1..256 characters, integers within SQLite's range, and the
+        data of each kind exactly its fields. Raises ValueError on anything else."""
         try:
-            kind, key, origin, seq = obj["kind"], obj["key"], obj["origin"], obj["seq"]
-            wall, logical = obj["hlc"]
-            data = obj.get("data", {})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"malformed entry: {exc!r}") from None
-        if (kind not in KINDS or not isinstance(key, str) or not isinstance(origin, str)
-                or not isinstance(seq, int) or isinstance(seq, bool) or seq < 1
-                or not isinstance(wall, int) or not isinstance(logical, int)
-                or isinstance(wall, bool) or isinstance(logical, bool)
-                or not isinstance(data, dict)):
-            raise ValueError("malformed entry")
-        return cls(kind, key, origin, seq, (wall, logical), data)
+            if not isinstance(obj, dict):
+                raise WireError("bad_field", "an entry must be an object")
+            kind = obj.get("kind")
+            if kind not in KINDS:
+                raise WireError("bad_field", "unknown entry kind")
+            hlc = obj.get("hlc")
+            if not isinstance(hlc, list) or len(hlc) != 2:
+                raise WireError("bad_field", "'hlc' must be [wall, logical]")
+            entry = cls(kind, check_field("key", obj.get("key")),
+                        check_field("origin", obj.get("origin")),
+                        check_int("seq", obj.get("seq"), 1),
+                        (check_int("hlc", hlc[0]), check_int("hlc", hlc[1])),
+                        _check_data(kind, obj.get("data", {})))
+        except WireError as exc:
+            raise ValueError(f"malformed entry: {exc.message}") from None
+        if kind == "msg" and entry.data["id"] != entry.key:
+            raise ValueError("malformed entry: a message's key must be its id")
+        return entry
+
+
+def _check_data(kind: str, data: object) -> dict[str, Any]:
+    """The data of an entry of `kind`, exactly its fields; raises `WireError`."""
+    if not isinstance(data, dict):
+        raise WireError("bad_field", "'data' must be an object")
+    if kind == "msg":
+        return validate_msg(data)
+    if kind == "coord":
+        out = {name: check_field(name, data.get(name)) for name in ("dc", "node", "conn")}
+        if not isinstance(data.get("online"), bool):
+            raise WireError("bad_field", "'online' must be a boolean")
+        out["online"] = data["online"]
+        return out
+    if data:
+        raise WireError("bad_field", "a tomb has no data")
+    return {}
 
 
 def entry_order(entry: Entry) -> tuple[tuple[int, int], str, int]:

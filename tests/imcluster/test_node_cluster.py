@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_core_peer_robust import SURROGATE, bad_entries
 
 from imcluster._auth import hello_mac
 from imcluster._net import HandshakeRefused, client_handshake, open_framed
@@ -195,6 +196,45 @@ async def test_handshake_nonces_never_repeat_across_restarts(tmp_path: Path) -> 
         nonce, _, replayed = await _challenge_and_hello(port, replay=captured)
         assert nonce != first_nonce
         assert replayed is not None and replayed["code"] == "unauthorized"
+    finally:
+        cluster.stop()
+
+
+async def test_malformed_peer_entries_do_not_stop_a_hub(tmp_path: Path) -> None:
+    """Item 2 of issue 9: entries with lone surrogates (which SQLite and the wire cannot encode),
+    over a real authenticated peer connection, are refused and counted; the hub stays up, its
+    anti-entropy goes on, and it still delivers."""
+    cluster = Cluster(tmp_path, dcs=2)  # dc2's hub is never started: we speak for it
+    try:
+        cluster.start_hub("dc1")
+        cluster.start_access("dc1")
+        port = cluster.hub_ports["dc1"]
+        conn = await open_framed("127.0.0.1", port)
+        await client_handshake(conn, SECRET.encode(), "hub", "dc2", "dc2-hub")
+        frames = [{"type": kind, "entries": bad_entries()} for kind in ("push", "entries")]
+        frames.append({"type": "digest", "vv": {SURROGATE: 1, "dc1": "x"}})
+        frames.append({"type": "forward", "msg": {"id": SURROGATE, "from": "a", "to": "b",
+                                                  "body": ""}})
+        for frame in frames:  # ASCII JSON: the surrogates travel as \ud800 escapes
+            conn.write_bytes(json.dumps(frame).encode("ascii") + b"\n")
+        await conn.drain()
+        answer = await asyncio.wait_for(conn.read_frame(), 5)  # the digest's answer
+        assert answer is not None and answer["type"] == "entries"
+        async with AdminClient("127.0.0.1", port, SECRET) as admin:
+            before = (await admin.status())["counters"]
+            assert before["bad_entries"] == 2 * len(bad_entries())
+            await asyncio.sleep(1.0)
+            after = (await admin.status())["counters"]
+        assert after["digests_sent"] >= before["digests_sent"] + 3  # anti-entropy goes on
+        assert after["core_errors"] == 0
+        conn.close()
+        alice = await cluster.client("dc1", "alice")
+        bob = await cluster.client("dc1", "bob")
+        await alice.send("after-bad-entries", "bob", "still here")
+        assert (await next_delivery(bob))["id"] == "after-bad-entries"
+        await alice.close()
+        await bob.close()
+        assert cluster.procs["dc1-hub"].proc.poll() is None
     finally:
         cluster.stop()
 

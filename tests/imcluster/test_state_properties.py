@@ -162,11 +162,26 @@ def test_lww_coordinates_tie_break_and_pending() -> None:
 
 
 def test_entry_json_round_trip_and_rejects_malformed() -> None:
-    entry = Entry("coord", "bob", "dc1", 3, (5, 1), {"dc": "dc1", "online": True})
+    entry = Entry("coord", "bob", "dc1", 3, (5, 1),
+                  {"dc": "dc1", "node": "dc1-a1", "conn": "dc1-a1:1", "online": True})
     assert Entry.from_json(entry.to_json()) == entry
+    msg = Entry("msg", "m1", "dc1", 4, (6, 0),
+                {"id": "m1", "from": "a", "to": "b", "body": "", "sent_at": 1})
+    assert Entry.from_json(msg.to_json()) == msg
+    surrogate = "\ud800"
     for bad in ({}, {**entry.to_json(), "kind": "x"}, {**entry.to_json(), "seq": 0},
                 {**entry.to_json(), "seq": True}, {**entry.to_json(), "hlc": [1]},
-                {**entry.to_json(), "data": []}, {**entry.to_json(), "key": 3}, [], None):
+                {**entry.to_json(), "data": []}, {**entry.to_json(), "key": 3}, [], None,
+                # what JSON allows but UTF-8 (and so SQLite and the wire) cannot carry
+                {**entry.to_json(), "key": surrogate}, {**entry.to_json(), "origin": surrogate},
+                {**entry.to_json(), "data": {**entry.data, "conn": surrogate}},
+                {**msg.to_json(), "data": {**msg.data, "body": "x" + surrogate}},
+                # integers SQLite cannot store, names too long or empty, stray data
+                {**entry.to_json(), "seq": 2**63}, {**entry.to_json(), "hlc": [2**64, 0]},
+                {**entry.to_json(), "key": ""}, {**entry.to_json(), "origin": "o" * 257},
+                {**entry.to_json(), "data": {"dc": "dc1"}},
+                {**msg.to_json(), "key": "m2"}, {**msg.to_json(), "kind": "tomb"},
+                {**msg.to_json(), "data": {**msg.data, "sent_at": "now"}}):
         try:
             Entry.from_json(bad)  # type: ignore[arg-type]
         except ValueError:

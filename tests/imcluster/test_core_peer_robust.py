@@ -1,0 +1,79 @@
+"""A peer frame can never stop a hub (issue 9, item 2), on the in-memory driver.
+
+Entries, digests, batches and forwards with strings JSON allows but UTF-8 cannot carry (lone
+surrogates), integers SQLite cannot store, or stray data are refused and counted; and a core that
+raises never silences a timer: the driver logs it, records it and arms the timer again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imcluster import MemCluster
+from imcluster._events import PeerFrame, TimerFired
+from imcluster._hub import GOSSIP_TIMER
+
+SURROGATE = "\ud800"
+
+
+def bad_entries() -> list[dict[str, Any]]:
+    """Entries that must all be refused, one defect each."""
+    coord = {"kind": "coord", "key": "mallory", "origin": "dc2", "seq": 1, "hlc": [1, 0],
+             "data": {"dc": "dc2", "node": "dc2-a1", "conn": "c1", "online": True}}
+    msg = {"kind": "msg", "key": "m1", "origin": "dc2", "seq": 1, "hlc": [1, 0],
+           "data": {"id": "m1", "from": "a", "to": "b", "body": "", "sent_at": 0}}
+    return [{**coord, "key": SURROGATE}, {**coord, "origin": SURROGATE + "x"},
+            {**coord, "data": {**coord["data"], "node": SURROGATE}},
+            {**msg, "key": SURROGATE, "data": {**msg["data"], "id": SURROGATE}},
+            {**msg, "data": {**msg["data"], "body": SURROGATE}},
+            {**msg, "seq": 2**64}, {**msg, "hlc": [2**70, 0]},
+            {"kind": "tomb", "key": "m1", "origin": "dc2", "seq": 1, "hlc": [1, 0],
+             "data": {"nested": [SURROGATE]}}]
+
+
+def online(cluster: MemCluster, user: str, dc: str) -> Any:
+    client = cluster.client(user, dc)
+    client.login()
+    assert cluster.run_for(100, until=lambda: client.logged_in), client.frames
+    return client
+
+
+def test_malformed_peer_entries_are_refused_and_gossip_goes_on() -> None:
+    cluster = MemCluster(dcs=2, seed=5)
+    hub = cluster.hub("dc1")
+    for kind in ("push", "entries"):
+        cluster._hub_event("dc1", PeerFrame("dc2", {"type": kind, "entries": bad_entries()}))
+    cluster._hub_event("dc1", PeerFrame("dc2", {"type": "forward", "msg": {
+        "id": "m9", "from": SURROGATE, "to": "b", "body": ""}}))
+    cluster._hub_event("dc1", PeerFrame("dc2", {"type": "forward_ok", "id": 7}))
+    assert hub.counters["bad_entries"] == 2 * len(bad_entries())
+    assert hub.counters["bad_frames"] == 2
+    assert len(hub.state) == 0
+    digests = hub.counters["digests_sent"]
+    cluster.run_for(2000)
+    assert cluster.core_errors == []
+    assert hub.counters["digests_sent"] >= digests + 10  # anti-entropy still runs
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc2")
+    cluster.run_for(500)
+    alice.send("m1", "bob", "hi")
+    cluster.run_for(1000)
+    assert bob.received_ids() == ["m1"]
+
+
+def test_a_core_error_on_the_gossip_timer_does_not_stop_anti_entropy() -> None:
+    cluster = MemCluster(dcs=2, seed=6)
+    hub = cluster.hub("dc1")
+    handle = hub.handle
+    failures = []
+
+    def failing_once(event: object, now_ns: int) -> list[Any]:
+        if isinstance(event, TimerFired) and event.name == GOSSIP_TIMER and not failures:
+            failures.append(event)
+            raise RuntimeError("injected core failure")
+        return handle(event, now_ns)
+
+    hub.handle = failing_once  # type: ignore[method-assign]
+    cluster.run_for(2000)
+    assert failures and [(owner, str(exc)) for owner, _, exc in cluster.core_errors] == [
+        ("dc1", "injected core failure")]
+    assert hub.counters["digests_sent"] >= 10  # the timer was armed again
