@@ -20,6 +20,10 @@ from ._net import FramedConnection, FrameError
 
 log = logging.getLogger("imcluster.node")
 
+# a skew beyond this (~10 years) is no clock fault but a way to push HLC stamps past what the
+# store can hold
+MAX_CLOCK_OFFSET_MS = 10 * 365 * 86_400_000
+
 
 class ClockedNode:
     """Shared by hub and access drivers: skewable clock, event dispatch, timers, admin loop.
@@ -112,11 +116,13 @@ class ClockedNode:
                 reply = self.admin_status()
             elif op == "set_clock":
                 offset = frame.get("offset_ms")
-                if isinstance(offset, (int, float)) and not isinstance(offset, bool):
+                if (isinstance(offset, (int, float)) and not isinstance(offset, bool)
+                        and abs(offset) <= MAX_CLOCK_OFFSET_MS):  # False for NaN too
                     self.clock_offset_ms = int(offset)
                     reply = {"type": "admin_ok", "clock_offset_ms": self.clock_offset_ms}
                 else:
-                    reply = {"type": "error", "code": "bad_field", "message": "offset_ms: number"}
+                    reply = {"type": "error", "code": "bad_field",
+                             "message": f"offset_ms: a number within ±{MAX_CLOCK_OFFSET_MS}"}
             else:
                 reply = {"type": "error", "code": "bad_field", "message": f"unknown op {op!r}"}
             conn.write_frame(reply)

@@ -1,6 +1,8 @@
-"""Hypothesis fuzz test of a real access node over TCP.
+"""Hypothesis fuzz test of a real access node over TCP, before login (shrinks a failure to a
+minimal connection script; the bulk of the frames, and the client protocol after login, the peer
+and the admin protocols, are in `test_fuzz_protocols.py`).
 
-At least 10,000 malformed frames, several per connection, each of a category whose error code is
+At least 1,000 malformed frames, several per connection, each of a category whose error code is
 known by construction (bad_frame, unknown_type, missing_field, bad_field, unauthorized,
 frame_too_large). Each must be answered with exactly that code, in order; a connection stays
 usable (checked with a final ping) except after `frame_too_large` or a failed login, which close
@@ -10,18 +12,13 @@ it. Afterwards the node still serves valid traffic on other connections, and it 
 from __future__ import annotations
 
 import json
-import os
-import select
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from fuzz_nodes import SECRET, running_nodes
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -29,48 +26,14 @@ from imcluster._auth import user_token
 
 pytestmark = pytest.mark.integration
 
-SECRET = "fuzz-secret"
-MIN_FRAMES = 10_000
+MIN_FRAMES = 1_000
 Case = tuple[bytes, str]  # (one line without newline, expected error code)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(args: list[str], log: Path) -> tuple[subprocess.Popen[bytes], Any]:
-    env = dict(os.environ, IMCLUSTER_SECRET=SECRET)
-    log_file = open(log, "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "imcluster", *args], stdout=subprocess.PIPE,
-                            stderr=log_file, env=env, start_new_session=True)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 15)
-    assert ready and json.loads(proc.stdout.readline())["ready"] is True, log.read_text()
-    return proc, log_file
 
 
 @pytest.fixture(scope="module")
 def access_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    tmp = tmp_path_factory.mktemp("fuzz")
-    hub_port, access_port = _free_port(), _free_port()
-    started: list[tuple[subprocess.Popen[bytes], Any]] = []
-    try:
-        started.append(_start(["hub", "--dc", "dc1", "--listen", f"127.0.0.1:{hub_port}",
-                               "--db", str(tmp / "hub.db")], tmp / "hub.log"))
-        started.append(_start(["access", "--dc", "dc1", "--node", "dc1-a1", "--listen",
-                               f"127.0.0.1:{access_port}", "--hub", f"127.0.0.1:{hub_port}"],
-                              tmp / "access.log"))
-        yield access_port
-        for proc, _ in started:
-            assert proc.poll() is None, "a node crashed during the fuzz test"
-    finally:
-        for proc, log_file in started:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            log_file.close()
+    with running_nodes(tmp_path_factory.mktemp("fuzz")) as nodes:
+        yield nodes.access_port
 
 
 # ------------------------------------------------------------------ strategies
@@ -192,7 +155,7 @@ def test_malformed_frames_get_stable_error_codes(access_port: int) -> None:
     sent = {"frames": 0, "connections": 0}
 
     @seed(20261127)
-    @settings(max_examples=500, deadline=None, database=None,
+    @settings(max_examples=60, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(connection_script)
     def one_connection(script: tuple[list[Case], Case | None]) -> None:
