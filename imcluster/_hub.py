@@ -26,7 +26,7 @@ from ._events import (
     TimerFired,
 )
 from ._hlc import Hlc
-from ._state import Entry, ReplicaState
+from ._state import Entry, MsgKey, ReplicaState, msg_key
 from ._wire import WireError, encode, validate_msg
 from ._wire import is_name as _is_name
 
@@ -68,20 +68,21 @@ class HubCore:
         self.rng = rng
         self.hlc = Hlc()
         self.state = ReplicaState()
-        self.local_tombs: set[str] = set()
+        self.local_tombs: set[MsgKey] = set()
         self.counters: dict[str, int] = {name: 0 for name in COUNTER_NAMES}
         # user -> {(access node, conn)} for sessions on this DC's access nodes
         self.sessions: dict[str, set[tuple[str, str]]] = {}
-        self.offered: set[tuple[str, str]] = set()  # (message id, conn)
-        self.offered_to: dict[str, str] = {}  # message id -> recipient, for checking acks
-        self.forwards: dict[str, _Forward] = {}
-        self.routed_online: set[str] = set()  # online-first: ids handed over without an entry
+        self.offered: set[tuple[MsgKey, str]] = set()  # (message key, conn)
+        # (message id, recipient) -> senders of the messages offered, for matching acks
+        self.offered_to: dict[tuple[str, str], set[str]] = {}
+        self.forwards: dict[str, _Forward] = {}  # by id: a hub refuses an id it knows already
+        self.routed_online: set[MsgKey] = set()  # online-first: handed over without an entry
         self._deferred: list[Entry] = []
         self._local_seq = 0
         own_seq = 0
         for entry in restored:
             if entry.origin.endswith(LOCAL_TOMB_SUFFIX):
-                self.local_tombs.add(entry.key)
+                self.local_tombs.add(entry.msg_key)
                 self._local_seq = max(self._local_seq, entry.seq)
                 continue
             self.state.apply(entry)
@@ -99,10 +100,10 @@ class HubCore:
         return self.state.coordinate_table()
 
     def pending_count(self) -> int:
-        return len(self.state.pending_ids() - self.local_tombs)
+        return len(self.state.pending_keys() - self.local_tombs)
 
-    def is_tombed(self, msg_id: str) -> bool:
-        return msg_id in self.state.tombs or msg_id in self.local_tombs
+    def is_tombed(self, key: MsgKey) -> bool:
+        return key in self.state.tombs or key in self.local_tombs
 
     # ------------------------------------------------------------ driver entry points
 
@@ -205,13 +206,14 @@ class HubCore:
     def _deliver(self, msg: Mapping[str, Any], via: str, out: list[Effect]) -> bool:
         """Offer `msg` to every local session of its recipient not offered it yet."""
         user = msg["to"]
+        key = msg_key(msg["id"], msg)
         offered_any = False
         for node, conn in sorted(self.sessions.get(user, ())):
-            if (msg["id"], conn) in self.offered:
+            if (key, conn) in self.offered:
                 offered_any = True
                 continue
-            self.offered.add((msg["id"], conn))
-            self.offered_to[msg["id"]] = user
+            self.offered.add((key, conn))
+            self.offered_to.setdefault((msg["id"], user), set()).add(msg["from"])
             self.counters["deliveries"] += 1
             out.append(SendAccess(node, {"type": "deliver", "msg": dict(msg), "via": via,
                                          "user": user, "conn": conn}))
@@ -219,14 +221,14 @@ class HubCore:
         return offered_any
 
     def _offer_pending(self, entry: Entry, via: str, out: list[Effect]) -> None:
-        if self.is_tombed(entry.key) or self.state.msgs.get(entry.key) is not entry:
+        if self.is_tombed(entry.msg_key) or self.state.msgs.get(entry.msg_key) is not entry:
             return
         if entry.data.get("to") in self.sessions:
             self._deliver(entry.data, via, out)
 
     def _offer_all_pending(self, user: str, out: list[Effect]) -> None:
         for entry in self.state.pending_for(user):
-            if entry.key not in self.local_tombs:
+            if entry.msg_key not in self.local_tombs:
                 self._deliver(entry.data, "offline", out)
 
     # ------------------------------------------------------------ access frames
@@ -318,28 +320,36 @@ class HubCore:
                     self._session_down(user, node, conn, now_ns, out)
 
     def _on_ack(self, user: str, msg_id: str, now_ns: int, out: list[Effect]) -> None:
-        if self.is_tombed(msg_id):
-            return
-        known = self.state.msgs.get(msg_id)
-        recipient = known.data.get("to") if known is not None else self.offered_to.get(msg_id)
-        if recipient != user:
+        """Tomb the messages with this id to `user`: those offered here (an id two senders used
+        for one recipient is acked for what the client was shown), else every one known."""
+        senders = self.offered_to.get((msg_id, user)) or {
+            e.data["from"] for e in self.state.messages_with_id(msg_id) if e.data["to"] == user}
+        if not senders:
             self.counters["bad_acks"] += 1  # only the recipient may mark a message delivered
             return
-        if "no-tombstones" in self.config.bugs:
-            # the delivery mark stays in this hub: stored, never gossiped
-            self._local_seq += 1
-            tomb = Entry("tomb", msg_id, self.dc + LOCAL_TOMB_SUFFIX, self._local_seq,
-                         self._stamp(now_ns), {})
-            self.local_tombs.add(msg_id)
-            self._persist((tomb,), out)
-            return
-        self._push([self._originate("tomb", msg_id, {}, now_ns, out)], out)
+        tombs: list[Entry] = []
+        for sender in sorted(senders):
+            key = (msg_id, sender, user)
+            if self.is_tombed(key):
+                continue
+            data = {"from": sender, "to": user}
+            if "no-tombstones" in self.config.bugs:
+                # the delivery mark stays in this hub: stored, never gossiped
+                self._local_seq += 1
+                tomb = Entry("tomb", msg_id, self.dc + LOCAL_TOMB_SUFFIX, self._local_seq,
+                             self._stamp(now_ns), data)
+                self.local_tombs.add(key)
+                self._persist((tomb,), out)
+                continue
+            tombs.append(self._originate("tomb", msg_id, data, now_ns, out))
+        self._push(tombs, out)
 
     # ------------------------------------------------------------ routing
 
-    def _known_message(self, msg_id: str) -> bool:
-        return (msg_id in self.state.msgs or msg_id in self.forwards
-                or msg_id in self.routed_online or self.is_tombed(msg_id))
+    def _known_message(self, key: MsgKey) -> bool:
+        forward = self.forwards.get(key[0])
+        return (key in self.state.msgs or key in self.routed_online or self.is_tombed(key)
+                or (forward is not None and msg_key(key[0], forward.msg) == key))
 
     def _on_route(self, node: str, frame: Frame, now_ns: int, out: list[Effect]) -> None:
         msg = _valid_msg(frame.get("msg"))
@@ -351,16 +361,18 @@ class HubCore:
                                              "code": "bad_field", "message": "malformed message"}))
             return
         self.counters["routes"] += 1
-        known = self.state.msgs.get(msg["id"])
+        key = msg_key(msg["id"], msg)
         forward = self.forwards.get(msg["id"])
-        earlier = known.data if known is not None else (forward.msg if forward else None)
-        if earlier is not None and (earlier.get("from"), earlier.get("to")) != (msg["from"],
-                                                                              msg["to"]):
+        earlier = [e.msg_key for e in self.state.messages_with_id(msg["id"])]
+        earlier += [msg_key(msg["id"], forward.msg)] if forward is not None else []
+        if earlier and key not in earlier:
+            # refused where it can be: this hub knows the id with another sender or recipient
+            # (across a partition it cannot know; the messages' keys keep both apart)
             out.append(SendAccess(node, {"type": "route_err", "id": msg["id"],
                                          "code": "duplicate_id",
                                          "message": "another message has this id"}))
             return
-        if self._known_message(msg["id"]):
+        if self._known_message(key):
             self.counters["duplicate_routes"] += 1
             if msg["id"] in self.forwards and not self.forwards[msg["id"]].answered:
                 return  # the answer comes when the forward settles
@@ -376,7 +388,7 @@ class HubCore:
         route_ok = SendAccess(node, {"type": "route_ok", "id": msg["id"]})
         if self.config.delivery == "online-first":
             if local:
-                self.routed_online.add(msg["id"])
+                self.routed_online.add(key)
                 self._deliver(msg, "online", out)
                 out.append(route_ok)
             elif remote_dc is not None:
@@ -416,9 +428,10 @@ class HubCore:
         pending = self.forwards.pop(msg_id, None)
         if pending is None:
             return
+        key = msg_key(msg_id, pending.msg)
         if ok:
             if self.config.delivery == "online-first":
-                self.routed_online.add(msg_id)
+                self.routed_online.add(key)
             if not pending.answered:
                 out.append(SendAccess(pending.access_node, {"type": "route_ok", "id": msg_id}))
             return
@@ -427,7 +440,7 @@ class HubCore:
             if not pending.answered:
                 out.append(SendAccess(pending.access_node, {"type": "route_ok", "id": msg_id}))
             return  # dropped: the bug
-        if self.config.delivery == "online-first" and msg_id not in self.state.msgs:
+        if self.config.delivery == "online-first" and key not in self.state.msgs:
             self._pool(pending.msg, pending.access_node, now_ns, out)
         # durable: the message is in the pool already; gossip carries it
 
@@ -461,8 +474,9 @@ class HubCore:
                 self.counters["bad_frames"] += 1
                 return
             self.counters["forwards_received"] += 1
-            delivered = (not self.is_tombed(msg["id"])) and self._deliver(msg, "online", out)
-            answer = "forward_ok" if delivered or self.is_tombed(msg["id"]) else "forward_fail"
+            tombed = self.is_tombed(msg_key(msg["id"], msg))
+            delivered = not tombed and self._deliver(msg, "online", out)
+            answer = "forward_ok" if delivered or tombed else "forward_fail"
             self._send_peer(peer, {"type": answer, "id": msg["id"]}, out, reply=True)
         elif kind in ("forward_ok", "forward_fail"):
             msg_id = frame.get("id")

@@ -13,6 +13,12 @@ from typing import Any
 from ._wire import WireError, check_field, check_int, validate_msg
 
 KINDS = ("coord", "msg", "tomb")
+MsgKey = tuple[str, str, str]  # (id, from, to): see `Entry.msg_key`
+
+
+def msg_key(msg_id: str, data: Mapping[str, Any]) -> MsgKey:
+    """The key of message `msg_id` whose data (a message, or a tomb's data) names `from`/`to`."""
+    return (msg_id, str(data.get("from", "")), str(data.get("to", "")))
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,13 @@ class Entry:
     @property
     def dot(self) -> tuple[str, int]:
         return (self.origin, self.seq)
+
+    @property
+    def msg_key(self) -> MsgKey:
+        """Which message a `msg` or `tomb` entry is about: (id, from, to). Ids are the clients',
+        so two senders (or one sender and two recipients) may use the same id in two DCs cut
+        apart; keyed by the whole triple, neither message ever replaces the other."""
+        return msg_key(self.key, self.data)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "key": self.key, "origin": self.origin, "seq": self.seq,
@@ -72,9 +85,10 @@ def _check_data(kind: str, data: object) -> dict[str, Any]:
             raise WireError("bad_field", "'online' must be a boolean")
         out["online"] = data["online"]
         return out
-    if data:
-        raise WireError("bad_field", "a tomb has no data")
-    return {}
+    out = {name: check_field(name, data.get(name)) for name in ("from", "to")}
+    if len(data) != len(out):
+        raise WireError("bad_field", "a tomb's data is its message's 'from' and 'to'")
+    return out
 
 
 def entry_order(entry: Entry) -> tuple[tuple[int, int], str, int]:
@@ -101,9 +115,10 @@ class ReplicaState:
         self._vv: dict[str, int] = {}
         self._max_seq: dict[str, int] = {}
         self.coords: dict[str, Entry] = {}
-        self.msgs: dict[str, Entry] = {}
-        self.tombs: set[str] = set()
-        self._pending_by_user: dict[str, set[str]] = {}
+        self.msgs: dict[MsgKey, Entry] = {}
+        self.tombs: set[MsgKey] = set()
+        self._pending_by_user: dict[str, set[MsgKey]] = {}
+        self._keys_by_id: dict[str, set[MsgKey]] = {}
         self.max_hlc: tuple[int, int] = (0, 0)
         for entry in entries:
             self.apply(entry)
@@ -134,25 +149,29 @@ class ReplicaState:
             if current is None or entry_order(entry) > entry_order(current):
                 self.coords[entry.key] = entry
         elif entry.kind == "msg":
-            current = self.msgs.get(entry.key)
+            key = entry.msg_key
+            current = self.msgs.get(key)
             if current is None or entry_order(entry) < entry_order(current):
+                # copies of one message (same id, from, to): the earliest stands for them all
                 if current is not None:
                     self._unindex(current)
-                self.msgs[entry.key] = entry
-                if entry.key not in self.tombs:
-                    self._pending_by_user.setdefault(_recipient(entry), set()).add(entry.key)
+                self.msgs[key] = entry
+                self._keys_by_id.setdefault(entry.key, set()).add(key)
+                if key not in self.tombs:
+                    self._pending_by_user.setdefault(_recipient(entry), set()).add(key)
         elif entry.kind == "tomb":
-            self.tombs.add(entry.key)
-            current = self.msgs.get(entry.key)
+            key = entry.msg_key
+            self.tombs.add(key)
+            current = self.msgs.get(key)
             if current is not None:
                 self._unindex(current)
         return True
 
     def _unindex(self, msg: Entry) -> None:
-        ids = self._pending_by_user.get(_recipient(msg))
-        if ids is not None:
-            ids.discard(msg.key)
-            if not ids:
+        keys = self._pending_by_user.get(_recipient(msg))
+        if keys is not None:
+            keys.discard(msg.msg_key)
+            if not keys:
                 del self._pending_by_user[_recipient(msg)]
 
     def merge(self, other: ReplicaState) -> int:
@@ -216,12 +235,20 @@ class ReplicaState:
 
     def pending_for(self, user: str) -> list[Entry]:
         """Messages to `user` without a tomb, oldest first."""
-        ids = self._pending_by_user.get(user, ())
-        return sorted((self.msgs[i] for i in ids), key=entry_order)
+        keys = self._pending_by_user.get(user, ())
+        return sorted((self.msgs[k] for k in keys), key=entry_order)
+
+    def pending_keys(self) -> set[MsgKey]:
+        """Keys of every message without a tomb."""
+        return {k for keys in self._pending_by_user.values() for k in keys}
 
     def pending_ids(self) -> set[str]:
         """Ids of every message without a tomb."""
-        return {i for ids in self._pending_by_user.values() for i in ids}
+        return {k[0] for k in self.pending_keys()}
+
+    def messages_with_id(self, msg_id: str) -> list[Entry]:
+        """Every message known with client id `msg_id` (one, unless ids collided), by key."""
+        return [self.msgs[k] for k in sorted(self._keys_by_id.get(msg_id, ()))]
 
     def coordinate(self, user: str) -> dict[str, Any] | None:
         """The winning coordinate of `user` (`{dc, node, conn, online}`), or None."""
@@ -236,9 +263,9 @@ class ReplicaState:
         return {"vv": self.version_vector(),
                 "dots": sorted(e.dot for e in self.entries()),
                 "coords": {u: e.dot for u, e in self.coords.items()},
-                "msgs": {i: e.dot for i, e in self.msgs.items()},
+                "msgs": {k: e.dot for k, e in self.msgs.items()},
                 "tombs": sorted(self.tombs),
-                "pending": sorted(self.pending_ids())}
+                "pending": sorted(self.pending_keys())}
 
 
 def _recipient(msg: Entry) -> str:
@@ -246,4 +273,4 @@ def _recipient(msg: Entry) -> str:
     return to if isinstance(to, str) else ""
 
 
-__all__ = ["KINDS", "Entry", "ReplicaState", "entry_order", "entry_size"]
+__all__ = ["KINDS", "Entry", "MsgKey", "ReplicaState", "entry_order", "entry_size", "msg_key"]

@@ -6,7 +6,7 @@
     await client.connect()
     await client.login("alice")                 # token computed from the secret
     await client.send("m1", "bob", "hi")        # returns on send_ok, raises SendRejected
-    async for delivery in client.deliveries():  # deduplicated by message id
+    async for delivery in client.deliveries():  # deduplicated by (from, id)
         ...
 
 Every frame received is reported to `on_frame` (if given), every raw `deliver` frame is put on
@@ -63,7 +63,7 @@ class Client:
         self.raw_deliveries: asyncio.Queue[Frame] = asyncio.Queue()
         self.errors: list[Frame] = []
         self._deliveries: asyncio.Queue[Frame | None] = asyncio.Queue()
-        self._seen: set[str] = set()
+        self._seen: set[tuple[object, str]] = set()  # (from, id): ids are per sender
         self._sends: dict[str, list[asyncio.Future[Frame]]] = {}
         self._login: asyncio.Future[Frame] | None = None
         self._pings: list[asyncio.Future[Frame]] = []
@@ -153,7 +153,8 @@ class Client:
         await self._drain()
 
     async def deliveries(self) -> AsyncIterator[Frame]:
-        """Deliveries deduplicated by message id; ends when the connection closes."""
+        """Deliveries deduplicated by (from, message id), since two senders may use one id; ends
+        when the connection closes."""
         while True:
             frame = await self._deliveries.get()
             if frame is None:
@@ -194,8 +195,8 @@ class Client:
         if kind == "deliver":
             self.raw_deliveries.put_nowait(frame)
             msg_id = frame.get("id")
-            if isinstance(msg_id, str) and msg_id not in self._seen:
-                self._seen.add(msg_id)
+            if isinstance(msg_id, str) and (frame.get("from"), msg_id) not in self._seen:
+                self._seen.add((frame.get("from"), msg_id))
                 self._deliveries.put_nowait(frame)
             if self.auto_ack and isinstance(msg_id, str):
                 with contextlib.suppress(ConnectionError):

@@ -259,7 +259,7 @@ class PeerScript:
             key = f"pm{rng.randrange(1000)}"
             data = {"id": key, "from": "fzs", "to": user, "body": text(rng, 30), "sent_at": seq}
         else:
-            key, data = f"pm{rng.randrange(1000)}", {}
+            key, data = f"pm{rng.randrange(1000)}", {"from": "fzs", "to": user}
         if (origin, seq) not in self._applied:
             self._applied.add((origin, seq))
             self.moves["entries_applied"] += 1

@@ -28,8 +28,9 @@ def entry_sets(draw: st.DrawFn) -> list[Entry]:
                 key = draw(st.sampled_from(IDS))
                 data = {"id": key, "from": "u1", "to": draw(st.sampled_from(USERS)), "body": "",
                         "sent_at": 0}
-            else:
-                key, data = draw(st.sampled_from(IDS)), {}
+            else:  # a tomb names its message: (id, from, to)
+                key = draw(st.sampled_from(IDS))
+                data = {"from": "u1", "to": draw(st.sampled_from(USERS))}
             out.append(Entry(kind, key, origin, seq, hlc, data))
     return out
 
@@ -119,7 +120,7 @@ def test_missing_for_brings_a_replica_up_to_date(universe: list[Entry], data: st
 
 def test_version_vector_counts_contiguous_seqs_only() -> None:
     state = ReplicaState()
-    mk = lambda seq: Entry("tomb", f"m{seq}", "dc1", seq, (seq, 0), {})
+    mk = lambda seq: Entry("tomb", f"m{seq}", "dc1", seq, (seq, 0), {"from": "a", "to": "b"})
     assert state.apply(mk(1)) and state.apply(mk(3))
     assert state.version_vector() == {"dc1": 1}
     assert state.max_seq("dc1") == 3
@@ -153,12 +154,31 @@ def test_lww_coordinates_tie_break_and_pending() -> None:
     assert state.coordinate("bob") == {"dc": "dc1", "online": False}
     assert state.coordinate("alice") is None
     msg = {"id": "m1", "from": "a", "to": "bob", "body": "", "sent_at": 0}
-    state.apply(Entry("tomb", "m2", "dc3", 1, (1, 0), {}))
+    mark = {"from": "a", "to": "bob"}
+    state.apply(Entry("tomb", "m2", "dc3", 1, (1, 0), mark))
     state.apply(Entry("msg", "m1", "dc1", 3, (12, 0), msg))
     state.apply(Entry("msg", "m2", "dc1", 4, (13, 0), dict(msg, id="m2")))
     assert [e.key for e in state.pending_for("bob")] == ["m1"]
-    state.apply(Entry("tomb", "m1", "dc2", 2, (14, 0), {}))
-    assert state.pending_for("bob") == [] and state.tombs == {"m1", "m2"}
+    state.apply(Entry("tomb", "m1", "dc2", 2, (14, 0), mark))
+    assert state.pending_for("bob") == []
+    assert state.tombs == {("m1", "a", "bob"), ("m2", "a", "bob")}
+
+
+def test_one_id_from_two_senders_is_two_messages() -> None:
+    """Issue 9, item 6: ids are the clients'; two DCs cut apart may both accept one id. Keyed by
+    (id, from, to), neither message replaces the other, and a tomb marks only its own."""
+    state = ReplicaState()
+    state.apply(Entry("msg", "m1", "dc1", 1, (5, 0),
+                      {"id": "m1", "from": "alice", "to": "bob", "body": "1", "sent_at": 0}))
+    state.apply(Entry("msg", "m1", "dc2", 1, (4, 0),
+                      {"id": "m1", "from": "carol", "to": "bob", "body": "2", "sent_at": 0}))
+    state.apply(Entry("msg", "m1", "dc2", 2, (6, 0),
+                      {"id": "m1", "from": "carol", "to": "dave", "body": "3", "sent_at": 0}))
+    assert [e.data["body"] for e in state.pending_for("bob")] == ["2", "1"]
+    assert len(state.messages_with_id("m1")) == 3
+    state.apply(Entry("tomb", "m1", "dc1", 2, (7, 0), {"from": "alice", "to": "bob"}))
+    assert [e.data["from"] for e in state.pending_for("bob")] == ["carol"]
+    assert [e.data["body"] for e in state.pending_for("dave")] == ["3"]
 
 
 def test_entry_json_round_trip_and_rejects_malformed() -> None:
