@@ -7,8 +7,9 @@ Sans-IO: bytes in, frames out. The asyncio drivers and the in-memory driver both
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 MAX_CLIENT_FRAME = 65536
 MAX_PEER_FRAME = 4 * 1024 * 1024
@@ -137,7 +138,7 @@ def check_field(name: str, value: object, field_kind: str = "name") -> str:
     return value
 
 
-def is_name(value: object) -> bool:
+def is_name(value: object) -> TypeGuard[str]:
     """True for a valid "name" field (see `check_field`)."""
     try:
         check_field("", value)
@@ -164,7 +165,7 @@ def validate_msg(msg: object) -> dict[str, Any]:
             raise WireError("missing_field", f"message needs '{name}'")
         out[name] = check_field(name, msg[name], field_kind)
     sent_at = msg.get("sent_at", 0)
-    if isinstance(sent_at, float) and sent_at == sent_at and abs(sent_at) <= MAX_INT:
+    if isinstance(sent_at, float) and math.isfinite(sent_at) and abs(sent_at) <= MAX_INT:
         out["sent_at"] = sent_at
     else:
         out["sent_at"] = check_int("sent_at", sent_at, -MAX_INT)
