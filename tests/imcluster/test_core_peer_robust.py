@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from imcluster import MemCluster
 from imcluster._events import PeerFrame, TimerFired
 from imcluster._hub import GOSSIP_TIMER
@@ -60,6 +62,7 @@ def test_malformed_peer_entries_are_refused_and_gossip_goes_on() -> None:
     assert bob.received_ids() == ["m1"]
 
 
+@pytest.mark.core_errors_expected
 def test_a_core_error_on_the_gossip_timer_does_not_stop_anti_entropy() -> None:
     cluster = MemCluster(dcs=2, seed=6)
     hub = cluster.hub("dc1")
