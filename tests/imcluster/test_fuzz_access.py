@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fuzz_nodes import SECRET, running_nodes
+from fuzz_nodes import SECRET, FuzzNodes
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -30,10 +29,9 @@ MIN_FRAMES = 1_000
 Case = tuple[bytes, str]  # (one line without newline, expected error code)
 
 
-@pytest.fixture(scope="module")
-def access_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    with running_nodes(tmp_path_factory.mktemp("fuzz")) as nodes:
-        yield nodes.access_port
+@pytest.fixture
+def access_port(fuzz_nodes: FuzzNodes) -> int:
+    return fuzz_nodes.access_port
 
 
 # ------------------------------------------------------------------ strategies
@@ -168,6 +166,7 @@ def test_malformed_frames_get_stable_error_codes(access_port: int) -> None:
     with bystander:
         one_connection()
         assert sent["frames"] >= MIN_FRAMES, sent
+        print(f"pre-login frames (Hypothesis): {sent}")
         # valid traffic still flows, on the old connection and on a new one
         sender, sender_file = _logged_in(access_port, "yan")
         with sender:
