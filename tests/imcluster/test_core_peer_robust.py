@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from imcluster import MemCluster
-from imcluster._events import PeerFrame, TimerFired
+from imcluster._events import AccessFrame, PeerFrame, TimerFired
 from imcluster._hub import GOSSIP_TIMER
 
 SURROGATE = "\ud800"
@@ -80,3 +80,31 @@ def test_a_core_error_on_the_gossip_timer_does_not_stop_anti_entropy() -> None:
     assert failures and [(owner, str(exc)) for owner, _, exc in cluster.core_errors] == [
         ("dc1", "injected core failure")]
     assert hub.counters["digests_sent"] >= 10  # the timer was armed again
+
+
+def bad_access_frames() -> list[dict[str, Any]]:
+    """Frames an (authenticated) access node might send that must each count as a bad frame."""
+    msg = {"id": "m1", "from": "a", "to": "b", "body": "", "sent_at": 0}
+    return [{"type": "coord", "user": SURROGATE, "conn": "c1", "online": True},
+            {"type": "coord", "user": "u", "conn": "c" + SURROGATE, "online": False},
+            {"type": "coord", "user": "u", "conn": "c1", "online": "yes"},
+            {"type": "route", "msg": {**msg, "id": SURROGATE}},
+            {"type": "route", "msg": {**msg, "body": SURROGATE}},
+            {"type": "route", "msg": {**msg, "sent_at": float("inf")}},
+            {"type": "ack", "user": "b", "id": SURROGATE},
+            {"type": "sync", "conns": [{"user": SURROGATE, "conn": "c1"}]},
+            {"type": "sync", "conns": "all"},
+            {"type": "zz"}]
+
+
+def test_malformed_access_frames_are_refused_and_counted() -> None:
+    cluster = MemCluster(dcs=1, seed=7)
+    hub = cluster.hub("dc1")
+    for frame in bad_access_frames():
+        cluster._hub_event("dc1", AccessFrame("dc1-a1", frame))
+    assert hub.counters["bad_frames"] == len(bad_access_frames())
+    assert len(hub.state) == 0 and cluster.disk["dc1"] == []
+    alice, bob = online(cluster, "alice", "dc1"), online(cluster, "bob", "dc1")
+    alice.send("m1", "bob", "hi")
+    cluster.run_for(100)
+    assert bob.received_ids() == ["m1"]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_core_peer_robust import SURROGATE, bad_entries
+from test_core_peer_robust import SURROGATE, bad_access_frames, bad_entries
 
 from imcluster._auth import hello_mac
 from imcluster._net import HandshakeRefused, client_handshake, open_framed
@@ -220,14 +220,25 @@ async def test_malformed_peer_entries_do_not_stop_a_hub(tmp_path: Path) -> None:
         await conn.drain()
         answer = await asyncio.wait_for(conn.read_frame(), 5)  # the digest's answer
         assert answer is not None and answer["type"] == "entries"
+        access = await open_framed("127.0.0.1", port)  # and an access node's frames
+        await client_handshake(access, SECRET.encode(), "access", "dc1", "dc1-a9")
+        for frame in [*bad_access_frames(), {"type": "sync", "conns": []}]:
+            access.write_bytes(json.dumps(frame).encode("ascii") + b"\n")
+        await access.drain()
         async with AdminClient("127.0.0.1", port, SECRET) as admin:
-            before = (await admin.status())["counters"]
+            for _ in range(50):  # the access frames came on another connection
+                before = (await admin.status())["counters"]
+                if before["bad_frames"] >= len(bad_access_frames()):
+                    break
+                await asyncio.sleep(0.1)
+            assert before["bad_frames"] >= len(bad_access_frames())
             assert before["bad_entries"] == 2 * len(bad_entries())
             await asyncio.sleep(1.0)
             after = (await admin.status())["counters"]
         assert after["digests_sent"] >= before["digests_sent"] + 3  # anti-entropy goes on
         assert after["core_errors"] == 0
         conn.close()
+        access.close()
         alice = await cluster.client("dc1", "alice")
         bob = await cluster.client("dc1", "bob")
         await alice.send("after-bad-entries", "bob", "still here")
