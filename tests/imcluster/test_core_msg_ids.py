@@ -5,7 +5,11 @@ send with `duplicate_id`. On the in-memory driver, under virtual time."""
 
 from __future__ import annotations
 
+import pytest
+
 from imcluster import MemClient, MemCluster
+
+MODES = pytest.mark.parametrize("delivery", ["durable", "online-first"])
 
 
 def online(cluster: MemCluster, user: str, dc: str) -> MemClient:
@@ -17,7 +21,7 @@ def online(cluster: MemCluster, user: str, dc: str) -> MemClient:
 
 def send(cluster: MemCluster, client: MemClient, msg_id: str, to: str, body: str) -> str:
     client.send(msg_id, to, body)
-    assert cluster.run_for(2000, until=lambda: msg_id in client.results), client.frames
+    assert cluster.run_for(5000, until=lambda: msg_id in client.results), client.frames
     return client.results.pop(msg_id)
 
 
@@ -37,8 +41,9 @@ def received(cluster: MemCluster, user: str) -> list[tuple[str, str, str]]:
     return sorted((d["id"], d["from"], d["body"]) for d in cluster.received(user))
 
 
-def test_same_id_to_two_recipients_from_two_dcs_both_delivered() -> None:
-    cluster = MemCluster(dcs=2, seed=11)
+@MODES
+def test_same_id_to_two_recipients_from_two_dcs_both_delivered(delivery: str) -> None:
+    cluster = MemCluster(dcs=2, seed=11, delivery=delivery)
     partitioned_sends(cluster, "bob", "dave")
     online(cluster, "bob", "dc2")
     cluster.run_for(2000)  # bob's ack (a tomb) reaches both DCs before dave logs in
@@ -51,8 +56,9 @@ def test_same_id_to_two_recipients_from_two_dcs_both_delivered() -> None:
     assert cluster.core_errors == []
 
 
-def test_same_id_to_one_recipient_from_two_senders_both_delivered() -> None:
-    cluster = MemCluster(dcs=2, seed=12)
+@MODES
+def test_same_id_to_one_recipient_from_two_senders_both_delivered(delivery: str) -> None:
+    cluster = MemCluster(dcs=2, seed=12, delivery=delivery)
     partitioned_sends(cluster, "bob", "bob")
     bob = online(cluster, "bob", "dc1")
     cluster.run_for(2000)
@@ -63,8 +69,9 @@ def test_same_id_to_one_recipient_from_two_senders_both_delivered() -> None:
         cluster.hub(dc).pending_count() == 0 for dc in cluster.dc_names))
 
 
-def test_an_ack_during_the_partition_does_not_mark_the_other_message() -> None:
-    cluster = MemCluster(dcs=2, seed=13)
+@MODES
+def test_an_ack_during_the_partition_does_not_mark_the_other_message(delivery: str) -> None:
+    cluster = MemCluster(dcs=2, seed=13, delivery=delivery)
     bob = online(cluster, "bob", "dc1")
     cluster.run_for(500)
     cluster.cut("dc1", "dc2")
