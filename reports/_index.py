@@ -28,18 +28,18 @@ body{font-family:system-ui,sans-serif;margin:20px;color:#222}
 h1{margin:0 0 4px}.meta{color:#666;margin:0 0 14px}
 .badge{display:inline-block;padding:3px 10px;border-radius:4px;color:#fff;font-weight:600;
 margin-right:6px}
-.invalid .v,.badge.invalid{background:%(invalid)s}.unknown .v,.badge.unknown{background:%(unknown)s}
-.valid .v,.badge.valid{background:%(valid)s}
 td.v{color:#fff;font-weight:600;text-transform:uppercase;font-size:.85em}
 #attention{margin:10px 0 18px;padding:0;list-style:none}
 #attention li{margin:3px 0}#attention .badge{font-size:.8em;min-width:64px;text-align:center}
-table{border-collapse:collapse;font-size:.9em}
+table{border-collapse:collapse;font-size:.85em;width:100%}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3;position:sticky;top:0}
-td.n{text-align:right;font-variant-numeric:tabular-nums}td.t{white-space:nowrap}
+td.n{text-align:right;font-variant-numeric:tabular-nums}td.t,td.r{white-space:nowrap}
+td.f{min-width:16em}
 tr.run:nth-child(even){background:#fafafa}.problem{color:#b00020}
-#filter{margin:8px 0 10px}#filter label{margin-right:10px}#shown{color:#666;margin-left:8px}
-""" % VERDICT_COLOURS
+.scroll{overflow-x:auto}#filter{margin:8px 0 10px}#filter label{margin-right:10px}#shown{color:#666;margin-left:8px}
+""" + "".join(f".{verdict} .v,.badge.{verdict}{{background:{colour}}}\n"
+             for verdict, colour in VERDICT_COLOURS.items())
 
 _SCRIPT = """
 (function(){
@@ -81,20 +81,23 @@ def _href(row: RunRow, serving: bool) -> tuple[str, str]:
 def _row(row: RunRow, serving: bool) -> str:
     href, note = _href(row, serving)
     duration = "—" if row.duration_s is None else f"{row.duration_s:.1f} s"
-    detail = esc(row.findings)
+    convergence = "—" if row.convergence_p50_ms is None and row.convergence_p99_ms is None \
+        else f"{_num(row.convergence_p50_ms)} / {_num(row.convergence_p99_ms)}"
+    detail = esc(row.findings) if row.checked or not row.problem else ""
     if row.problem:
         detail = (detail + "; " if detail else "") + f'<span class="problem">{esc(row.problem)}</span>'
+    title = ' title="no report.html yet: links to the run directory"' if note else ""
     search = esc(f"{row.name} {row.relative}".lower())
     return (
         f'<tr class="run {row.verdict}" data-verdict="{row.verdict}" data-name="{search}">'
         f'<td class="v">{row.verdict}</td>'
-        f'<td><a href="{esc(href)}">{esc(row.relative)}</a>{note}</td>'
-        f'<td class="t">{_when(row.started_ns)}</td><td>{esc(row.backend or "—")}</td>'
-        f"<td>{esc(row.system)}</td><td>{esc(', '.join(row.nemeses) or 'none')}</td>"
-        f"<td>{esc(', '.join(row.bugs))}</td><td class=\"n\">{esc(_num(row.seed))}</td>"
-        f'<td class="n">{duration}</td><td class="n">{_num(row.lost)}</td>'
-        f'<td class="n">{_num(row.duplicated)}</td><td class="n">{_num(row.convergence_p50_ms)}'
-        f'</td><td class="n">{_num(row.convergence_p99_ms)}</td><td>{detail}</td></tr>'
+        f'<td class="r"><a href="{esc(href)}"{title}>{esc(row.relative)}</a></td>'
+        f'<td class="t">{_when(row.started_ns)}</td><td class="n">{duration}</td>'
+        f'<td>{esc(row.backend or "—")}</td><td>{esc(row.system)}</td>'
+        f"<td>{esc(', '.join(row.nemeses) or 'none')}</td><td>{esc(', '.join(row.bugs))}</td>"
+        f'<td class="n">{esc(_num(row.seed))}</td><td class="n">{_num(row.lost)}</td>'
+        f'<td class="n">{_num(row.duplicated)}</td><td class="n t">{convergence}</td>'
+        f'<td class="f">{detail}</td></tr>'
     )
 
 
@@ -120,7 +123,7 @@ def index_page(store: Path, rows: list[RunRow] | None = None, *, serving: bool =
     """The index page of `store` (rows default to a fresh scan)."""
     rows = scan_store(store) if rows is None else rows
     body = "".join(_row(row, serving) for row in rows) or \
-        '<tr><td colspan="14">No runs in this store yet.</td></tr>'
+        '<tr><td colspan="13">No runs in this store yet.</td></tr>'
     boxes = "".join(f'<label><input type="checkbox" value="{verdict}" checked> {verdict}</label>'
                     for verdict in VERDICTS)
     generated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -134,11 +137,11 @@ def index_page(store: Path, rows: list[RunRow] | None = None, *, serving: bool =
         f'<form id="filter" hidden onsubmit="return false">Show {boxes}'
         '<label>name <input id="q" type="search" placeholder="filter by name"></label>'
         '<span id="shown"></span></form>'
-        '<table id="runs"><thead><tr><th>verdict</th><th>run</th><th>started (UTC)</th>'
-        "<th>backend</th><th>system</th><th>nemeses</th><th>bugs</th><th>seed</th>"
-        "<th>duration</th><th>lost</th><th>duplicated</th><th>convergence p50 ms</th>"
-        "<th>convergence p99 ms</th><th>findings</th></tr></thead>"
-        f"<tbody>{body}</tbody></table><script>{_SCRIPT}</script></body></html>\n"
+        '<div class="scroll"><table id="runs"><thead><tr><th>verdict</th><th>run</th><th>started (UTC)</th>'
+        "<th>duration</th><th>backend</th><th>system</th><th>nemeses</th><th>bugs</th>"
+        "<th>seed</th><th>lost</th><th>dupli&shy;cated</th><th>convergence p50 / p99 ms</th>"
+        "<th>findings</th></tr></thead>"
+        f"<tbody>{body}</tbody></table></div><script>{_SCRIPT}</script></body></html>\n"
     )
 
 

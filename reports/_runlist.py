@@ -65,8 +65,10 @@ def _load(path: Path) -> tuple[Any, str]:
         return None, f"{path.name}: {exc.strerror or exc}"
     try:
         return json.loads(raw), ""
-    except ValueError as exc:
-        return None, f"{path.name} is not valid JSON ({exc})"
+    except json.JSONDecodeError as exc:
+        return None, f"{path.name} is not valid JSON ({exc.msg}, line {exc.lineno})"
+    except ValueError:
+        return None, f"{path.name} is not UTF-8 JSON"
 
 
 def _findings(results: dict[str, Any] | None) -> str:

@@ -10,6 +10,9 @@ from pathlib import Path
 from reports_synthetic_run import make_run
 
 S = 1_000_000_000
+ORDER = ["broken/20260106T000000", "bad-results/20260105T000000", "bad-test/20260104T000000",
+         "unchecked/20260103T000000", "clean/20260102T000000", "synthetic/20260101T000000"]
+"""The runs of `make_store`, newest first."""
 VALID_RESULTS = {"valid": True,
                  "delivery": {"valid": True, "lost": [], "lost_count": 0, "duplicated_count": 2},
                  "convergence": {"valid": True, "ms": {"p50": 210.5, "p99": 480.0}}}

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from reports_store import add_run, make_store
+from reports_store import ORDER, add_run, make_store
 from reports_synthetic_run import make_run
 
 import reports
@@ -19,9 +19,8 @@ from harness.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 ROW_RE = re.compile(r'<tr class="run (\w+)" data-verdict="\w+" data-name="[^"]*">'
-                    r'<td class="v">\w+</td><td><a href="([^"]+)">([^<]+)</a>(.*?)</tr>')
-ORDER = ["broken/20260106T000000", "bad-results/20260105T000000", "bad-test/20260104T000000",
-         "unchecked/20260103T000000", "clean/20260102T000000", "synthetic/20260101T000000"]
+                    r'<td class="v">\w+</td><td class="r"><a href="([^"]+)"([^>]*)>([^<]+)</a>'
+                    r'(.*?)</tr>')
 
 
 @pytest.fixture
@@ -30,8 +29,9 @@ def store(tmp_path: Path) -> Path:
 
 
 def rows_of(page: str) -> dict[str, tuple[str, str, str]]:
-    """run -> (verdict, link, rest of the row), in page order."""
-    return {run: (verdict, link, rest) for verdict, link, run, rest in ROW_RE.findall(page)}
+    """run -> (verdict, link, the link's other attributes + the rest of the row), in order."""
+    return {run: (verdict, link, attrs + rest)
+            for verdict, link, attrs, run, rest in ROW_RE.findall(page)}
 
 
 def test_index_lists_every_run_newest_first_with_numbers_and_problems(store: Path) -> None:
@@ -41,22 +41,22 @@ def test_index_lists_every_run_newest_first_with_numbers_and_problems(store: Pat
     assert {run: verdict for run, (verdict, _l, _r) in rows.items()} == {
         ORDER[0]: "unknown", ORDER[1]: "unknown", ORDER[2]: "valid", ORDER[3]: "unknown",
         ORDER[4]: "valid", ORDER[5]: "invalid"}
-    cells = [re.findall(r"<td[^>]*>(.*?)</td>", rows[run][2]) for run in ORDER]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", rows[run][2].partition("</td>")[2])
+             for run in ORDER]
     clean, synthetic = cells[4], cells[5]
-    # started, backend, system, nemeses, bugs, seed, duration, lost, dup, p50, p99, findings
-    assert clean == ["2026-01-02 00:00:00", "sim", "nats", "kill", "", "42", "12.5 s", "0", "2",
-                     "210.5", "480", "duplicated 2"]
-    assert synthetic[:5] == ["2026-01-01 00:00:00", "local", "imcluster", "partition-one, kill",
-                             "gateway-drop"]
-    assert synthetic[5] == "7" and synthetic[7:9] == ["1", "1"]
-    assert "lost 1" in synthetic[11]
+    # started, duration, backend, system, nemeses, bugs, seed, lost, dup, p50 / p99, findings
+    assert clean == ["2026-01-02 00:00:00", "12.5 s", "sim", "nats", "kill", "", "42", "0", "2",
+                     "210.5 / 480", "duplicated 2"]
+    assert synthetic[:7] == ["2026-01-01 00:00:00", "19.0 s", "local", "imcluster",
+                             "partition-one, kill", "gateway-drop", "7"]
+    assert synthetic[7:9] == ["1", "1"] and "lost 1" in synthetic[10]
     assert "not valid JSON" in rows[ORDER[2]][2]
     assert "results.json is not a JSON object" in rows[ORDER[1]][2]
     assert "no test.json, history.jsonl or results.json" in rows[ORDER[0]][2]
     assert "not checked (no results.json)" in rows[ORDER[3]][2]
     # links are relative to the store: the report when there is one, else the run directory
     assert rows[ORDER[5]][1] == "synthetic/20260101T000000/report.html"
-    assert rows[ORDER[4]][1] == "clean/20260102T000000/" and "(no report)" in rows[ORDER[4]][2]
+    assert rows[ORDER[4]][1] == "clean/20260102T000000/" and "no report.html yet" in rows[ORDER[4]][2]
     for _verdict, link, _rest in rows.values():
         assert (store / link).exists()
 

@@ -53,7 +53,7 @@ def test_index_lists_runs_newest_first_with_verdict_colours(store: Path) -> None
         status, index = _get(url)
         assert status == 200
         rows = re.findall(r'<tr class="run (\w+)" data-verdict="\w+" data-name="[^"]*">'
-                          r'<td class="v">(\w+)</td><td><a href="([^"]+)">', index)
+                          r'<td class="v">(\w+)</td><td class="r"><a href="([^"]+)"[^>]*>', index)
         assert [(verdict, shown) for verdict, shown, _link in rows] == [
             ("valid", "valid"), ("invalid", "invalid"), ("unknown", "unknown")]
         for verdict, colour in VERDICT_COLOURS.items():  # the verdict cell's colour
@@ -65,7 +65,7 @@ def test_index_lists_runs_newest_first_with_verdict_colours(store: Path) -> None
         assert "not checked (no results.json)" in index
         row_start = index.index('data-verdict="valid"')
         valid_row = index[row_start:index.index("</tr>", row_start)]
-        assert valid_row.endswith("<td></td>")  # nothing wrong with the clean run
+        assert valid_row.endswith("<td class=\"f\"></td>")  # nothing wrong with the clean run
         status, report = _get(url + links[1])  # rendered on request
         assert status == 200 and "Verdict: INVALID" in report
         assert (store / "synthetic" / "20260101T000000" / "report.html").is_file()
