@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import reports  # noqa: E402 - after the path set-up
+import reports
 
 S = 1_000_000_000
 NEMESES = ["partition-one", "kill", "pause", "partition-halves", "clock-skew", "dc-outage"]
@@ -46,7 +46,8 @@ def make_store(root: Path, runs: int, seed: int = 1) -> Path:
         run.mkdir(parents=True)
         nemesis = [NEMESES[n % len(NEMESES)]]
         test = {"name": name, "backend": "local", "dcs": 5, "nemesis": nemesis, "seed": n,
-                "bug": ["gateway-drop"] if n % 7 == 0 else [], "start_wall_ns": (start + n * 60) * S,
+                "bug": ["gateway-drop"] if n % 7 == 0 else [],
+                "start_wall_ns": (start + n * 60) * S,
                 "phases": {"main": [0, 30 * S], "heal": [30 * S, 30 * S + 10**8],
                            "recovery": [30 * S + 10**8, 36 * S]},
                 "command": f"imfault run --nemesis {nemesis[0]} --seed {n}",

@@ -70,8 +70,9 @@ def add_failure_text(report: pytest.TestReport, text: str) -> None:
     `--- imfault ---` and written into JUnit's <failure> text); a plain-text longrepr gets it
     appended, and anything else a report section."""
     longrepr = report.longrepr
-    if hasattr(longrepr, "addsection"):
-        longrepr.addsection("imfault", text, "-")
+    addsection = getattr(longrepr, "addsection", None)
+    if callable(addsection):  # an ExceptionRepr: sections print after the traceback
+        addsection("imfault", text, "-")
     elif isinstance(longrepr, str):
         report.longrepr = f"{longrepr}\n\n{'-' * 30} imfault {'-' * 30}\n{text}"
     else:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ._runlist import RunRow, scan_store
 from ._svg import esc
-from ._verdict import VERDICT_COLOURS, format_number
+from ._verdict import VERDICT_COLOURS
+from ._verdict import format_number as num
 
 INDEX_NAME = "index.html"
 VERDICTS = ("invalid", "unknown", "valid")
@@ -37,7 +38,8 @@ th{background:#f3f3f3;position:sticky;top:0}
 td.n{text-align:right;font-variant-numeric:tabular-nums}td.t,td.r{white-space:nowrap}
 td.f{min-width:16em}
 tr.run:nth-child(even){background:#fafafa}.problem{color:#b00020}
-.scroll{overflow-x:auto}#filter{margin:8px 0 10px}#filter label{margin-right:10px}#shown{color:#666;margin-left:8px}
+.scroll{overflow-x:auto}#filter{margin:8px 0 10px}#filter label{margin-right:10px}
+#shown{color:#666;margin-left:8px}
 """ + "".join(f".{verdict} .v,.badge.{verdict}{{background:{colour}}}\n"
              for verdict, colour in VERDICT_COLOURS.items())
 
@@ -64,10 +66,6 @@ def _when(ns: int) -> str:
     return f"{dt.datetime.fromtimestamp(ns / 1e9, dt.UTC):%Y-%m-%d %H:%M:%S}"
 
 
-def _num(value: float | int | None) -> str:
-    return "—" if value is None else format_number(value)
-
-
 def _href(row: RunRow, serving: bool) -> tuple[str, str]:
     """(link, its note): the report, or (static page, no report yet) the run directory."""
     quoted = urllib.parse.quote(row.relative)
@@ -81,11 +79,10 @@ def _href(row: RunRow, serving: bool) -> tuple[str, str]:
 def _row(row: RunRow, serving: bool) -> str:
     href, note = _href(row, serving)
     duration = "—" if row.duration_s is None else f"{row.duration_s:.1f} s"
-    convergence = "—" if row.convergence_p50_ms is None and row.convergence_p99_ms is None \
-        else f"{_num(row.convergence_p50_ms)} / {_num(row.convergence_p99_ms)}"
     detail = esc(row.findings) if row.checked or not row.problem else ""
     if row.problem:
-        detail = (detail + "; " if detail else "") + f'<span class="problem">{esc(row.problem)}</span>'
+        problem = f'<span class="problem">{esc(row.problem)}</span>'
+        detail = f"{detail}; {problem}" if detail else problem
     title = ' title="no report.html yet: links to the run directory"' if note else ""
     search = esc(f"{row.name} {row.relative}".lower())
     return (
@@ -95,8 +92,8 @@ def _row(row: RunRow, serving: bool) -> str:
         f'<td class="t">{_when(row.started_ns)}</td><td class="n">{duration}</td>'
         f'<td>{esc(row.backend or "—")}</td><td>{esc(row.system)}</td>'
         f"<td>{esc(', '.join(row.nemeses) or 'none')}</td><td>{esc(', '.join(row.bugs))}</td>"
-        f'<td class="n">{esc(_num(row.seed))}</td><td class="n">{_num(row.lost)}</td>'
-        f'<td class="n">{_num(row.duplicated)}</td><td class="n t">{convergence}</td>'
+        f'<td class="n">{esc(num(row.seed))}</td><td class="n">{num(row.lost)}</td>'
+        f'<td class="n">{num(row.duplicated)}</td><td class="n t">{row.convergence_text}</td>'
         f'<td class="f">{detail}</td></tr>'
     )
 
@@ -137,7 +134,8 @@ def index_page(store: Path, rows: list[RunRow] | None = None, *, serving: bool =
         f'<form id="filter" hidden onsubmit="return false">Show {boxes}'
         '<label>name <input id="q" type="search" placeholder="filter by name"></label>'
         '<span id="shown"></span></form>'
-        '<div class="scroll"><table id="runs"><thead><tr><th>verdict</th><th>run</th><th>started (UTC)</th>'
+        '<div class="scroll"><table id="runs"><thead><tr><th>verdict</th><th>run</th>'
+        "<th>started (UTC)</th>"
         "<th>duration</th><th>backend</th><th>system</th><th>nemeses</th><th>bugs</th>"
         "<th>seed</th><th>lost</th><th>dupli&shy;cated</th><th>convergence p50 / p99 ms</th>"
         "<th>findings</th></tr></thead>"

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ._runlist import RunRow
-from ._verdict import format_number
+from ._verdict import format_number as num
 
 _MARK = {"invalid": "❌ invalid", "unknown": "⚠️ unknown", "valid": "✅ valid"}
 
@@ -31,10 +31,6 @@ def _path(path: Path, base: Path | None) -> str:
     return str(path)
 
 
-def _num(value: float | int | None) -> str:
-    return "—" if value is None else format_number(value)
-
-
 def markdown_summary(rows: list[RunRow], title: str = "imfault runs",
                      base: Path | None = None) -> str:
     """The summary of `rows` (in the order given) as Markdown; paths relative to `base`."""
@@ -46,14 +42,12 @@ def markdown_summary(rows: list[RunRow], title: str = "imfault runs",
     out += ["| verdict | run | lost | duplicated | convergence p50/p99 ms | seed | report |",
             "|---|---|--:|--:|--:|--:|---|"]
     for row in rows:
-        convergence = f"{_num(row.convergence_p50_ms)} / {_num(row.convergence_p99_ms)}"
-        if not row.checked:
-            convergence = "not checked"
+        convergence = row.convergence_text if row.checked else "not checked"
         report = _path(row.path / "report.html", base) if row.has_report else \
             f"(no report) {_path(row.path, base)}"
         name = row.relative + (f" — {row.problem}" if row.problem else "")
-        out.append(f"| {_MARK[row.verdict]} | {_cell(name)} | {_num(row.lost)} | "
-                   f"{_num(row.duplicated)} | {convergence} | {_cell(_num(row.seed))} | "
+        out.append(f"| {_MARK[row.verdict]} | {_cell(name)} | {num(row.lost)} | "
+                   f"{num(row.duplicated)} | {convergence} | {_cell(num(row.seed))} | "
                    f"`{_cell(report)}` |")
     return "\n".join(out) + "\n"
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._verdict import PROBLEM_KINDS, checker_names, overall_verdict, problem_count, verdict_of
+from ._verdict import (
+    PROBLEM_KINDS,
+    checker_names,
+    format_number,
+    overall_verdict,
+    problem_count,
+    verdict_of,
+)
 
 RUN_MARKERS = ("history.jsonl", "test.json", "results.json")
 DEFAULT_SYSTEM = "imcluster"
@@ -53,6 +60,14 @@ class RunRow:
     @property
     def report_relative(self) -> str:
         return f"{self.relative}/report.html"
+
+    @property
+    def convergence_text(self) -> str:
+        """`p50 / p99` in ms, or — when the convergence checker gave neither."""
+        if self.convergence_p50_ms is None and self.convergence_p99_ms is None:
+            return "—"
+        p50, p99 = self.convergence_p50_ms, self.convergence_p99_ms
+        return f"{format_number(p50)} / {format_number(p99)}"
 
 
 def _load(path: Path) -> tuple[Any, str]:
