@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._pytest_run import _verdict_word
+
 if TYPE_CHECKING:
     from ._pytest_run import ImResult
     from .runner import RunOptions
@@ -39,10 +41,6 @@ def display_path(path: Path | None, base: Path) -> str:
         return resolved.relative_to(base.resolve()).as_posix()
     except ValueError:
         return str(resolved)
-
-
-def _verdict_word(value: Any) -> str:
-    return "valid" if value is True else "invalid" if value is False else "unknown"
 
 
 def record_result(item: pytest.Item, result: ImResult) -> None:
