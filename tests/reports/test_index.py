@@ -130,3 +130,9 @@ def test_check_refreshes_the_index_of_its_store(store: Path, tmp_path: Path) -> 
     alone = make_run(tmp_path / "elsewhere")  # <root>/store/synthetic/<stamp>, no `latest` link
     main(["check", str(alone)])
     assert not (alone.parent.parent / "index.html").exists()
+
+
+def test_no_index_variable_stops_the_refresh(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMFAULT_NO_INDEX", "1")
+    main(["check", str(store / "synthetic" / "20260101T000000")])
+    assert not (store / "index.html").exists()
