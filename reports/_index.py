@@ -23,6 +23,8 @@ from ._verdict import format_number as num
 INDEX_NAME = "index.html"
 VERDICTS = ("invalid", "unknown", "valid")
 """Order of the summary: what needs attention first."""
+ATTENTION_SHOWN = 10
+"""Invalid (and unknown) runs listed openly in the summary; the rest fold under a <details>."""
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:20px;color:#222}
@@ -31,12 +33,13 @@ h1{margin:0 0 4px}.meta{color:#666;margin:0 0 14px}
 margin-right:6px}
 td.v{color:#fff;font-weight:600;text-transform:uppercase;font-size:.85em}
 #attention{margin:10px 0 18px;padding:0;list-style:none}
-#attention li{margin:3px 0}#attention .badge{font-size:.8em;min-width:64px;text-align:center}
+#attention li{margin:3px 0}.more{list-style:none;padding-left:12px}
+a.badge{text-decoration:none}#attention .badge{font-size:.8em;min-width:64px;text-align:center}
 table{border-collapse:collapse;font-size:.85em;width:100%}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3;position:sticky;top:0}
 td.n{text-align:right;font-variant-numeric:tabular-nums}td.t,td.r{white-space:nowrap}
-td.f{min-width:16em}
+td.f{min-width:12em}
 tr.run:nth-child(even){background:#fafafa}.problem{color:#b00020}
 .scroll{overflow-x:auto}#filter{margin:8px 0 10px}#filter label{margin-right:10px}
 #shown{color:#666;margin-left:8px}
@@ -53,11 +56,12 @@ boxes.forEach(function(b){want[b.value]=b.checked;});
 rows.forEach(function(r){var ok=want[r.getAttribute('data-verdict')]&&
 r.getAttribute('data-name').indexOf(text)>=0;r.hidden=!ok;if(ok)n++;});
 shown.textContent=n+' of '+rows.length+' shown';}
-var h=new URLSearchParams(location.hash.slice(1));
+function fromHash(){var h=new URLSearchParams(location.hash.slice(1));
 if(h.has('verdict')){var v=h.get('verdict').split(',');
 boxes.forEach(function(b){b.checked=v.indexOf(b.value)>=0;});}
-if(h.has('name'))q.value=h.get('name');
-f.addEventListener('input',apply);f.hidden=false;apply();
+if(h.has('name'))q.value=h.get('name');apply();}
+f.addEventListener('input',apply);addEventListener('hashchange',fromHash);f.hidden=false;
+fromHash();
 })();
 """
 
@@ -100,17 +104,23 @@ def _row(row: RunRow, serving: bool) -> str:
 
 def _summary(rows: list[RunRow], serving: bool) -> str:
     counts = {verdict: sum(1 for row in rows if row.verdict == verdict) for verdict in VERDICTS}
-    badges = "".join(f'<span class="badge {verdict}" id="count-{verdict}">{counts[verdict]} '
-                     f"{verdict}</span>" for verdict in VERDICTS)
+    badges = "".join(f'<a class="badge {verdict}" id="count-{verdict}" '
+                     f'href="#verdict={verdict}">{counts[verdict]} {verdict}</a>'
+                     for verdict in VERDICTS)
     attention = []
     for verdict in ("invalid", "unknown"):
-        for row in rows:
-            if row.verdict == verdict:
-                href, note = _href(row, serving)
-                why = row.problem or row.findings
-                attention.append(f'<li class="{verdict}"><span class="badge {verdict}">{verdict}'
-                                 f'</span><a href="{esc(href)}">{esc(row.relative)}</a>{note}'
-                                 f"{' — ' + esc(why) if why else ''}</li>")
+        items = []
+        for row in (row for row in rows if row.verdict == verdict):
+            href, note = _href(row, serving)
+            why = row.problem or row.findings
+            items.append(f'<li class="{verdict}"><span class="badge {verdict}">{verdict}'
+                         f'</span><a href="{esc(href)}">{esc(row.relative)}</a>{note}'
+                         f"{' — ' + esc(why) if why else ''}</li>")
+        attention += items[:ATTENTION_SHOWN]
+        if len(items) > ATTENTION_SHOWN:
+            attention.append(f"<li><details><summary>{len(items) - ATTENTION_SHOWN} more "
+                             f'{verdict} runs</summary><ul class="more">'
+                             f'{"".join(items[ATTENTION_SHOWN:])}</ul></details></li>')
     listed = (f'<h2>Needs attention</h2><ul id="attention">{"".join(attention)}</ul>'
               if attention else "<p>Every run is valid.</p>" if rows else "")
     return f'<section id="summary"><p>{badges}</p>{listed}</section>'

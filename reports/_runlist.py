@@ -81,7 +81,7 @@ def _load(path: Path) -> tuple[Any, str]:
     try:
         return json.loads(raw), ""
     except json.JSONDecodeError as exc:
-        return None, f"{path.name} is not valid JSON ({exc.msg}, line {exc.lineno})"
+        return None, f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno})"
     except ValueError:
         return None, f"{path.name} is not UTF-8 JSON"
 

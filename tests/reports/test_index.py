@@ -64,8 +64,10 @@ def test_index_lists_every_run_newest_first_with_numbers_and_problems(store: Pat
 def test_summary_counts_and_lists_invalid_then_unknown_runs(store: Path) -> None:
     page = reports.index_page(store)
     summary = page[page.index('<section id="summary">'):page.index("</section>")]
-    assert '<span class="badge invalid" id="count-invalid">1 invalid</span>' in summary
-    assert 'id="count-unknown">3 unknown<' in summary and 'id="count-valid">2 valid<' in summary
+    assert '<a class="badge invalid" id="count-invalid" href="#verdict=invalid">1 invalid</a>' \
+        in summary
+    assert 'id="count-unknown" href="#verdict=unknown">3 unknown<' in summary
+    assert 'id="count-valid" href="#verdict=valid">2 valid<' in summary
     listed = re.findall(r'<li class="(\w+)">.*?<a href="[^"]+">([^<]+)</a>', summary)
     assert listed == [("invalid", ORDER[5]), ("unknown", ORDER[0]), ("unknown", ORDER[1]),
                       ("unknown", ORDER[3])]
@@ -136,3 +138,15 @@ def test_no_index_variable_stops_the_refresh(store: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("IMFAULT_NO_INDEX", "1")
     main(["check", str(store / "synthetic" / "20260101T000000")])
     assert not (store / "index.html").exists()
+
+
+def test_a_long_attention_list_folds_after_the_first_ten(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for n in range(13):
+        add_run(store, "bad", f"2026010{1 + n // 10}T0000{n % 10}0",
+                {"seed": n}, {"valid": False, "delivery": {"valid": False, "lost_count": n}})
+    summary = reports.index_page(store).split("</section>")[0]
+    shown, _, folded = summary.partition("<details>")
+    assert shown.count('<li class="invalid">') == 10
+    assert "<summary>3 more invalid runs</summary>" in folded
+    assert folded.count('<li class="invalid">') == 3
