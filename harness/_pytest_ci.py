@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ._pytest_run import _verdict_word
 
 if TYPE_CHECKING:
+    from reports import RunRow
+
     from ._pytest_run import ImResult
     from .runner import RunOptions
 
-__all__ = ["PROPERTY_NAMES", "add_failure_text", "finish_session", "record_raised",
-           "record_result"]
+__all__ = ["add_failure_text", "finish_session", "record_raised", "record_result"]
 
-PROPERTY_NAMES = ("imfault_verdict", "imfault_run_dir", "imfault_report", "imfault_seed",
-                  "imfault_reproduce")
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
@@ -77,7 +76,7 @@ def add_failure_text(report: pytest.TestReport, text: str) -> None:
         report.sections.append(("imfault", text))
 
 
-def _rows(results: list[ImResult]) -> list[Any]:
+def _rows(results: list[ImResult]) -> list[RunRow]:
     from reports import read_run
 
     return [read_run(result.run_dir, Path(result.options.store)) for result in results]
@@ -87,7 +86,7 @@ def finish_session(config: pytest.Config, results: list[ImResult],
                    summary_md: Path | None) -> None:
     """Refresh the index of every store the session's runs used; write the Markdown summary to
     `summary_md` (always, when given) and append it to `$GITHUB_STEP_SUMMARY` (when the session
-    ran imfault). Failures are warnings: they never fail the session."""
+    ran imfault). A failure is reported on the terminal; it never fails the session."""
     from ._cli_index import refresh_index
 
     step_summary = os.environ.get(STEP_SUMMARY_ENV, "")
