@@ -6,8 +6,9 @@ test.json), then times `imfault index` (`reports.write_index`, i.e. scan + write
 times, median and min) and, when chromium is installed, the page in headless Chromium: the time
 from navigation start to the load event measured by the page itself (`performance.now()`), and
 the whole `chromium --dump-dom` process (start-up included), beside the same for an empty page.
-The write's CPU time is printed too: on a shared machine it is the figure that does not depend on
-the other jobs (the load average is printed).
+CPU times are printed too (the write's; Chromium's with its helper processes, for the index and
+for an empty page): on a shared machine they are the figures that do not depend on the other
+jobs (the load average is printed).
 
 Usage: .venv/bin/python benchmarks/index_speed.py [--runs 1000] [--repeat 5] [--keep DIR]
 """
@@ -19,6 +20,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -77,9 +79,9 @@ def make_store(root: Path, runs: int, seed: int = 1) -> Path:
     return store
 
 
-def chromium_times(binary: str, page: Path, work: Path) -> tuple[float, float]:
-    """(ms from navigation start to the load event as the page measured it, wall s of the
-    whole chromium process)."""
+def chromium_times(binary: str, page: Path, work: Path) -> tuple[float, float, float]:
+    """(ms from navigation start to the load event as the page measured it, wall s and CPU s
+    (user + system, its helper processes included) of the whole chromium process)."""
     probe = page.with_name("probe-" + page.name)
     probe.write_text(page.read_text(encoding="utf-8").replace(
         "</body>", "<script>addEventListener('load',function(){setTimeout(function(){"
@@ -90,13 +92,16 @@ def chromium_times(binary: str, page: Path, work: Path) -> tuple[float, float]:
                "--disable-background-networking", "--disable-quic", "--no-first-run",
                "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
                "--dump-dom", probe.resolve().as_uri()]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     found = _LOADED.search(proc.stdout)
     if not found:
         raise RuntimeError(f"the page did not report its load time: {proc.stderr[-500:]}")
-    return float(found.group(1)), wall
+    return float(found.group(1)), wall, cpu
 
 
 def main() -> int:
@@ -126,16 +131,20 @@ def main() -> int:
             return 0
         empty = work / "empty.html"
         empty.write_text("<!DOCTYPE html><title>x</title><body></body>")
-        loads, walls, empty_walls = [], [], []
+        loads, walls, cpus, empty_walls, empty_cpus = [], [], [], [], []
         for _ in range(args.repeat):
-            load_ms, wall = chromium_times(binary, path, work)
+            load_ms, wall, cpu = chromium_times(binary, path, work)
             loads.append(load_ms)
             walls.append(wall)
-            empty_walls.append(chromium_times(binary, empty, work)[1])
+            cpus.append(cpu)
+            _load, wall, cpu = chromium_times(binary, empty, work)
+            empty_walls.append(wall)
+            empty_cpus.append(cpu)
         print(f"chromium: load event median {statistics.median(loads):.0f} ms after navigation "
               f"start (min {min(loads):.0f}); whole --dump-dom process median "
               f"{statistics.median(walls):.2f} s vs {statistics.median(empty_walls):.2f} s for "
-              "an empty page")
+              f"an empty page; its CPU median {statistics.median(cpus):.2f} s vs "
+              f"{statistics.median(empty_cpus):.2f} s (load average {os.getloadavg()[0]:.1f})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

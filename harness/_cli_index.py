@@ -3,7 +3,7 @@ summary) for CI artifacts; and `refresh_index`, which `imfault run`, `imfault ch
 pytest plugin call at their end.
 
 The index reads only `test.json` and `results.json` of each run, so refreshing it is cheap (1,000
-runs: ~0.35 s of CPU, 0.7 s wall on the loaded 2-core machine; benchmarks/index_speed.py). A
+runs: 0.3-0.4 s of CPU; benchmarks/index_speed.py). A
 failure to write it never changes a verdict or an exit code: it is reported and ignored.
 """
 
