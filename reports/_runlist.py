@@ -55,11 +55,6 @@ class RunRow:
     problem: str = ""             # why the run could not be read fully ("" when fine)
     checked: bool = False         # has a readable results.json
     has_report: bool = False
-    command: str = ""
-
-    @property
-    def report_relative(self) -> str:
-        return f"{self.relative}/report.html"
 
     @property
     def convergence_text(self) -> str:
@@ -126,8 +121,8 @@ def _duration_s(test: dict[str, Any]) -> float | None:
 def _names(value: Any) -> list[str]:
     if isinstance(value, str):
         return [v for v in value.split(",") if v]
-    if isinstance(value, list):
-        return [str(v) for v in value]
+    if isinstance(value, list):  # names, or objects with a name
+        return [str(v.get("name", v)) if isinstance(v, dict) else str(v) for v in value]
     return []
 
 
@@ -171,7 +166,7 @@ def read_run(path: Path, store: Path) -> RunRow:
         nemeses=_names(test.get("nemesis")), bugs=_names(test.get("bug")),
         seed=test.get("seed"), duration_s=_duration_s(test),
         findings=_findings(results), problem="; ".join(problems), checked=results is not None,
-        has_report=(path / "report.html").is_file(), command=str(test.get("command", "")),
+        has_report=(path / "report.html").is_file(),
     )
     if isinstance(delivery, dict):
         row.lost = problem_count(delivery, "lost")
