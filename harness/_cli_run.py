@@ -143,7 +143,13 @@ def handle_run(args: argparse.Namespace) -> int:
     if state.first_op_at is not None:
         console.print(f"first op {state.first_op_at - state.started:.2f} s after start")
     _print_summary(outcome.results, console, outcome.run_dir)
+    _refresh_index(options.store, console)
     return outcome.exit_code
+
+
+def _refresh_index(store: Path | str | None, console: Any) -> None:
+    from ._cli_index import refresh_index
+    refresh_index(store, lambda message: console.print(message, markup=False, highlight=False))
 
 
 def _print_summary(results: dict[str, Any], console: Any, run_dir: Path) -> None:
@@ -176,6 +182,8 @@ def handle_check(args: argparse.Namespace) -> int:
     console = Console()
     results = _check_and_report(run_dir, console)
     _print_summary(results, console, run_dir)
+    from ._cli_index import store_of_run_dir
+    _refresh_index(store_of_run_dir(run_dir), console)
     valid = results.get("valid")
     return EXIT_VALID if valid is True else EXIT_INVALID if valid is False else EXIT_UNKNOWN
 

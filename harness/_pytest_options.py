@@ -41,6 +41,9 @@ IM_OPTIONS: tuple[_Option, ...] = (
             "store directory for run directories (default store/, relative to the rootdir)"),
     _Option("im_time_limit", "--im-time-limit", float, 8.0,
             "main phase length of each run in s (default 8)"),
+    _Option("im_summary_md", "--im-summary-md", str, None,
+            "write a Markdown table of the session's runs (verdicts, key numbers, reports) to "
+            "this file (relative to the rootdir); GITHUB_STEP_SUMMARY, when set, gets it too"),
 )
 
 
@@ -64,6 +67,7 @@ class ImSettings:
     seed_was_given: bool
     store: Path
     time_limit: float
+    summary_md: Path | None = None
 
     def header(self) -> str:
         """One line for `pytest_report_header`."""
@@ -116,13 +120,18 @@ def settings_from_config(config: pytest.Config) -> ImSettings:
         given = env_seed.isdigit()
     if int(seed) < 0:
         raise pytest.UsageError("--im-seed must be a non-negative integer")
-    store = Path(str(values["im_store"])).expanduser()
-    if not store.is_absolute():
-        store = Path(config.rootpath) / store
+    store = _under_rootdir(config, values["im_store"])
+    summary_md = values["im_summary_md"]
     return ImSettings(backend=backend, dcs=int(values["im_dcs"]),
                       wan_latency=float(values["im_wan_latency"]), seed=int(seed),
                       seed_was_given=given, store=store,
-                      time_limit=float(values["im_time_limit"]))
+                      time_limit=float(values["im_time_limit"]),
+                      summary_md=_under_rootdir(config, summary_md) if summary_md else None)
+
+
+def _under_rootdir(config: pytest.Config, value: Any) -> Path:
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else Path(config.rootpath) / path
 
 
 def derive_seed(base_seed: int, test_id: str, run_number: int = 0) -> int:

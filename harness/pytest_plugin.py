@@ -8,12 +8,14 @@ Write fault-injection scenarios as ordinary tests::
         result.assert_valid()
 
 Options (group `imfault`, each with an ini twin): `--im-backend`, `--im-dcs`,
-`--im-wan-latency`, `--im-seed`, `--im-store`, `--im-time-limit`. Fixtures: `im_settings`
-(session), `im_cluster` (module: one started cluster a module can share; shape it with the module
+`--im-wan-latency`, `--im-seed`, `--im-store`, `--im-time-limit`, `--im-summary-md`. Fixtures:
+`im_settings` (session), `im_cluster` (module: one started cluster a module can share; shape it with the module
 marker `im_cluster(**ClusterSpec fields)`), `im_run` (function: run a workload with a nemesis and
 get an `ImResult`). Marker `im_nemesis(*names, **run options)`. The header shows the effective
 options and seed; a failed test gets an `imfault` section with each run's verdict table, run
-directory, report and reproducing commands. See docs/writing-scenarios.md.
+directory, report and reproducing commands in its longrepr. For CI (`_pytest_ci`): each run's
+`imfault_*` JUnit properties, and at the session's end the store's `index.html` and a Markdown
+summary. See docs/writing-scenarios.md and docs/ci.md.
 
 Import-light: loading the plugin imports only the standard library, pytest and the plugin's own
 helpers; the runner, backends (Toxiproxy, Docker), rich, networkx and Hypothesis are imported
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._pytest_ci import add_failure_text, finish_session, record_raised, record_result
 from ._pytest_options import ImSettings, add_options, derive_seed, settings_from_config
 from ._pytest_run import (
     ImResult,
@@ -47,6 +50,8 @@ ImRun = Callable[..., ImResult]
 _SETTINGS = pytest.StashKey[ImSettings]()
 _RUNS = pytest.StashKey[list["ImResult | str"]]()
 """A test's runs: an `ImResult`, or the description of a run that raised (no verdict)."""
+_SESSION_RUNS = pytest.StashKey[list[ImResult]]()
+"""Every checked run of the session, in order (for the index and the Markdown summary)."""
 
 _MARKERS = (
     ("im_nemesis(*names, **run_options): an imfault nemesis scenario; im_run() uses these "
@@ -64,6 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
     config.stash[_SETTINGS] = settings_from_config(config)
+    config.stash[_SESSION_RUNS] = []
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -146,12 +152,15 @@ def im_run(request: pytest.FixtureRequest) -> ImRun:
             runs.append(f"raised {type(exc).__name__}: {exc}\n"
                         f"reproduce: {options.command()}\n"
                         f"reproduce the test: {_pytest_command(item.nodeid, settings)}")
+            record_raised(item, options)
             raise
         result = ImResult(options=options, results=results, run_dir=run_dir,
                           report_path=report, exit_code=exit_code,
                           shared_cluster=cluster is not None, test_id=item.nodeid,
                           pytest_command=_pytest_command(item.nodeid, settings))
         runs.append(result)
+        request.config.stash[_SESSION_RUNS].append(result)
+        record_result(item, result)
         return result
 
     return run
@@ -177,4 +186,11 @@ def pytest_runtest_makereport(item: pytest.Item,
         text = "\n\n".join(
             f"run {n} of {len(runs)}:\n{run if isinstance(run, str) else run.describe()}"
             for n, run in enumerate(runs, 1))
-        report.sections.append(("imfault", text))
+        add_failure_text(report, text)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if _SETTINGS in config.stash:
+        finish_session(config, config.stash.get(_SESSION_RUNS, []),
+                       config.stash[_SETTINGS].summary_md)

@@ -1,120 +1,34 @@
 """`imfault serve`: a small stdlib HTTP server that lists a store's runs and serves their reports.
 
-The index lists every run directory (`<store>/<name>/<YYYYmmddTHHMMSS>/`) newest first, coloured
-by the verdict in its `results.json`. A run without `report.html` gets one rendered on request.
+The index is the page `imfault index` writes (`_index`): every run directory
+(`<store>/<name>/<YYYYmmddTHHMMSS>/`) newest first, coloured by the verdict in its `results.json`.
+A run without `report.html` gets one rendered on request.
 Binds 127.0.0.1 by default; only files inside the store are served.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import mimetypes
 import threading
 import urllib.parse
-from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ._runfiles import read_json
-from ._svg import esc
-from ._verdict import (
-    PROBLEM_KINDS,
-    VERDICT_COLOURS,
-    checker_names,
-    overall_verdict,
-    problem_count,
-    verdict_of,
-)
-
-RUN_MARKERS = ("history.jsonl", "test.json", "results.json")
+from ._index import index_page
+from ._runlist import RunRow, scan_store
 
 
-@dataclass
-class RunEntry:
-    """One run directory of the store."""
-
-    path: Path
-    relative: str
-    verdict: str
-    started_ns: int
-    findings: str = ""
-
-
-def _findings(results: dict[str, Any] | None) -> str:
-    """A one-line digest of what went wrong: the invalid checkers and the delivery counts."""
-    if not results:
-        return "no results.json"
-    invalid = [name for name in checker_names(results)
-               if verdict_of(results[name].get("valid")) == "invalid"]
-    delivery = results.get("delivery")
-    counts = [f"{kind} {problem_count(delivery, kind)}" for kind in PROBLEM_KINDS
-              if problem_count(delivery, kind)]
-    if not invalid:
-        return ", ".join(counts)
-    return ", ".join(invalid) + (f" ({', '.join(counts)})" if counts else "")
-
-
-def _started_ns(path: Path, test: dict[str, Any] | None) -> int:
-    if test and isinstance(test.get("start_wall_ns"), int):
-        return int(test["start_wall_ns"])
-    try:
-        stamp = dt.datetime.strptime(path.name, "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
-        return int(stamp.timestamp()) * 1_000_000_000
-    except ValueError:
-        return path.stat().st_mtime_ns
-
-
-def find_runs(store: Path) -> list[RunEntry]:
-    """Run directories one or two levels under `store` (symlinks such as `latest` skipped)."""
-    store = Path(store)
-    candidates: list[Path] = []
-    if not store.is_dir():
-        return []
-    for first in sorted(store.iterdir()):
-        if first.is_symlink() or not first.is_dir():
-            continue
-        if any((first / m).is_file() for m in RUN_MARKERS):
-            candidates.append(first)
-            continue
-        for second in sorted(first.iterdir()):
-            if not second.is_symlink() and second.is_dir() and any(
-                (second / m).is_file() for m in RUN_MARKERS
-            ):
-                candidates.append(second)
-    runs = []
-    for path in candidates:
-        test = read_json(path / "test.json")
-        results = read_json(path / "results.json")
-        runs.append(RunEntry(path, path.relative_to(store).as_posix(), overall_verdict(results),
-                             _started_ns(path, test), _findings(results)))
-    runs.sort(key=lambda run: (run.started_ns, run.relative), reverse=True)
-    return runs
+def find_runs(store: Path) -> list[RunRow]:
+    """Every run of the store, newest first (see `_runlist.scan_store`)."""
+    return scan_store(Path(store))
 
 
 def index_html(store: Path) -> str:
-    """The index page: one row per run, newest first, coloured by verdict."""
-    rows = []
-    for run in find_runs(store):
-        link = "/runs/" + urllib.parse.quote(run.relative) + "/report.html"
-        when = dt.datetime.fromtimestamp(run.started_ns / 1e9, dt.UTC)
-        rows.append(
-            f'<tr class="run {run.verdict}" data-verdict="{run.verdict}">'
-            f'<td style="background:{VERDICT_COLOURS[run.verdict]};color:#fff">{run.verdict}</td>'
-            f'<td><a href="{esc(link)}">{esc(run.relative)}</a></td>'
-            f"<td>{when:%Y-%m-%d %H:%M:%S} UTC</td><td>{esc(run.findings)}</td></tr>"
-        )
-    body = "".join(rows) or '<tr><td colspan="4">No runs in this store yet.</td></tr>'
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>imfault runs</title>'
-        "<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 10px}"
-        "td:nth-child(3){white-space:nowrap}</style></head><body>"
-        f"<h1>imfault runs in {esc(store)}</h1><table><thead><tr><th>verdict</th><th>run</th>"
-        "<th>started</th><th>findings</th></tr></thead>"
-        f"<tbody>{body}</tbody></table></body></html>\n"
-    )
+    """The store's index page (the same page `imfault index` writes), linking reports under
+    `/runs/` where they are rendered on request."""
+    return index_page(Path(store), serving=True)
 
 
 class _Handler(BaseHTTPRequestHandler):

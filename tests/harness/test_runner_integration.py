@@ -96,6 +96,9 @@ def test_run_end_to_end_writes_every_file(tmp_path):
     logs = {p.name for p in (run / "logs").iterdir()}
     assert {f"dc{i}-hub.log" for i in (1, 2, 3)} | {f"dc{i}-a1.log" for i in (1, 2, 3)} <= logs
     assert not (run / "work" / "pids.json").exists()  # clean stop
+    index = (store / "index.html").read_text()  # refreshed at the end of the run
+    assert f'href="noop/{run.name}/report.html"' in index
+    assert f"index: {store / 'index.html'}" in proc.stdout.replace("\n", "")
 
 
 def test_sigint_during_a_run_leaves_no_child_process(tmp_path):

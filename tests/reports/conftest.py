@@ -1,5 +1,5 @@
-"""Fixtures of the report tests. Helpers live in `reports_synthetic_run` and `reports_png`
-(imported by module name: pytest puts this directory on sys.path, which works under both `pytest`
+"""Fixtures of the report tests. Helpers live in `reports_synthetic_run`, `reports_store`,
+`reports_png` and `reports_browser` (imported by module name: pytest puts this directory on sys.path, which works under both `pytest`
 and `python -m pytest`).
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from reports_browser import chromium  # noqa: F401 - the headless-browser fixture
 from reports_synthetic_run import make_run
 
 

@@ -52,25 +52,24 @@ def test_index_lists_runs_newest_first_with_verdict_colours(store: Path) -> None
         assert url.startswith("http://127.0.0.1:")
         status, index = _get(url)
         assert status == 200
-        rows = re.findall(r'<tr class="run (\w+)" data-verdict="\w+"><td style="background:'
-                          r'(#\w+);[^"]*">\w+</td><td><a href="([^"]+)">', index)
-        assert [(verdict, colour) for verdict, colour, _link in rows] == [
-            ("valid", VERDICT_COLOURS["valid"]),
-            ("invalid", VERDICT_COLOURS["invalid"]),
-            ("unknown", VERDICT_COLOURS["unknown"]),
-        ]
+        rows = re.findall(r'<tr class="run (\w+)" data-verdict="\w+" data-name="[^"]*">'
+                          r'<td class="v">(\w+)</td><td class="r"><a href="([^"]+)"[^>]*>', index)
+        assert [(verdict, shown) for verdict, shown, _link in rows] == [
+            ("valid", "valid"), ("invalid", "invalid"), ("unknown", "unknown")]
+        for verdict, colour in VERDICT_COLOURS.items():  # the verdict cell's colour
+            assert f".{verdict} .v,.badge.{verdict}{{background:{colour}}}" in index
         links = [link for _v, _c, link in rows]
-        assert links[1] == "/runs/synthetic/20260101T000000/report.html"
+        assert links[1] == "runs/synthetic/20260101T000000/report.html"
         assert "latest" not in index
         assert "delivery, convergence (lost 1, duplicated 1, misdelivered 1, unexpected 1)" in index
-        assert "no results.json" in index
+        assert "not checked (no results.json)" in index
         row_start = index.index('data-verdict="valid"')
         valid_row = index[row_start:index.index("</tr>", row_start)]
-        assert valid_row.endswith("UTC</td><td></td>")  # nothing wrong with the clean run
-        status, report = _get(url.rstrip("/") + links[1])  # rendered on request
+        assert valid_row.endswith("<td class=\"f\"></td>")  # nothing wrong with the clean run
+        status, report = _get(url + links[1])  # rendered on request
         assert status == 200 and "Verdict: INVALID" in report
         assert (store / "synthetic" / "20260101T000000" / "report.html").is_file()
-        status, crashed = _get(url.rstrip("/") + links[2])
+        status, crashed = _get(url + links[2])
         assert status == 200 and "Verdict: " in crashed
         assert _get(url + "runs/../../etc/passwd")[0] in (403, 404)
         assert _get(url + "runs/%2e%2e/%2e%2e/etc/passwd")[0] in (403, 404)
