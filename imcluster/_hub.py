@@ -26,19 +26,21 @@ from ._events import (
     TimerFired,
 )
 from ._hlc import Hlc
+from ._offers import OfferBook
 from ._state import Entry, ReplicaState
 from ._wire import encode
 
 GOSSIP_TIMER = "gossip"
 FLUSH_TIMER = "flush"
 FORWARD_TIMER_PREFIX = "forward:"
+REOFFER_TIMER = "reoffer"
 DEFERRED_FLUSH_MS = 2000.0
 LOCAL_TOMB_SUFFIX = "#local"
 
 COUNTER_NAMES = ("entries_originated", "entries_applied", "deliveries", "wan_frames_sent",
                  "wan_bytes_sent", "forwards", "forwards_received", "forward_failures",
                  "routes", "duplicate_routes", "digests_sent", "bad_frames", "bad_entries",
-                 "bad_acks")
+                 "bad_acks", "reoffers")
 
 
 @dataclass
@@ -82,8 +84,9 @@ class HubCore:
         self.counters: dict[str, int] = {name: 0 for name in COUNTER_NAMES}
         # user -> {(access node, conn)} for sessions on this DC's access nodes
         self.sessions: dict[str, set[tuple[str, str]]] = {}
-        self.offered: set[tuple[str, str]] = set()  # (message id, conn)
-        self.offered_to: dict[str, str] = {}  # message id -> recipient, for checking acks
+        # offers made to local sessions, and each offered message's recipient (to check acks)
+        self.offers = OfferBook(config.max_offers)
+        self._reoffer_armed = False
         self.forwards: dict[str, _Forward] = {}
         self.routed_online: set[str] = set()  # online-first: ids handed over without an entry
         self._deferred: list[Entry] = []
@@ -208,38 +211,66 @@ class HubCore:
         self._persist(tuple(new), out)
         for entry in new:
             if entry.kind == "msg":
-                self._offer_pending(entry, "offline", out)
+                self._offer_pending(entry, "offline", now_ns, out)
             elif entry.kind == "coord":
                 self._reassert_coordinate(entry.key, now_ns, out)
+            elif entry.kind == "tomb":
+                self.offers.forget_message(entry.key)
 
     # ------------------------------------------------------------ delivery
 
-    def _deliver(self, msg: Mapping[str, Any], via: str, out: list[Effect]) -> bool:
-        """Offer `msg` to every local session of its recipient not offered it yet."""
+    def _deliver(self, msg: Mapping[str, Any], via: str, now_ns: int, out: list[Effect]) -> bool:
+        """Offer `msg` to every local session of its recipient not offered it yet (the re-offer
+        timer and a session's reappearance make the offers that may have been lost again)."""
         user = msg["to"]
-        offered_any = False
-        for node, conn in sorted(self.sessions.get(user, ())):
-            if (msg["id"], conn) in self.offered:
-                offered_any = True
-                continue
-            self.offered.add((msg["id"], conn))
-            self.offered_to[msg["id"]] = user
-            self.counters["deliveries"] += 1
-            out.append(SendAccess(node, {"type": "deliver", "msg": dict(msg), "via": via,
-                                         "user": user, "conn": conn}))
-            offered_any = True
-        return offered_any
+        held = sorted(self.sessions.get(user, ()))
+        for session in held:
+            if self.offers.offered_at(msg["id"], session) is None:
+                self._offer(msg, session, via, now_ns, out)
+        return bool(held)
 
-    def _offer_pending(self, entry: Entry, via: str, out: list[Effect]) -> None:
+    def _offer(self, msg: Mapping[str, Any], session: tuple[str, str], via: str, now_ns: int,
+               out: list[Effect]) -> None:
+        node, conn = session
+        self.offers.record(msg["id"], msg["to"], session, now_ns)
+        self.counters["deliveries"] += 1
+        out.append(SendAccess(node, {"type": "deliver", "msg": dict(msg), "via": via,
+                                     "user": msg["to"], "conn": conn}))
+        if not self._reoffer_armed:
+            self._reoffer_armed = True
+            out.append(SetTimer(REOFFER_TIMER, self.config.reoffer_interval_ms))
+
+    def _offer_pending(self, entry: Entry, via: str, now_ns: int, out: list[Effect]) -> None:
         if self.is_tombed(entry.key) or self.state.msgs.get(entry.key) is not entry:
             return
         if entry.data.get("to") in self.sessions:
-            self._deliver(entry.data, via, out)
+            self._deliver(entry.data, via, now_ns, out)
 
-    def _offer_all_pending(self, user: str, out: list[Effect]) -> None:
+    def _offer_all_pending(self, user: str, now_ns: int, out: list[Effect]) -> None:
         for entry in self.state.pending_for(user):
             if entry.key not in self.local_tombs:
-                self._deliver(entry.data, "offline", out)
+                self._deliver(entry.data, "offline", now_ns, out)
+
+    def _reoffer(self, now_ns: int, out: list[Effect]) -> None:
+        """The re-offer round: offer again each pending message whose offer to a live session is
+        older than `reoffer_after_ms` (it may have been lost: a dropped link, a full send queue);
+        forget the offers of messages tombed or with no session left to take them."""
+        due = now_ns - round(self.config.reoffer_after_ms * 1_000_000)
+        for user, held in sorted(self.sessions.items()):
+            for entry in self.state.pending_for(user):
+                if entry.key in self.local_tombs:
+                    continue
+                for session in sorted(held):
+                    offered_at = self.offers.offered_at(entry.key, session)
+                    if offered_at is None or offered_at <= due:
+                        self.counters["reoffers"] += 1
+                        self._offer(entry.data, session, "offline", now_ns, out)
+        for msg_id in self.offers.ids():
+            if self.is_tombed(msg_id) or not self.offers.sessions(msg_id):
+                self.offers.forget_message(msg_id)  # a pending one is offered when a session appears
+        if len(self.offers) and not self._reoffer_armed:
+            self._reoffer_armed = True
+            out.append(SetTimer(REOFFER_TIMER, self.config.reoffer_interval_ms))
 
     # ------------------------------------------------------------ access frames
 
@@ -255,7 +286,7 @@ class HubCore:
             if online:
                 self._session_up(user, node, conn, now_ns, out)
                 out.append(SendAccess(node, {"type": "coord_ok", "user": user, "conn": conn}))
-                self._offer_all_pending(user, out)
+                self._offer_all_pending(user, now_ns, out)
             else:
                 self._session_down(user, node, conn, now_ns, out)
                 out.append(SendAccess(node, {"type": "coord_ok", "user": user, "conn": conn}))
@@ -272,6 +303,9 @@ class HubCore:
 
     def _session_up(self, user: str, node: str, conn: str, now_ns: int,
                     out: list[Effect]) -> None:
+        # a session that (re)appears may have missed what it was offered (a link that dropped,
+        # a conn id an access node restarted with): its pending messages are offered afresh
+        self.offers.forget_session(user, (node, conn))
         self.sessions.setdefault(user, set()).add((node, conn))
         data = {"dc": self.dc, "node": node, "conn": conn, "online": True}
         if self.state.coordinate(user) != data:
@@ -284,6 +318,7 @@ class HubCore:
             held.discard((node, conn))
             if not held:
                 del self.sessions[user]
+        self.offers.forget_session(user, (node, conn))
         current = self.state.coordinate(user)
         if current is None or (current.get("dc") == self.dc and current.get("node") == node
                                and current.get("conn") == conn and current.get("online")):
@@ -319,7 +354,7 @@ class HubCore:
                     self._session_down(user, node, conn, now_ns, out)
         for user, conn in sorted(live):
             self._session_up(user, node, conn, now_ns, out)
-            self._offer_all_pending(user, out)
+            self._offer_all_pending(user, now_ns, out)
 
     def _drop_access_node(self, node: str, now_ns: int, out: list[Effect]) -> None:
         for user, held in list(self.sessions.items()):
@@ -331,7 +366,7 @@ class HubCore:
         if self.is_tombed(msg_id):
             return
         known = self.state.msgs.get(msg_id)
-        recipient = known.data.get("to") if known is not None else self.offered_to.get(msg_id)
+        recipient = known.data.get("to") if known is not None else self.offers.recipient(msg_id)
         if recipient != user:
             self.counters["bad_acks"] += 1  # only the recipient may mark a message delivered
             return
@@ -341,9 +376,11 @@ class HubCore:
             tomb = Entry("tomb", msg_id, self.dc + LOCAL_TOMB_SUFFIX, self._local_seq,
                          self._stamp(now_ns), {})
             self.local_tombs.add(msg_id)
+            self.offers.forget_message(msg_id)
             self._persist((tomb,), out)
             return
         self._push([self._originate("tomb", msg_id, {}, now_ns, out)], out)
+        self.offers.forget_message(msg_id)
 
     # ------------------------------------------------------------ routing
 
@@ -387,7 +424,7 @@ class HubCore:
         if self.config.delivery == "online-first":
             if local:
                 self.routed_online.add(msg["id"])
-                self._deliver(msg, "online", out)
+                self._deliver(msg, "online", now_ns, out)
                 out.append(route_ok)
             elif remote_dc is not None:
                 self._forward(msg, node, remote_dc, answered=False, now_ns=now_ns, out=out)
@@ -401,7 +438,7 @@ class HubCore:
             return
         entry = self._pool(msg, node, now_ns, out, push=False)
         if local:
-            self._deliver(msg, "online", out)
+            self._deliver(msg, "online", now_ns, out)
         elif remote_dc is not None:
             self._forward(msg, node, remote_dc, answered=True, now_ns=now_ns, out=out)
         self._push([entry], out)  # after the forward, so the gateway path arrives first
@@ -471,7 +508,8 @@ class HubCore:
                 self.counters["bad_frames"] += 1
                 return
             self.counters["forwards_received"] += 1
-            delivered = (not self.is_tombed(msg["id"])) and self._deliver(msg, "online", out)
+            delivered = (not self.is_tombed(msg["id"])
+                         and self._deliver(msg, "online", now_ns, out))
             answer = "forward_ok" if delivered or self.is_tombed(msg["id"]) else "forward_fail"
             self._send_peer(peer, {"type": answer, "id": msg["id"]}, out, reply=True)
         elif kind in ("forward_ok", "forward_fail"):
@@ -494,6 +532,9 @@ class HubCore:
             batch, self._deferred = tuple(self._deferred), []
             if batch:
                 out.append(Persist(batch))
+        elif name == REOFFER_TIMER:
+            self._reoffer_armed = False
+            self._reoffer(now_ns, out)
         elif name.startswith(FORWARD_TIMER_PREFIX):
             self._forward_settled(name[len(FORWARD_TIMER_PREFIX):], False, now_ns, out)
 

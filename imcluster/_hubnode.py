@@ -235,6 +235,7 @@ class HubNode(ClockedNode):
                 "health": "ok", "vv": self.core.version_vector(),
                 "coords": self.core.coordinate_table(), "counters": self.counters(),
                 "clock_offset_ms": self.clock_offset_ms, "pending": self.core.pending_count(),
+                "offers": len(self.core.offers),
                 "peers_up": sorted(p for p, link in self.links.items() if link.up),
                 "access_nodes": sorted(self.access)}
 
