@@ -221,6 +221,7 @@ class HubNode(ClockedNode):
         counters = dict(self.core.counters)
         counters.update(wan_frames_sent=self.wan.frames_sent, wan_bytes_sent=self.wan.bytes_sent,
                         wan_frames_dropped=self.wan.frames_dropped,
+                        access_frames_dropped=self.local.frames_dropped,
                         store_commits=self.store.commits,
                         peer_reconnects=sum(max(0, link.connects - 1)
                                             for link in self.links.values()),
