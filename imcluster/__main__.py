@@ -4,6 +4,7 @@
         --event-log PATH [--gossip MODE] [--gossip-interval MS] [--delivery MODE] [--bug NAME]...
         [--seed N]
     python -m imcluster access --dc dc1 --node dc1-a1 --listen HOST:PORT --hub HOST:PORT [--seed N]
+        [--max-connections N] [--login-timeout S] [--idle-timeout S]
 
 The cluster secret comes from the environment variable `IMCLUSTER_SECRET` (never argv). Once the
 node serves it prints one JSON line `{"ready": true, "node": ..., "listen": "host:port"}` on
@@ -41,7 +42,9 @@ def _peer(text: str) -> tuple[str, tuple[str, int]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._config import BUGS, DELIVERY_MODES, GOSSIP_MODES
+    from ._config import BUGS, DELIVERY_MODES, GOSSIP_MODES, AccessConfig
+
+    limits = AccessConfig(dc="-", node="-", secret=b"")
 
     parser = argparse.ArgumentParser(prog="python -m imcluster",
                                      description="Run one node of the reference IM cluster. "
@@ -72,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     access.add_argument("--listen", required=True, type=_hostport)
     access.add_argument("--hub", required=True, type=_hostport, help="HOST:PORT of the DC's hub")
     access.add_argument("--seed", type=int, default=0)
+    access.add_argument("--max-connections", type=int, default=limits.max_connections,
+                        metavar="N", help="refuse clients past this many connections "
+                        f"(too_many_connections; default {limits.max_connections})")
+    access.add_argument("--login-timeout", type=float, default=limits.login_timeout_ms / 1000,
+                        metavar="S", help="close a connection not logged in this long "
+                        f"(login_timeout; default {limits.login_timeout_ms / 1000:g})")
+    access.add_argument("--idle-timeout", type=float, default=limits.idle_timeout_ms / 1000,
+                        metavar="S", help="close a logged-in client that sent nothing this long "
+                        f"(idle_timeout; 0: never; default {limits.idle_timeout_ms / 1000:g})")
     return parser
 
 
@@ -91,8 +103,11 @@ async def _serve(args: argparse.Namespace, secret: bytes) -> None:
                        event_log=args.event_log, seed=args.seed, peer_timeout=args.peer_timeout)
         name = config.node
     else:
-        node = AccessNode(AccessConfig(dc=args.dc, node=args.node, secret=secret),
-                          listen=args.listen, hub=args.hub, seed=args.seed)
+        limits = AccessConfig(dc=args.dc, node=args.node, secret=secret,
+                              max_connections=args.max_connections,
+                              login_timeout_ms=args.login_timeout * 1000,
+                              idle_timeout_ms=args.idle_timeout * 1000)
+        node = AccessNode(limits, listen=args.listen, hub=args.hub, seed=args.seed)
         name = args.node
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

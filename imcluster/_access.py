@@ -2,6 +2,9 @@
 
 Clients speak the NDJSON protocol of DESIGN §1; the core does the framing (raw bytes in) and talks
 to its DC's hub with the frames of docs/architecture.md (`coord`, `route`, `ack`, `sync`).
+Limits (`AccessConfig`): connections per node, a login timeout and an idle timeout, checked by one
+`sweep` timer; a connection drops a second offer of a message it already got (the hub re-offers
+what may have been lost) and answers it with the ack again if the client acked it.
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ from ._events import (
     HubFrameIn,
     SendClient,
     SendHub,
+    SetTimer,
     TimerFired,
 )
 from ._wire import FrameTooLarge, LineDecoder, WireError, parse_frame, validate_client_frame
 
 COUNTER_NAMES = ("connections", "logins", "login_failures", "sends", "send_ok", "send_err",
-                 "deliveries", "client_errors", "acks")
+                 "deliveries", "client_errors", "acks", "refused_connections", "login_timeouts",
+                 "idle_timeouts", "duplicate_offers", "acks_resent")
+SWEEP_TIMER = "sweep"
+SWEEP_INTERVAL_MS = 1000.0
+MAX_DELIVERED_PER_CONN = 1024  # ids remembered per connection to drop repeated offers
 
 
 @dataclass
@@ -38,6 +46,10 @@ class _Connection:
     login_pending: str | None = None  # user waiting for coord_ok
     closed: bool = False
     inflight: set[str] = field(default_factory=set)
+    login_since_ns: int = 0  # opened (or logged out) then: the login timeout counts from here
+    active_ns: int = 0  # bytes last arrived from the client
+    # (from, id) -> acked by the client: ids are the clients', so two senders may share one
+    delivered: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
 class AccessCore:
@@ -51,6 +63,9 @@ class AccessCore:
         self.conns: dict[str, _Connection] = {}
         self.inflight: dict[str, set[str]] = {}  # message id -> conns waiting for route_ok
         self.counters: dict[str, int] = {name: 0 for name in COUNTER_NAMES}
+        self._sweep_armed = False
+        timeouts = [config.login_timeout_ms / 2, config.idle_timeout_ms / 2]
+        self._sweep_ms = min([SWEEP_INTERVAL_MS, *(t for t in timeouts if t > 0)])
 
     def sessions(self) -> dict[str, str]:
         """Logged-in users -> their connection (the latest one if a user has several)."""
@@ -61,8 +76,7 @@ class AccessCore:
         if isinstance(event, ClientData):
             self._on_data(event.conn, event.data, now_ns, out)
         elif isinstance(event, ClientOpened):
-            self.conns[event.conn] = _Connection(LineDecoder(self.config.max_frame))
-            self.counters["connections"] += 1
+            self._on_opened(event.conn, now_ns, out)
         elif isinstance(event, ClientClosed):
             self._on_closed(event.conn, out)
         elif isinstance(event, HubFrameIn):
@@ -74,9 +88,52 @@ class AccessCore:
             out.append(SendHub({"type": "sync", "conns": conns}))
         elif isinstance(event, HubDisconnected):
             self._on_hub_down(out)
-        elif isinstance(event, TimerFired):
-            pass
+        elif isinstance(event, TimerFired) and event.name == SWEEP_TIMER:
+            self._sweep(now_ns, out)
         return out
+
+    # ------------------------------------------------------------ limits
+
+    def _on_opened(self, conn: str, now_ns: int, out: list[Effect]) -> None:
+        self.conns[conn] = _Connection(LineDecoder(self.config.max_frame), login_since_ns=now_ns,
+                                       active_ns=now_ns)
+        self.counters["connections"] += 1
+        if len(self.conns) > self.config.max_connections:
+            self.counters["refused_connections"] += 1
+            self._error(conn, "too_many_connections",
+                        f"this access node holds at most {self.config.max_connections} "
+                        "connections", out)
+            self._close(conn, out)
+            return
+        self._arm_sweep(out)
+
+    def _arm_sweep(self, out: list[Effect]) -> None:
+        if not self._sweep_armed:
+            self._sweep_armed = True
+            out.append(SetTimer(SWEEP_TIMER, self._sweep_ms))
+
+    def _sweep(self, now_ns: int, out: list[Effect]) -> None:
+        """Close connections not logged in within the login timeout, and logged-in ones silent
+        for the idle timeout; re-arm while connections remain."""
+        self._sweep_armed = False
+        login_deadline = now_ns - round(self.config.login_timeout_ms * 1_000_000)
+        idle_deadline = now_ns - round(self.config.idle_timeout_ms * 1_000_000)
+        for conn, state in sorted(self.conns.items()):
+            if state.closed:
+                continue
+            if state.user is None and state.login_since_ns <= login_deadline:
+                self.counters["login_timeouts"] += 1
+                self._error(conn, "login_timeout",
+                            f"no login within {self.config.login_timeout_ms / 1000:g} s", out)
+                self._close(conn, out)
+            elif (state.user is not None and self.config.idle_timeout_ms
+                  and state.active_ns <= idle_deadline):
+                self.counters["idle_timeouts"] += 1
+                self._error(conn, "idle_timeout",
+                            f"nothing received for {self.config.idle_timeout_ms / 1000:g} s", out)
+                self._close(conn, out)
+        if any(not state.closed for state in self.conns.values()):
+            self._arm_sweep(out)
 
     # ------------------------------------------------------------ client side
 
@@ -94,6 +151,7 @@ class AccessCore:
         state = self.conns.get(conn)
         if state is None or state.closed:
             return
+        state.active_ns = now_ns
         for item in state.decoder.feed(data):
             if isinstance(item, FrameTooLarge):
                 self._error(conn, "frame_too_large",
@@ -123,11 +181,17 @@ class AccessCore:
         elif kind == "ack":
             if state.user is None:
                 self._error(conn, "unauthorized", "log in first", out)
-            elif self.hub_up:
-                self.counters["acks"] += 1
-                out.append(SendHub({"type": "ack", "user": state.user, "id": frame["id"]}))
+            else:
+                for key in state.delivered:
+                    if key[1] == frame["id"]:
+                        state.delivered[key] = True  # sent again if the hub offers it again
+                if self.hub_up:
+                    self.counters["acks"] += 1
+                    out.append(SendHub({"type": "ack", "user": state.user, "id": frame["id"]}))
         elif kind == "logout" and state.user is not None:
             user, state.user = state.user, None
+            state.delivered.clear()
+            state.login_since_ns = now_ns
             if self.hub_up:
                 out.append(SendHub({"type": "coord", "user": user, "conn": conn,
                                     "online": False}))
@@ -226,6 +290,20 @@ class AccessCore:
         if (state is None or not isinstance(conn, str) or state.closed or state.user != user
                 or not isinstance(msg, dict)):
             return
+        msg_id = msg.get("id")
+        if isinstance(msg_id, str):
+            key = (str(msg.get("from")), msg_id)
+            acked = state.delivered.get(key)
+            if acked is not None:  # offered again: the client has it already
+                if acked:
+                    self.counters["acks_resent"] += 1  # the hub missed the client's ack
+                    out.append(SendHub({"type": "ack", "user": user, "id": msg_id}))
+                else:
+                    self.counters["duplicate_offers"] += 1
+                return
+            state.delivered[key] = False
+            if len(state.delivered) > MAX_DELIVERED_PER_CONN:
+                del state.delivered[next(iter(state.delivered))]
         self.counters["deliveries"] += 1
         out.append(SendClient(conn, {
             "type": "deliver", "id": msg.get("id"), "from": msg.get("from"), "to": msg.get("to"),

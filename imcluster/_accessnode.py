@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import random
+import secrets
 from typing import Any
 
 from . import _wire
@@ -55,6 +56,9 @@ class AccessNode(ClockedNode):
         self.hub_counters = SendCounters()
         self.clients: dict[str, asyncio.StreamWriter] = {}
         self.hub_timeout = hub_timeout
+        # conn ids are "<node>:<incarnation>.<n>": a restarted node never reuses one (the hub and
+        # the coordinates must not mistake a new session for an old one)
+        self.incarnation = secrets.token_hex(4)
         self._next_conn = 0
         self.server: asyncio.AbstractServer | None = None
         self.link: Link | None = None
@@ -114,15 +118,19 @@ class AccessNode(ClockedNode):
     # ------------------------------------------------------------ client connections
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        first = await self._read_first_line(reader)
-        if first is not None and _is_admin_hello(first):
-            await self._serve_admin(reader, writer, first)
-            return
+        # the core learns of the connection at once: its limit and login timeout apply even
+        # before the first line (which tells an admin client from a user) has arrived
         self._next_conn += 1
-        conn = f"{self.config.node}:{self._next_conn}"
+        conn = f"{self.config.node}:{self.incarnation}.{self._next_conn}"
         self.clients[conn] = writer
         self.dispatch(ClientOpened(conn))
         try:
+            first = await self._read_first_line(reader)
+            if first is not None and _is_admin_hello(first) and not writer.is_closing():
+                self.clients.pop(conn, None)
+                self.dispatch(ClientClosed(conn))
+                await self._serve_admin(reader, writer, first)
+                return
             if first:
                 self.dispatch(ClientData(conn, first))
             while conn in self.clients and not writer.is_closing():
@@ -134,8 +142,8 @@ class AccessNode(ClockedNode):
                     break
                 self.dispatch(ClientData(conn, data))
         finally:
-            self.clients.pop(conn, None)
-            self.dispatch(ClientClosed(conn))
+            if self.clients.pop(conn, None) is not None:
+                self.dispatch(ClientClosed(conn))
             writer.close()
 
     async def _read_first_line(self, reader: asyncio.StreamReader) -> bytes | None:

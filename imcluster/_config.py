@@ -38,6 +38,9 @@ class HubConfig:
     forward_timeout_ms: float = 2000
     max_batch_entries: int = 256
     max_batch_bytes: int = 256 * 1024
+    reoffer_after_ms: float = 3000  # an unacknowledged offer older than this is sent again
+    reoffer_interval_ms: float = 1000  # how often the hub looks for such offers
+    max_offers: int = 65536  # messages the offer book tracks at most (oldest forgotten first)
 
     def __post_init__(self) -> None:
         if not self.dc:
@@ -59,6 +62,8 @@ class HubConfig:
             raise ValueError("gossip_interval_ms and forward_timeout_ms must be positive")
         if self.max_batch_entries < 1 or self.max_batch_bytes < 1:
             raise ValueError("batch bounds must be positive")
+        if self.reoffer_after_ms <= 0 or self.reoffer_interval_ms <= 0 or self.max_offers < 1:
+            raise ValueError("reoffer_after_ms, reoffer_interval_ms and max_offers must be positive")
 
     @property
     def eager_push(self) -> bool:
@@ -81,6 +86,9 @@ class AccessConfig:
     node: str
     secret: bytes
     max_frame: int = 65536
+    max_connections: int = 4096  # more are refused: error too_many_connections, then close
+    login_timeout_ms: float = 10_000  # a connection not logged in by then: login_timeout, close
+    idle_timeout_ms: float = 3_600_000  # a logged-in client silent this long: idle_timeout; 0: off
 
     def __post_init__(self) -> None:
         if not self.dc or not self.node:
@@ -89,6 +97,9 @@ class AccessConfig:
             object.__setattr__(self, "secret", self.secret.encode("utf-8"))
         if self.max_frame < 2:
             raise ValueError("max_frame too small")
+        if self.max_connections < 1 or self.login_timeout_ms <= 0 or self.idle_timeout_ms < 0:
+            raise ValueError("max_connections and login_timeout_ms must be positive, "
+                             "idle_timeout_ms >= 0")
 
 
 __all__ = ["BUGS", "DELIVERY_MODES", "GOSSIP_MODES", "AccessConfig", "HubConfig", "Rng"]

@@ -26,6 +26,7 @@ from ._events import (
     TimerFired,
 )
 from ._hlc import Hlc
+from ._offers import OfferBook
 from ._state import Entry, MsgKey, ReplicaState, msg_key
 from ._wire import WireError, encode, validate_msg
 from ._wire import is_name as _is_name
@@ -33,13 +34,14 @@ from ._wire import is_name as _is_name
 GOSSIP_TIMER = "gossip"
 FLUSH_TIMER = "flush"
 FORWARD_TIMER_PREFIX = "forward:"
+REOFFER_TIMER = "reoffer"
 DEFERRED_FLUSH_MS = 2000.0
 LOCAL_TOMB_SUFFIX = "#local"
 
 COUNTER_NAMES = ("entries_originated", "entries_applied", "deliveries", "wan_frames_sent",
                  "wan_bytes_sent", "forwards", "forwards_received", "forward_failures",
                  "routes", "duplicate_routes", "digests_sent", "bad_frames", "bad_entries",
-                 "bad_acks")
+                 "bad_acks", "reoffers")
 
 
 @dataclass
@@ -72,9 +74,9 @@ class HubCore:
         self.counters: dict[str, int] = {name: 0 for name in COUNTER_NAMES}
         # user -> {(access node, conn)} for sessions on this DC's access nodes
         self.sessions: dict[str, set[tuple[str, str]]] = {}
-        self.offered: set[tuple[MsgKey, str]] = set()  # (message key, conn)
-        # (message id, recipient) -> senders of the messages offered, for matching acks
-        self.offered_to: dict[tuple[str, str], set[str]] = {}
+        # offers made to local sessions, by message key (to check acks and re-offer)
+        self.offers = OfferBook(config.max_offers)
+        self._reoffer_armed = False
         self.forwards: dict[str, _Forward] = {}  # by id: a hub refuses an id it knows already
         self.routed_online: set[MsgKey] = set()  # online-first: handed over without an entry
         self._deferred: list[Entry] = []
@@ -197,39 +199,68 @@ class HubCore:
         self._persist(tuple(new), out)
         for entry in new:
             if entry.kind == "msg":
-                self._offer_pending(entry, "offline", out)
+                self._offer_pending(entry, "offline", now_ns, out)
             elif entry.kind == "coord":
                 self._reassert_coordinate(entry.key, now_ns, out)
+            elif entry.kind == "tomb":
+                self.offers.forget_message(entry.msg_key)
 
     # ------------------------------------------------------------ delivery
 
-    def _deliver(self, msg: Mapping[str, Any], via: str, out: list[Effect]) -> bool:
-        """Offer `msg` to every local session of its recipient not offered it yet."""
+    def _deliver(self, msg: Mapping[str, Any], via: str, now_ns: int, out: list[Effect]) -> bool:
+        """Offer `msg` to every local session of its recipient not offered it yet (the re-offer
+        timer and a session's reappearance make the offers that may have been lost again)."""
         user = msg["to"]
         key = msg_key(msg["id"], msg)
-        offered_any = False
-        for node, conn in sorted(self.sessions.get(user, ())):
-            if (key, conn) in self.offered:
-                offered_any = True
-                continue
-            self.offered.add((key, conn))
-            self.offered_to.setdefault((msg["id"], user), set()).add(msg["from"])
-            self.counters["deliveries"] += 1
-            out.append(SendAccess(node, {"type": "deliver", "msg": dict(msg), "via": via,
-                                         "user": user, "conn": conn}))
-            offered_any = True
-        return offered_any
+        held = sorted(self.sessions.get(user, ()))
+        for session in held:
+            if self.offers.offered_at(key, session) is None:
+                self._offer(msg, session, via, now_ns, out)
+        return bool(held)
 
-    def _offer_pending(self, entry: Entry, via: str, out: list[Effect]) -> None:
+    def _offer(self, msg: Mapping[str, Any], session: tuple[str, str], via: str, now_ns: int,
+               out: list[Effect]) -> None:
+        node, conn = session
+        self.offers.record(msg_key(msg["id"], msg), msg["to"], session, now_ns)
+        self.counters["deliveries"] += 1
+        out.append(SendAccess(node, {"type": "deliver", "msg": dict(msg), "via": via,
+                                     "user": msg["to"], "conn": conn}))
+        if not self._reoffer_armed:
+            self._reoffer_armed = True
+            out.append(SetTimer(REOFFER_TIMER, self.config.reoffer_interval_ms))
+
+    def _offer_pending(self, entry: Entry, via: str, now_ns: int, out: list[Effect]) -> None:
         if self.is_tombed(entry.msg_key) or self.state.msgs.get(entry.msg_key) is not entry:
             return
         if entry.data.get("to") in self.sessions:
-            self._deliver(entry.data, via, out)
+            self._deliver(entry.data, via, now_ns, out)
 
-    def _offer_all_pending(self, user: str, out: list[Effect]) -> None:
+    def _offer_all_pending(self, user: str, now_ns: int, out: list[Effect]) -> None:
         for entry in self.state.pending_for(user):
             if entry.msg_key not in self.local_tombs:
-                self._deliver(entry.data, "offline", out)
+                self._deliver(entry.data, "offline", now_ns, out)
+
+    def _reoffer(self, now_ns: int, out: list[Effect]) -> None:
+        """The re-offer round: offer again each pending message whose offer to a live session is
+        older than `reoffer_after_ms` (it may have been lost: a dropped link, a full send queue);
+        forget the offers of messages tombed or with no session left to take them."""
+        due = now_ns - round(self.config.reoffer_after_ms * 1_000_000)
+        for user, held in sorted(self.sessions.items()):
+            for entry in self.state.pending_for(user):
+                key = entry.msg_key
+                if key in self.local_tombs:
+                    continue
+                for session in sorted(held):
+                    offered_at = self.offers.offered_at(key, session)
+                    if offered_at is None or offered_at <= due:
+                        self.counters["reoffers"] += 1
+                        self._offer(entry.data, session, "offline", now_ns, out)
+        for key in self.offers.ids():
+            if self.is_tombed(key) or not self.offers.sessions(key):
+                self.offers.forget_message(key)  # a pending one is offered when a session appears
+        if len(self.offers) and not self._reoffer_armed:
+            self._reoffer_armed = True
+            out.append(SetTimer(REOFFER_TIMER, self.config.reoffer_interval_ms))
 
     # ------------------------------------------------------------ access frames
 
@@ -245,7 +276,7 @@ class HubCore:
             if online:
                 self._session_up(user, node, conn, now_ns, out)
                 out.append(SendAccess(node, {"type": "coord_ok", "user": user, "conn": conn}))
-                self._offer_all_pending(user, out)
+                self._offer_all_pending(user, now_ns, out)
             else:
                 self._session_down(user, node, conn, now_ns, out)
                 out.append(SendAccess(node, {"type": "coord_ok", "user": user, "conn": conn}))
@@ -262,6 +293,9 @@ class HubCore:
 
     def _session_up(self, user: str, node: str, conn: str, now_ns: int,
                     out: list[Effect]) -> None:
+        # a session that (re)appears may have missed what it was offered (a link that dropped,
+        # a conn id an access node restarted with): its pending messages are offered afresh
+        self.offers.forget_session(user, (node, conn))
         self.sessions.setdefault(user, set()).add((node, conn))
         data = {"dc": self.dc, "node": node, "conn": conn, "online": True}
         if self.state.coordinate(user) != data:
@@ -274,6 +308,7 @@ class HubCore:
             held.discard((node, conn))
             if not held:
                 del self.sessions[user]
+        self.offers.forget_session(user, (node, conn))
         current = self.state.coordinate(user)
         if current is None or (current.get("dc") == self.dc and current.get("node") == node
                                and current.get("conn") == conn and current.get("online")):
@@ -311,7 +346,7 @@ class HubCore:
                     self._session_down(user, node, conn, now_ns, out)
         for user, conn in sorted(live):
             self._session_up(user, node, conn, now_ns, out)
-            self._offer_all_pending(user, out)
+            self._offer_all_pending(user, now_ns, out)
 
     def _drop_access_node(self, node: str, now_ns: int, out: list[Effect]) -> None:
         for user, held in list(self.sessions.items()):
@@ -322,7 +357,7 @@ class HubCore:
     def _on_ack(self, user: str, msg_id: str, now_ns: int, out: list[Effect]) -> None:
         """Tomb the messages with this id to `user`: those offered here (an id two senders used
         for one recipient is acked for what the client was shown), else every one known."""
-        senders = self.offered_to.get((msg_id, user)) or {
+        senders = {key[1] for key in self.offers.keys_for(user) if key[0] == msg_id} or {
             e.data["from"] for e in self.state.messages_with_id(msg_id) if e.data["to"] == user}
         if not senders:
             self.counters["bad_acks"] += 1  # only the recipient may mark a message delivered
@@ -333,6 +368,7 @@ class HubCore:
             if self.is_tombed(key):
                 continue
             data = {"from": sender, "to": user}
+            self.offers.forget_message(key)
             if "no-tombstones" in self.config.bugs:
                 # the delivery mark stays in this hub: stored, never gossiped
                 self._local_seq += 1
@@ -389,7 +425,7 @@ class HubCore:
         if self.config.delivery == "online-first":
             if local:
                 self.routed_online.add(key)
-                self._deliver(msg, "online", out)
+                self._deliver(msg, "online", now_ns, out)
                 out.append(route_ok)
             elif remote_dc is not None:
                 self._forward(msg, node, remote_dc, answered=False, now_ns=now_ns, out=out)
@@ -403,7 +439,7 @@ class HubCore:
             return
         entry = self._pool(msg, node, now_ns, out, push=False)
         if local:
-            self._deliver(msg, "online", out)
+            self._deliver(msg, "online", now_ns, out)
         elif remote_dc is not None:
             self._forward(msg, node, remote_dc, answered=True, now_ns=now_ns, out=out)
         self._push([entry], out)  # after the forward, so the gateway path arrives first
@@ -475,7 +511,7 @@ class HubCore:
                 return
             self.counters["forwards_received"] += 1
             tombed = self.is_tombed(msg_key(msg["id"], msg))
-            delivered = not tombed and self._deliver(msg, "online", out)
+            delivered = not tombed and self._deliver(msg, "online", now_ns, out)
             answer = "forward_ok" if delivered or tombed else "forward_fail"
             self._send_peer(peer, {"type": answer, "id": msg["id"]}, out, reply=True)
         elif kind in ("forward_ok", "forward_fail"):
@@ -500,6 +536,9 @@ class HubCore:
             batch, self._deferred = tuple(self._deferred), []
             if batch:
                 out.append(Persist(batch))
+        elif name == REOFFER_TIMER:
+            self._reoffer_armed = False
+            self._reoffer(now_ns, out)
         elif name.startswith(FORWARD_TIMER_PREFIX):
             self._forward_settled(name[len(FORWARD_TIMER_PREFIX):], False, now_ns, out)
 

@@ -220,6 +220,7 @@ class HubNode(ClockedNode):
         counters = dict(self.core.counters)
         counters.update(wan_frames_sent=self.wan.frames_sent, wan_bytes_sent=self.wan.bytes_sent,
                         wan_frames_dropped=self.wan.frames_dropped,
+                        access_frames_dropped=self.local.frames_dropped,
                         store_commits=self.store.commits, core_errors=self.core_errors,
                         effect_errors=self.effect_errors,
                         peer_reconnects=sum(max(0, link.connects - 1)
@@ -235,6 +236,7 @@ class HubNode(ClockedNode):
                 "health": "ok", "vv": self.core.version_vector(),
                 "coords": self.core.coordinate_table(), "counters": self.counters(),
                 "clock_offset_ms": self.clock_offset_ms, "pending": self.core.pending_count(),
+                "offers": len(self.core.offers),
                 "peers_up": sorted(p for p, link in self.links.items() if link.up),
                 "access_nodes": sorted(self.access)}
 

@@ -2,7 +2,8 @@
 
 `MemCluster` runs one `HubCore` per DC and `AccessCore`s under it, delivering frames through a
 priority queue of timed events (per-link latency, optional jitter with FIFO links, partitions,
-crash and restart of hubs with what went through `Persist`). Everything random comes from the
+crash and restart of hubs with what went through `Persist`, crash and restart of access nodes, flaps
+of the link between an access node and its hub, offers lost to a full send queue). Everything random comes from the
 seed, so a run is a pure function of its inputs. Tests use it today; the `sim` backend grows from it.
 """
 
@@ -179,6 +180,11 @@ class MemCluster:
         self.events: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []  # every deliver frame any client received
         self.dropped_frames = 0
+        self.access_incarnation: dict[str, int] = {}
+        self.access_link_gen: dict[str, int] = {}  # bumped when an access-hub link drops
+        self.access_link_down: set[str] = set()
+        self._access_noticed: set[str] = set()  # down links both sides know are down
+        self.deliver_drops: dict[str, int] = {}  # node -> deliver frames still to drop
         self._queue: list[_Scheduled] = []
         self._order = itertools.count()
         self._timers: dict[tuple[str, str], int] = {}
@@ -194,6 +200,8 @@ class MemCluster:
                 self.access[node] = AccessCore(AccessConfig(dc=dc, node=node, secret=secret))
                 self.access_dc[node] = dc
                 self._conn_numbers[node] = itertools.count(1)
+                self.access_incarnation[node] = 0
+                self.access_link_gen[node] = 0
         for dc in self.dc_names:
             self._boot_hub(dc)
 
@@ -271,7 +279,7 @@ class MemCluster:
         self.hubs[dc] = hub
         self._carry_out_hub(dc, hub.start(self.node_now_ns(dc)))
         for node, node_dc in self.access_dc.items():
-            if node_dc == dc and node not in self.access_down:
+            if node_dc == dc and node not in self.access_down | self.access_link_down:
                 self._hub_event(dc, AccessConnected(node))
                 self._access_event(node, HubConnected())
 
@@ -309,9 +317,55 @@ class MemCluster:
         self.access_down.discard(node)
         dc = self.access_dc[node]
         self.access[node] = AccessCore(self.access[node].config)
+        # like a restarted process: a new incarnation, conn numbers start again from 1
+        self.access_incarnation[node] += 1
+        self._conn_numbers[node] = itertools.count(1)
+        self.access_link_gen[node] += 1
+        self.access_link_down.discard(node)
+        self._access_noticed.discard(node)
         if self.hubs.get(dc) is not None:
             self._hub_event(dc, AccessConnected(node))
             self._access_event(node, HubConnected())
+
+    def disconnect_access(self, node: str, notice_after_ms: float = 0) -> None:
+        """Drop the link between access node `node` and its hub: frames in flight on it and sent
+        from now on are lost; both sides notice the link is down after `notice_after_ms` (a hang
+        found by a timeout). Clients stay connected to the access node."""
+        if node in self.access_link_down:
+            return
+        self.access_link_down.add(node)
+        self.access_link_gen[node] += 1
+        generation = self.access_link_gen[node]
+
+        def notice() -> None:
+            if self.access_link_gen[node] == generation and node in self.access_link_down:
+                self._access_noticed.add(node)
+                self._access_event(node, HubDisconnected())
+                self._hub_event(self.access_dc[node], AccessDisconnected(node))
+
+        if notice_after_ms > 0:
+            self._at(notice_after_ms, notice)
+        else:
+            notice()
+
+    def reconnect_access(self, node: str) -> None:
+        """Bring the link of `node` to its hub back once both sides noticed it was down (the
+        access node then sends `sync`)."""
+        if node not in self._access_noticed:
+            return
+        self._access_noticed.discard(node)
+        self.access_link_down.discard(node)
+        dc = self.access_dc[node]
+        if self.hubs.get(dc) is not None and node not in self.access_down:
+            self._hub_event(dc, AccessConnected(node))
+            self._access_event(node, HubConnected())
+
+    def drop_deliveries(self, node: str, count: int) -> None:
+        """Lose the next `count` deliver frames from the hub to `node` (a full send queue)."""
+        self.deliver_drops[node] = self.deliver_drops.get(node, 0) + count
+
+    def _access_link_open(self, node: str, generation: int) -> bool:
+        return node not in self.access_link_down and self.access_link_gen[node] == generation
 
     def hub(self, dc: str) -> HubCore:
         hub = self.hubs[dc]
@@ -387,14 +441,22 @@ class MemCluster:
         self._at(self._wan_delay(src, dst), arrive)
 
     def _send_to_access(self, dc: str, incarnation: int, node: str, frame: Frame) -> None:
+        if self.access_dc.get(node) != dc or not self._access_link_open(
+                node, self.access_link_gen[node]):
+            return
+        if frame.get("type") == "deliver" and self.deliver_drops.get(node, 0) > 0:
+            self.deliver_drops[node] -= 1
+            self.dropped_frames += 1
+            return
         data = _wire_copy(frame)
+        generation = self.access_link_gen[node]
 
         def arrive() -> None:
-            if self.incarnation[dc] == incarnation and self.hubs.get(dc) is not None:
+            if (self.incarnation[dc] == incarnation and self.hubs.get(dc) is not None
+                    and self._access_link_open(node, generation)):
                 self._access_event(node, HubFrameIn(data))
 
-        if self.access_dc.get(node) == dc:
-            self._at(self.local_latency_ms, arrive)
+        self._at(self.local_latency_ms, arrive)
 
     def _set_timer(self, owner: str, effect: SetTimer, fire: Callable[[TimerFired], None]) -> None:
         key = (owner, effect.name)
@@ -431,13 +493,14 @@ class MemCluster:
                 raise TypeError(f"access node {node} returned an unexpected effect {effect!r}")
 
     def _send_to_hub(self, node: str, dc: str, frame: Frame) -> None:
-        if self.hubs.get(dc) is None:
+        generation = self.access_link_gen[node]
+        if self.hubs.get(dc) is None or not self._access_link_open(node, generation):
             return
         incarnation = self.incarnation[dc]
         data = _wire_copy(frame)
 
         def arrive() -> None:
-            if self.incarnation[dc] == incarnation:
+            if self.incarnation[dc] == incarnation and self._access_link_open(node, generation):
                 self._hub_event(dc, AccessFrame(node, data))
 
         self._at(self.local_latency_ms, arrive)
@@ -449,7 +512,9 @@ class MemCluster:
         return MemClient(self, user, f"{dc}-a{access_index}", auto_ack=auto_ack)
 
     def _open_conn(self, client: MemClient) -> str:
-        conn = f"{client.node}:{next(self._conn_numbers[client.node])}"
+        # unique per access-node incarnation, like the asyncio driver's "<node>:<token>.<n>"
+        conn = (f"{client.node}:{self.access_incarnation[client.node]}."
+                f"{next(self._conn_numbers[client.node])}")
         self._clients[conn] = client
         self._access_event(client.node, ClientOpened(conn))
         return conn

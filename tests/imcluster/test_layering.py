@@ -9,7 +9,8 @@ import pytest
 
 import imcluster
 
-CORE_MODULES = ("_hlc", "_state", "_events", "_wire", "_auth", "_hub", "_access", "_config")
+CORE_MODULES = ("_hlc", "_state", "_events", "_wire", "_auth", "_hub", "_access", "_config",
+                "_offers")
 FORBIDDEN = {"asyncio", "socket", "time", "random", "os", "sqlite3", "selectors", "threading",
              "subprocess", "datetime", "secrets", "harness"}
 PACKAGE_DIR = Path(imcluster.__file__).parent
