@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._signals import teardown_shield
 from .errors import SetupError
 from .generators import (
     Generator,
@@ -300,22 +301,15 @@ def run_test(options: RunOptions, state: RunState | None = None,
         asyncio.run(_phases(options, backend, nemesis, nemesis_ctx, history, phases, state, say,
                             lambda: collect(backend, run_dir, start_wall_ns)))
     finally:
-        if backend_started(backend) and not (run_dir / "events.jsonl").exists():
-            try:  # an interrupted or failed run: keep what can be checked
-                collect(backend, run_dir, start_wall_ns)
-            except Exception as exc:  # noqa: BLE001 - teardown must go on
-                say(f"collect failed: {type(exc).__name__}: {exc}")
-        state.phase = "teardown"
-        if nemesis is not None and nemesis_ctx is not None:
+        with teardown_shield() as shield:  # a second Ctrl-C or a SIGTERM cannot abort it
             try:
-                nemesis.teardown(nemesis_ctx)
-            except Exception as exc:  # noqa: BLE001 - teardown continues
-                say(f"nemesis teardown failed: {exc}")
-        try:
-            backend.stop()
-        finally:
-            history.close()
-            write_json(run_dir / "test.json", build_test_json(options, start_wall_ns, phases))
+                _teardown(backend, nemesis, nemesis_ctx, run_dir, start_wall_ns, state, say)
+            finally:
+                history.close()
+                write_json(run_dir / "test.json",
+                           build_test_json(options, start_wall_ns, phases))
+    if shield.received:  # the run had ended, then was interrupted during its teardown
+        raise KeyboardInterrupt(shield.received[0])
     state.phase = "check"
     results = check_run_dir(run_dir)
     write_json(run_dir / "results.json", results)
@@ -326,6 +320,24 @@ def run_test(options: RunOptions, state: RunState | None = None,
         say(f"report failed: {type(exc).__name__}: {exc}")
     state.phase = "done"
     return RunOutcome(run_dir, results, exit_code_of(results))
+
+
+def _teardown(backend: Any, nemesis: Any, nemesis_ctx: Any, run_dir: Path, start_wall_ns: int,
+              state: RunState, say: Reporter) -> None:
+    """Collect what an interrupted or failed run left, tear the nemesis down, stop the backend;
+    each step runs even when the one before it failed (the backend's error is raised last)."""
+    if backend_started(backend) and not (run_dir / "events.jsonl").exists():
+        try:  # an interrupted or failed run: keep what can be checked
+            collect(backend, run_dir, start_wall_ns)
+        except Exception as exc:  # noqa: BLE001 - teardown must go on
+            say(f"collect failed: {type(exc).__name__}: {exc}")
+    state.phase = "teardown"
+    if nemesis is not None and nemesis_ctx is not None:
+        try:
+            nemesis.teardown(nemesis_ctx)
+        except Exception as exc:  # noqa: BLE001 - teardown continues
+            say(f"nemesis teardown failed: {exc}")
+    backend.stop()
 
 
 async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: Any,
