@@ -89,3 +89,21 @@ def test_remove_labelled_spares_live_harnesses(docker_client: Any) -> None:
         assert _labelled(docker_client, run_id) == ([], [])
     finally:
         remove_labelled(docker_client, run_id)
+
+
+def test_stop_removes_every_resource_even_when_one_removal_fails(docker_client: Any,
+                                                                  tmp_path: Path) -> None:
+    from harness.backends import ClusterSpec
+    from harness.backends.docker import DockerBackend, _Container
+    from harness.errors import SetupError
+
+    backend = DockerBackend(run_id=f"stopfail-{secrets.token_hex(3)}")
+    try:
+        backend.start(ClusterSpec(dcs=2, wan_latency_ms=20, work_dir=tmp_path))
+        # a recorded container whose removal fails (docker-py refuses an empty id)
+        backend._containers["bogus"] = _Container("bogus", "imfault-bogus", "")
+        with pytest.raises(SetupError, match="imfault-bogus"):
+            backend.stop()
+        assert _labelled(docker_client, backend.run_id) == ([], [])
+    finally:
+        remove_labelled(docker_client, backend.run_id)
