@@ -126,14 +126,14 @@ def test_collect_copies_logs_and_names_event_logs(cluster: LocalBackend, tmp_pat
 
 
 def test_stop_ends_every_process(tmp_path: Path, toxiproxy_server: Path) -> None:
-    backend = LocalBackend()
-    backend.start(ClusterSpec(dcs=1, wan_latency_ms=0, work_dir=tmp_path))
-    pids = list(backend.pids().values())
-    assert len(pids) == 3
-    backend.stop()
-    backend.stop()
-    assert not any(pid_alive(p) for p in pids)
-    assert not (tmp_path / "pids.json").exists()
+    with LocalBackend() as backend:  # stopped by pid also if an assertion fails
+        backend.start(ClusterSpec(dcs=1, wan_latency_ms=0, work_dir=tmp_path))
+        pids = list(backend.pids().values())
+        assert len(pids) == 3
+        backend.stop()
+        backend.stop()
+        assert not any(pid_alive(p) for p in pids)
+        assert not (tmp_path / "pids.json").exists()
 
 
 def test_stop_stops_every_process_even_when_one_fails_to_stop(tmp_path: Path,

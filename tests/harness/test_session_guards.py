@@ -40,8 +40,8 @@ def test_a_spawned_child_can_be_interrupted_when_pytest_ignores_sigint(
     Python keeps an inherited SIG_IGN, so a test sending it Ctrl-C would wait forever."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        child = spawn([sys.executable, "-c", "import time; print('up', flush=True); "
-                       "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+        child = spawn([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+                      stdout=subprocess.PIPE, text=True)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert child.stdout is not None and child.stdout.readline().strip() == "up"
