@@ -94,6 +94,6 @@ def teardown_shield() -> Iterator[Shield]:
             previous[sig] = signal.signal(sig, _record)
         yield shield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         _active = None

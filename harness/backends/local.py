@@ -19,6 +19,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,8 @@ class LocalBackend(Backend):
     def _stop_all(self) -> list[str]:
         # access nodes first, then hubs; proxies die with toxiproxy-server
         order = sorted(self._children, key=lambda n: self._nodes[n].role == "hub")
-        stoppers = [(name, self._children[name].stop) for name in order]
+        stoppers: list[tuple[str, Callable[[], None]]] = [
+            (name, self._children[name].stop) for name in order]
         if self._toxiproxy is not None:
             stoppers.append(("toxiproxy-server", self._toxiproxy.stop))
         errors: list[str] = []
