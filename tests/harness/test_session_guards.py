@@ -7,6 +7,7 @@ suite's own conftest."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -89,3 +90,37 @@ def test_a_process_left_running_fails_the_session(tmp_path: Path) -> None:
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # stopped by pid (reaped by init once pytest exited)
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+@pytest.mark.integration
+def test_spawn_ends_a_hung_run_and_the_cluster_it_started(
+        tmp_path: Path, toxiproxy_server: Path, spawn: Any) -> None:
+    """What the `spawn` finalizer does when a test fails or times out: here the harness hangs
+    (stopped), so only its process group's SIGKILL ends it, and `imfault clean` of the test's
+    store stops the nodes it started (they live in sessions of their own)."""
+    store = tmp_path / "store"
+    child = spawn([sys.executable, "-m", "harness", "run", "--dcs", "2", "--time-limit", "60",
+                   "--seed", "2", "--store", str(store), "--no-progress"], store=store,
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pids: dict[str, int] = {}
+    deadline = time.monotonic() + 60
+    while len(pids) < 5 and time.monotonic() < deadline:  # toxiproxy, 2 hubs, 2 access nodes
+        for path in store.glob("*/*/work/pids.json"):
+            try:
+                pids = json.loads(path.read_text())["pids"]
+            except ValueError:
+                pass
+        time.sleep(0.2)
+    assert len(pids) == 5, pids
+    os.kill(child.pid, signal.SIGSTOP)  # a hung harness: its teardown never runs
+    spawn.finish()
+    assert child.returncode == -signal.SIGKILL
+    assert [name for name, pid in pids.items() if _alive(pid)] == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
