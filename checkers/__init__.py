@@ -18,7 +18,7 @@ from ._convergence import check_convergence, theory_rounds
 from ._delivery import check_delivery
 from ._index import HistoryIndex, index_history
 from ._load import RunData, load_run, parse_jsonl, release_run
-from ._nemesis import nemesis_intervals
+from ._nemesis import BUILTIN_FAULT_OPS, FaultOps, fault_ops_of, nemesis_intervals
 from ._ordering import check_ordering
 from ._perf import check_perf
 from ._routing import check_routing
@@ -26,8 +26,10 @@ from ._stats import check_stats
 from ._util import UNKNOWN, compose, quantiles
 
 __all__ = [
+    "BUILTIN_FAULT_OPS",
     "CHECKERS",
     "UNKNOWN",
+    "FaultOps",
     "HistoryIndex",
     "RunData",
     "check_all",
@@ -41,6 +43,7 @@ __all__ = [
     "check_run",
     "check_stats",
     "compose",
+    "fault_ops_of",
     "gc_paused",
     "index_history",
     "load_run",

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 from ._index import S_DC, S_INVOKE_TIME, S_OUTCOME, HistoryIndex, Op, index_history
-from ._nemesis import ActivePeriods, nemesis_intervals
+from ._nemesis import ActivePeriods, fault_ops_of, nemesis_intervals
 from ._util import unknown
 
 
@@ -36,7 +36,8 @@ def check_availability(
         return unknown("no history")
     options = options or {}
     index = index_history(history)
-    periods = ActivePeriods(nemesis_intervals(index.nemesis_ops, index.last_time))
+    periods = ActivePeriods(nemesis_intervals(index.nemesis_ops, index.last_time,
+                                              fault_ops_of(options)))
     rows = list(index.sends.values())
     during = periods.flags([row[S_INVOKE_TIME] for row in rows])
     combos = Counter(zip([row[S_DC] for row in rows], [row[S_OUTCOME] for row in rows], during))

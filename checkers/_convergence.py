@@ -4,9 +4,9 @@ Per dot `(origin, seq)`: time from its `originate` event to the last DC's first 
 counts as holding it from the originate). A dot held by every DC of `dc_names` is converged; others
 are `unconverged` (ids `"origin:seq"`). Quantiles in ms and in gossip rounds (ms / gossip
 interval), in ms per entry kind (`by_kind_ms`: coord, msg, tomb), the theory `log2(N) + ln(N)`
-and DESIGN's exact figures for N=5 beside them; the time to converge after each heal (a `stop-*`,
-`start`, `resume` or `reset-clock` completion -> the moment every dot originated before it is held
-everywhere); WAN frames per update from `final.json`.
+and DESIGN's exact figures for N=5 beside them; the time to converge after each heal (the
+completion of an op that closes a fault, as test.json's `fault_ops` names them -> the moment
+every dot originated before it is held everywhere); WAN frames per update from `final.json`.
 valid: no unconverged dot; `"unknown"` without events.
 """
 
@@ -17,7 +17,7 @@ from bisect import bisect_left
 from typing import Any
 
 from ._index import HistoryIndex, Op, index_history
-from ._nemesis import heal_times
+from ._nemesis import FaultOps, fault_ops_of, heal_times
 from ._util import NS_PER_MS, mean, ns_to_ms, quantiles, unknown
 
 DESIGN_FIGURES_N5 = {
@@ -115,7 +115,7 @@ def check_convergence(
                 timeline.append((start, done))
     originated_count = sum(len(per_seq) for per_seq in originated.values())
 
-    heals = _after_heals(history, timeline)
+    heals = _after_heals(history, timeline, fault_ops_of(options))
     ms = quantiles(durations, NS_PER_MS)
     rounds = quantiles(durations, NS_PER_MS * gossip_interval_ms)
     frames = _wan_frames(final)
@@ -191,7 +191,8 @@ def _sanitised(event: Any) -> Op:
 
 
 def _after_heals(
-    history: list[Op] | HistoryIndex | None, timeline: list[tuple[int, float]]
+    history: list[Op] | HistoryIndex | None, timeline: list[tuple[int, float]],
+    fault_ops: FaultOps | None = None,
 ) -> list[dict[str, Any]]:
     """For each heal: how long until every dot originated before it was held everywhere."""
     if history is None:
@@ -205,7 +206,7 @@ def _after_heals(
         latest = max(latest, done)
         running_max.append(latest)
     results = []
-    for f, heal_time in heal_times(index.nemesis_ops):
+    for f, heal_time in heal_times(index.nemesis_ops, fault_ops):
         before = bisect_left(starts, heal_time)
         if before == 0:
             results.append({"f": f, "time_ms": ns_to_ms(heal_time), "dots": 0,

@@ -1,20 +1,77 @@
 """Nemesis periods from the history: when each fault was active, and when each heal completed.
 
-A fault opens with the invocation of `start-X` (or `kill`, `pause`, `bump-clock`) and closes with
-the completion of the matching `stop-X` (or `start`, `resume`, `reset-clock`). A fault still open
-at the end of the history lasts to its end.
+Which ops open and close a fault is the run's own record: `test.json`'s `fault_ops`, written by
+the runner from what each nemesis declares (`{kind: {"open": f, "close": f}}`, kind being the
+fault's name in the report and the live progress). `fault_ops_of(options)` reads it; for a run
+directory written before that field existed it falls back to `BUILTIN_FAULT_OPS` (the one copy
+of that table). A fault opens with the invocation of its open op and closes with the completion
+of its close op. A fault still open at the end of the history lasts to its end.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 Op = dict[str, Any]
 
-_CLOSER_OF = {"kill": "start", "pause": "resume", "bump-clock": "reset-clock"}
-_HEALS = frozenset(_CLOSER_OF.values())
+BUILTIN_FAULT_OPS: dict[str, tuple[str, str]] = {
+    "partition": ("start-partition", "stop-partition"),
+    "wan": ("start-wan", "stop-wan"),
+    "kill": ("kill", "start"),
+    "pause": ("pause", "resume"),
+    "clock": ("bump-clock", "reset-clock"),
+    "partition-node": ("start-partition-node", "stop-partition-node"),
+}
+"""The built-in nemeses' fault ops, for run directories whose test.json has no `fault_ops`."""
+
+
+class FaultOps:
+    """The fault kinds of a run: kind -> (open f, close f), and the lookups by f."""
+
+    def __init__(self, kinds: Mapping[str, tuple[str, str]]) -> None:
+        self.kinds = dict(kinds)
+        self.opens: dict[str, str] = {}   # f -> kind
+        self.closes: dict[str, str] = {}  # f -> kind
+        for kind, (opener, closer) in self.kinds.items():
+            for f, table in ((opener, self.opens), (closer, self.closes)):
+                if f in self.opens or f in self.closes:
+                    raise ValueError(f"fault_ops: op {f!r} belongs to two faults ({kind!r} and "
+                                     f"{(self.opens | self.closes)[f]!r})")
+                table[f] = kind
+
+    def closer_of(self, f: str) -> str | None:
+        """The `f` that ends a fault opened by `f`, or None if `f` opens none."""
+        kind = self.opens.get(f)
+        return self.kinds[kind][1] if kind is not None else None
+
+    def is_heal(self, f: str) -> bool:
+        """Whether an op `f` ends a fault."""
+        return f in self.closes
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        """The `test.json` form: `{kind: {"open": f, "close": f}}`."""
+        return {kind: {"open": o, "close": c} for kind, (o, c) in self.kinds.items()}
+
+
+def fault_ops_of(options: Mapping[str, Any] | None) -> FaultOps:
+    """The fault ops recorded in a run's options (`test.json`), or the built-in table when the
+    run predates the record. A malformed record is a `ValueError` saying what is wrong."""
+    recorded = (options or {}).get("fault_ops")
+    if recorded is None:
+        return FaultOps(BUILTIN_FAULT_OPS)
+    if not isinstance(recorded, Mapping):
+        raise ValueError(  # noqa: TRY004 - bad file content, not a caller's type error
+            f"test.json fault_ops must be an object, not {type(recorded).__name__}")
+    kinds: dict[str, tuple[str, str]] = {}
+    for kind, ops in recorded.items():
+        if not (isinstance(ops, Mapping) and isinstance(ops.get("open"), str)
+                and isinstance(ops.get("close"), str)):
+            raise ValueError(f"test.json fault_ops[{kind!r}] must be "  # noqa: TRY004
+                             f'{{"open": f, "close": f}} with string ops, not {ops!r}')
+        kinds[str(kind)] = (ops["open"], ops["close"])
+    return FaultOps(kinds)
 
 
 def _time_of(op: Op) -> int:
@@ -22,32 +79,23 @@ def _time_of(op: Op) -> int:
     return int(time) if isinstance(time, (int, float)) else 0
 
 
-def closer_of(f: str) -> str | None:
-    """The `f` that ends a fault opened by `f`, or None if `f` opens none."""
-    if f.startswith("start-"):
-        return "stop-" + f[len("start-"):]
-    return _CLOSER_OF.get(f)
-
-
-def is_heal(f: str) -> bool:
-    """Whether an op `f` ends a fault (`stop-*`, `start`, `resume`, `reset-clock`)."""
-    return f.startswith("stop-") or f in _HEALS
-
-
-def nemesis_intervals(nemesis_ops: list[Op], end_time: int) -> list[dict[str, Any]]:
-    """Fault periods `{f, start, end, value}` (ns), sorted by start."""
+def nemesis_intervals(nemesis_ops: list[Op], end_time: int,
+                      fault_ops: FaultOps | None = None) -> list[dict[str, Any]]:
+    """Fault periods `{f, start, end, value}` (ns), sorted by start; `fault_ops` from
+    `fault_ops_of(options)` (None: the built-in table)."""
+    faults = fault_ops if fault_ops is not None else fault_ops_of(None)
     open_by_closer: dict[str, list[dict[str, Any]]] = {}
     intervals: list[dict[str, Any]] = []
     for op in nemesis_ops:
         f = str(op.get("f"))
         kind = op.get("type")
         time = _time_of(op)
-        opened_closer = closer_of(f)
+        opened_closer = faults.closer_of(f)
         if opened_closer is not None and kind == "invoke":
             interval = {"f": f, "start": time, "end": None, "value": op.get("value")}
             intervals.append(interval)
             open_by_closer.setdefault(opened_closer, []).append(interval)
-        elif is_heal(f) and kind != "invoke":
+        elif faults.is_heal(f) and kind != "invoke":
             for interval in open_by_closer.pop(f, []):
                 interval["end"] = time
     for interval in intervals:
@@ -57,10 +105,12 @@ def nemesis_intervals(nemesis_ops: list[Op], end_time: int) -> list[dict[str, An
     return intervals
 
 
-def heal_times(nemesis_ops: list[Op]) -> list[tuple[str, int]]:
-    """`(f, time)` of every completed heal op, in history order."""
+def heal_times(nemesis_ops: list[Op], fault_ops: FaultOps | None = None
+               ) -> list[tuple[str, int]]:
+    """`(f, time)` of every completed heal op, in history order (`fault_ops` as above)."""
+    faults = fault_ops if fault_ops is not None else fault_ops_of(None)
     return [(str(op.get("f")), _time_of(op)) for op in nemesis_ops
-            if op.get("type") != "invoke" and is_heal(str(op.get("f")))]
+            if op.get("type") != "invoke" and faults.is_heal(str(op.get("f")))]
 
 
 class ActivePeriods:

@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from ._index import S_COMPLETE_TIME, S_INVOKE_TIME, S_OUTCOME, HistoryIndex, Op, index_history
-from ._nemesis import nemesis_intervals
+from ._nemesis import fault_ops_of, nemesis_intervals
 from ._util import NS_PER_MS, quantiles, unknown
 
 NS_PER_S = 1_000_000_000
@@ -77,7 +77,8 @@ def check_perf(
         })
     intervals = [{"f": item["f"], "start_s": round(item["start"] / NS_PER_S, 6),
                   "end_s": round(item["end"] / NS_PER_S, 6)}
-                 for item in nemesis_intervals(index.nemesis_ops, index.last_time)]
+                 for item in nemesis_intervals(index.nemesis_ops, index.last_time,
+                                               fault_ops_of(options))]
     return {
         "valid": True,
         "bucket_s": bucket_ns / NS_PER_S,

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from ._signals import teardown_shield, terminate_as_interrupt
 from .backends import BUG_NAMES, DELIVERY_MODES, GOSSIP_MODES, ClusterSpec
 from .errors import UsageError
 
 __all__ = ["add_parser", "handle", "spec_from_args"]
-
-
-class _Shutdown(Exception):
-    """Raised by the SIGTERM handler to unwind into the teardown."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -64,19 +59,18 @@ def spec_from_args(args: argparse.Namespace) -> ClusterSpec:
     )
 
 
-def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
-    raise _Shutdown(signal.Signals(signum).name)
-
-
 def handle(args: argparse.Namespace) -> int:
     if args.cluster_action != "up":
         raise UsageError("say `imfault cluster up [options]`")
     spec = spec_from_args(args)
     from .backends.local import LocalBackend
 
-    previous = {sig: signal.signal(sig, _raise_shutdown) for sig in (signal.SIGTERM,
-                                                                     signal.SIGHUP)}
     backend = LocalBackend()
+    with terminate_as_interrupt():
+        return _run_until_stopped(backend, spec)
+
+
+def _run_until_stopped(backend: Any, spec: ClusterSpec) -> int:
     try:
         print(f"imfault: starting {spec.dcs} DCs in {spec.work_dir}", file=sys.stderr)
         backend.start(spec)
@@ -91,13 +85,9 @@ def handle(args: argparse.Namespace) -> int:
         print("imfault: cluster up; Ctrl-C to stop", file=sys.stderr, flush=True)
         while True:
             time.sleep(0.5)
-    except (KeyboardInterrupt, _Shutdown):
+    except KeyboardInterrupt:
         print("imfault: stopping the cluster", file=sys.stderr)
         return 0
     finally:
-        # a second Ctrl-C must not interrupt the teardown
-        previous.setdefault(signal.SIGINT, signal.signal(signal.SIGINT, signal.SIG_IGN))
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        backend.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        with teardown_shield():  # a second Ctrl-C or a SIGTERM must not interrupt the teardown
+            backend.stop()

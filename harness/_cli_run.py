@@ -10,7 +10,6 @@ import argparse
 import os
 import re
 import secrets
-import signal
 import sys
 import tempfile
 import traceback
@@ -109,14 +108,11 @@ def options_from_args(args: argparse.Namespace) -> Any:
                       name=args.name, exactly_once=args.exactly_once)
 
 
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def handle_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ._progress import LiveProgress
+    from ._signals import terminate_as_interrupt
     from .runner import RunState, run_test
 
     options = options_from_args(args)
@@ -124,10 +120,10 @@ def handle_run(args: argparse.Namespace) -> int:
     console.print(f"imfault run: seed [bold]{options.seed}[/bold]  "
                   f"({options.dcs} DCs, {options.users} users, nemesis "
                   f"{','.join(options.nemesis) or 'none'})")
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     state = RunState()
     try:
-        with LiveProgress(state, console, enabled=not args.no_progress):
+        with terminate_as_interrupt(), LiveProgress(state, console,
+                                                    enabled=not args.no_progress):
             outcome = run_test(options, state, say=lambda m: console.print(m, markup=False))
     except (UsageError, SetupError, KeyboardInterrupt):
         raise
@@ -138,8 +134,6 @@ def handle_run(args: argparse.Namespace) -> int:
               "anything left over. Please report this with the traceback above.",
               file=sys.stderr)
         return 4
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if state.first_op_at is not None:
         console.print(f"first op {state.first_op_at - state.started:.2f} s after start")
     _print_summary(outcome.results, console, outcome.run_dir)

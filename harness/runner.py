@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checkers import FaultOps, fault_ops_of
+
+from ._signals import teardown_shield
 from .errors import SetupError
 from .generators import (
     Generator,
@@ -113,31 +116,27 @@ class RunOutcome:
 
 
 class RunState:
-    """Live figures for the progress display."""
+    """Live figures for the progress display. `fault_ops` is the run's `test.json` record of
+    which ops open and close each kind of fault (`run_test` sets it before the first op)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fault_ops: dict[str, dict[str, str]] | None = None) -> None:
         self.phase = "setup"
         self.ops = 0
-        self.active_faults: dict[str, Any] = {}
+        self.active_faults: dict[str, Any] = {}  # fault kind -> the value of its open op
         self.started = time.monotonic()
         self.first_op_at: float | None = None
         self.clients: UserClients | None = None
+        self.fault_ops = fault_ops_of({"fault_ops": fault_ops or {}})
 
     def on_op(self, op: Op) -> None:
         self.ops += 1
         if self.first_op_at is None:
             self.first_op_at = time.monotonic()
         if op.process == NEMESIS and op.type == "info":
-            f = op.f
-            if f.startswith("start-") or f in ("kill", "pause", "bump-clock"):
-                key = f.removeprefix("start-")
-                self.active_faults[key] = op.value
-            else:
-                for opener, closer in (("partition", "stop-partition"), ("wan", "stop-wan"),
-                                       ("kill", "start"), ("pause", "resume"),
-                                       ("bump-clock", "reset-clock")):
-                    if f == closer:
-                        self.active_faults.pop(opener, None)
+            if op.f in self.fault_ops.opens:
+                self.active_faults[self.fault_ops.opens[op.f]] = op.value
+            elif op.f in self.fault_ops.closes:
+                self.active_faults.pop(self.fault_ops.closes[op.f], None)
 
 
 @functools.lru_cache(maxsize=1)
@@ -161,13 +160,19 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def build_test_json(options: RunOptions, start_wall_ns: int,
-                    phases: dict[str, list[int]]) -> dict[str, Any]:
+def build_test_json(options: RunOptions, start_wall_ns: int, phases: dict[str, list[int]],
+                    fault_ops: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """`test.json`: the options, plus `fault_ops` (`fault_ops_json` of the run's nemesis)."""
     test = options.to_json()
     test["name"] = options.test_name()
     test.update(dc_names=options.dc_names, versions=dict(_versions()), command=options.command(),
-                start_wall_ns=start_wall_ns, phases=phases)
+                start_wall_ns=start_wall_ns, phases=phases, fault_ops=fault_ops or {})
     return test
+
+
+def fault_ops_json(nemesis: Any) -> dict[str, dict[str, str]]:
+    """A nemesis's `fault_ops` as `test.json` records them: `{kind: {"open": f, "close": f}}`."""
+    return FaultOps(nemesis.fault_ops).to_json()
 
 
 def merge_event_logs(paths: dict[str, Path], start_wall_ns: int, out: Path) -> int:
@@ -268,13 +273,21 @@ def run_test(options: RunOptions, state: RunState | None = None,
     """Run one test end to end; teardown always. `SetupError` propagates (exit 4)."""
     from .backends import get_backend
     from .backends._base import ClusterSpec
+    from .nemesis import NemesisContext, get_nemesis
 
+    nemesis = get_nemesis(options.nemesis)  # UsageError before anything starts
+    fault_ops = fault_ops_json(nemesis)
     state = state or RunState()
+    state.fault_ops = fault_ops_of({"fault_ops": fault_ops})  # live progress: as recorded
     start_wall_ns = time.time_ns()
     start_mono = time.monotonic_ns()
     run_dir = create_run_dir(options.store, options.test_name())
     phases: dict[str, list[int]] = {}
-    write_json(run_dir / "test.json", build_test_json(options, start_wall_ns, phases))
+
+    def test_json() -> dict[str, Any]:
+        return build_test_json(options, start_wall_ns, phases, fault_ops)
+
+    write_json(run_dir / "test.json", test_json())
     say(f"seed {options.seed}  run dir {run_dir}")
     history = HistoryWriter(run_dir / "history.jsonl", start_ns=start_mono)
     spec = ClusterSpec(dcs=options.dcs, access_per_dc=options.access_per_dc,
@@ -284,38 +297,26 @@ def run_test(options: RunOptions, state: RunState | None = None,
                        partition_style=options.partition_style, seed=options.seed,
                        work_dir=run_dir / "work")
     backend = backend if backend is not None else get_backend(options.backend)
-    nemesis = None
     nemesis_ctx = None
     results: dict[str, Any] = {"valid": "unknown"}
     try:
-        from .nemesis import NemesisContext, get_nemesis
-        nemesis = get_nemesis(options.nemesis)
         state.phase = "setup"
         backend.start(spec)
         nemesis_ctx = NemesisContext(backend=backend, dc_names=options.dc_names,
-                                     rng=random.Random(options.seed),
-                                     options=build_test_json(options, start_wall_ns, phases),
+                                     rng=random.Random(options.seed), options=test_json(),
                                      spec=spec)
         nemesis.setup(nemesis_ctx)
         asyncio.run(_phases(options, backend, nemesis, nemesis_ctx, history, phases, state, say,
                             lambda: collect(backend, run_dir, start_wall_ns)))
     finally:
-        if backend_started(backend) and not (run_dir / "events.jsonl").exists():
-            try:  # an interrupted or failed run: keep what can be checked
-                collect(backend, run_dir, start_wall_ns)
-            except Exception as exc:  # noqa: BLE001 - teardown must go on
-                say(f"collect failed: {type(exc).__name__}: {exc}")
-        state.phase = "teardown"
-        if nemesis is not None and nemesis_ctx is not None:
+        with teardown_shield() as shield:  # a second Ctrl-C or a SIGTERM cannot abort it
             try:
-                nemesis.teardown(nemesis_ctx)
-            except Exception as exc:  # noqa: BLE001 - teardown continues
-                say(f"nemesis teardown failed: {exc}")
-        try:
-            backend.stop()
-        finally:
-            history.close()
-            write_json(run_dir / "test.json", build_test_json(options, start_wall_ns, phases))
+                _teardown(backend, nemesis, nemesis_ctx, run_dir, start_wall_ns, state, say)
+            finally:
+                history.close()
+                write_json(run_dir / "test.json", test_json())
+    if shield.received:  # the run had ended, then was interrupted during its teardown
+        raise KeyboardInterrupt(shield.received[0])
     state.phase = "check"
     results = check_run_dir(run_dir)
     write_json(run_dir / "results.json", results)
@@ -326,6 +327,24 @@ def run_test(options: RunOptions, state: RunState | None = None,
         say(f"report failed: {type(exc).__name__}: {exc}")
     state.phase = "done"
     return RunOutcome(run_dir, results, exit_code_of(results))
+
+
+def _teardown(backend: Any, nemesis: Any, nemesis_ctx: Any, run_dir: Path, start_wall_ns: int,
+              state: RunState, say: Reporter) -> None:
+    """Collect what an interrupted or failed run left, tear the nemesis down, stop the backend;
+    each step runs even when the one before it failed (the backend's error is raised last)."""
+    if backend_started(backend) and not (run_dir / "events.jsonl").exists():
+        try:  # an interrupted or failed run: keep what can be checked
+            collect(backend, run_dir, start_wall_ns)
+        except Exception as exc:  # noqa: BLE001 - teardown must go on
+            say(f"collect failed: {type(exc).__name__}: {exc}")
+    state.phase = "teardown"
+    if nemesis is not None and nemesis_ctx is not None:
+        try:
+            nemesis.teardown(nemesis_ctx)
+        except Exception as exc:  # noqa: BLE001 - teardown continues
+            say(f"nemesis teardown failed: {exc}")
+    backend.stop()
 
 
 async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: Any,

@@ -25,27 +25,14 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from checkers import FaultOps, fault_ops_of
+
 from ._runfiles import JsonlStats, iter_jsonl
 
 NS_PER_MS = 1_000_000
 MAX_OPS_PER_TRAIL = 60  # ops kept per message id (its send and receipts); the rest are counted
 MAX_EVENTS_PER_TRAIL = 30
 
-# nemesis op f -> (interval kind, opens?)
-_OPENERS = {
-    "start-partition": "partition",
-    "start-wan": "wan",
-    "kill": "kill",
-    "pause": "pause",
-    "bump-clock": "clock",
-}
-_CLOSERS = {
-    "stop-partition": "partition",
-    "stop-wan": "wan",
-    "start": "kill",
-    "resume": "pause",
-    "reset-clock": "clock",
-}
 
 
 @dataclass
@@ -201,25 +188,28 @@ def _time_of(op: dict[str, Any]) -> int:
 
 
 class _IntervalTracker:
-    """Pairs nemesis start and stop ops (in history order) into `NemesisInterval`s."""
+    """Pairs the ops that open and close a fault (in history order, as the run's `fault_ops`
+    name them) into `NemesisInterval`s of that fault's kind."""
 
-    def __init__(self) -> None:
+    def __init__(self, fault_ops: FaultOps | None = None) -> None:
+        faults = fault_ops if fault_ops is not None else fault_ops_of(None)
+        self.opens, self.closes = faults.opens, faults.closes
         self.open: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
         self.closed: list[NemesisInterval] = []
 
     def add(self, op: dict[str, Any], time: int) -> None:
         f = op.get("f")
         value = op.get("value")
-        if f in _OPENERS and op.get("type") == "invoke":
-            self.open[_OPENERS[f]].append((time, _interval_key(value), _target_label(value)))
-        elif f in _CLOSERS and op.get("type") != "invoke":
-            stack = self.open[_CLOSERS[f]]
+        if f in self.opens and op.get("type") == "invoke":
+            self.open[self.opens[f]].append((time, _interval_key(value), _target_label(value)))
+        elif f in self.closes and op.get("type") != "invoke":
+            stack = self.open[self.closes[f]]
             if stack:
                 key = _interval_key(value)
                 pos = next((i for i, item in enumerate(stack) if item[1] == key), 0)
                 start, _key, open_label = stack.pop(pos)
                 self.closed.append(NemesisInterval(
-                    _CLOSERS[f], start, time, open_label or _target_label(value), True))
+                    self.closes[f], start, time, open_label or _target_label(value), True))
 
     def intervals(self, end_time: int) -> list[NemesisInterval]:
         """Closed intervals plus those still open at `end_time`, by start time."""
@@ -231,12 +221,14 @@ class _IntervalTracker:
         return result
 
 
-def digest_ops(ops: Iterable[dict[str, Any]], trail_ids: set[str]) -> HistoryDigest:
-    """One pass over history ops (objects in history order); keep every op of `trail_ids`."""
+def digest_ops(ops: Iterable[dict[str, Any]], trail_ids: set[str],
+               fault_ops: FaultOps | None = None) -> HistoryDigest:
+    """One pass over history ops (objects in history order); keep every op of `trail_ids`.
+    `fault_ops`: the run's (`fault_ops_of(test.json)`; None: the built-in table)."""
     digest = HistoryDigest()
     sends: dict[str, SendFacts] = {}
     digest.sends = sends
-    tracker = _IntervalTracker()
+    tracker = _IntervalTracker(fault_ops)
     end_time = 0
     count = 0
     for op in ops:
@@ -287,7 +279,8 @@ def digest_ops(ops: Iterable[dict[str, Any]], trail_ids: set[str]) -> HistoryDig
     return digest
 
 
-def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
+def digest_history(path: Path, trail_ids: set[str],
+                   fault_ops: FaultOps | None = None) -> HistoryDigest:
     """Digest `history.jsonl`: from the run handed to `preloaded_run` when it is that run's file
     (no second parse), else read once, streaming."""
     loaded = _preloaded_for(path, "history")
@@ -295,21 +288,23 @@ def digest_history(path: Path, trail_ids: set[str]) -> HistoryDigest:
         digest = None
         if loaded.index is not None:
             try:
-                digest = digest_index(loaded.index, trail_ids)
+                digest = digest_index(loaded.index, trail_ids, fault_ops)
             except (AttributeError, KeyError, TypeError, ValueError):  # not a list of op dicts
                 digest = None
         if digest is None:
-            digest = digest_ops((op for op in loaded.history if isinstance(op, dict)), trail_ids)
+            digest = digest_ops((op for op in loaded.history if isinstance(op, dict)), trail_ids,
+                                fault_ops)
         digest.skipped_lines = loaded.skipped_history
         return digest
     stats = JsonlStats()
-    digest = digest_ops(iter_jsonl(path, stats), trail_ids)
+    digest = digest_ops(iter_jsonl(path, stats), trail_ids, fault_ops)
     digest.skipped_lines = stats.skipped
     return digest
 
 
 
-def digest_index(index: Any, trail_ids: set[str]) -> HistoryDigest:
+def digest_index(index: Any, trail_ids: set[str],
+                 fault_ops: FaultOps | None = None) -> HistoryDigest:
     """The digest built from a `checkers.HistoryIndex` (the checkers' one pass over the history)
     plus, only when there are trails to show, one pass for their ops and the logins.
 
@@ -340,7 +335,7 @@ def digest_index(index: Any, trail_ids: set[str]) -> HistoryDigest:
         received, via in zip(rows.values(), received_at, via_of)
     ]
     digest.sends = IndexedSends(rows, facts)
-    tracker = _IntervalTracker()
+    tracker = _IntervalTracker(fault_ops)
     digest.nemesis_ops = [_with_int_time(op) for op in index.nemesis_ops]
     for op in digest.nemesis_ops:
         tracker.add(op, op["time"])

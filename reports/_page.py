@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from checkers import FaultOps, fault_ops_of
+
 from ._charts import (
     convergence_section,
     latency_section,
@@ -295,15 +297,20 @@ def render_report(files: RunFiles, results: dict[str, Any] | None) -> str:
     delivery = (results or {}).get("delivery")
     trail_ids = {i for kind in PROBLEM_KINDS
                  for i in problem_ids(delivery, kind)[:MAX_TRAILS_PER_KIND]}
-    history = (digest_history(files.history_path, trail_ids) if files.has_history
-               else HistoryDigest())
     test = files.test
+    notes = []
+    try:
+        fault_ops = fault_ops_of(test)  # the run's own record (built-in table: older runs)
+    except ValueError as exc:
+        notes.append(f"Nemesis periods not drawn: {exc}.")
+        fault_ops = FaultOps({})
+    history = (digest_history(files.history_path, trail_ids, fault_ops) if files.has_history
+               else HistoryDigest())
     dc_names = [str(dc) for dc in (test or {}).get("dc_names") or []]
     events = digest_events(files.events_path, dc_names, trail_ids) if files.has_events else None
     builder = TrailBuilder(history, events, dc_names)
     verdict = overall_verdict(results)
     run_name = f"{(test or {}).get('name') or files.run_dir.parent.name} / {files.run_dir.name}"
-    notes = []
     if files.missing:
         notes.append("Missing files (partial run): " + ", ".join(files.missing) + ".")
     if history.skipped_lines:

@@ -70,26 +70,33 @@ def _harness_alive(labels: dict[str, str]) -> bool:
 def remove_labelled(client: Any, run_id: str | None = None,
                     include_live: bool = True) -> dict[str, int]:
     """Remove every container, then every network, labelled `imfault.run` (= `run_id` when
-    given); without `include_live`, spare those whose harness process still runs.
+    given); without `include_live`, spare those whose harness process still runs. Every one is
+    tried even when another fails; the failures are then raised as one `SetupError`.
     Returns {"containers": n, "networks": m} removed."""
-    from docker.errors import NotFound  # type: ignore[import-untyped]
-
     label = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
     removed = {"containers": 0, "networks": 0}
-    for container in client.containers.list(all=True, filters={"label": label}):
-        if not include_live and _harness_alive(container.labels):
-            continue
-        try:
-            container.remove(force=True, v=True)
-            removed["containers"] += 1
-        except NotFound:
-            pass
+    errors: list[str] = []
+    containers = client.containers.list(all=True, filters={"label": label})
+    for container in containers:
+        if include_live or not _harness_alive(container.labels):
+            _remove(container, "containers", removed, errors, force=True, v=True)
     for network in client.networks.list(filters={"label": label}):
-        if not include_live and _harness_alive(network.attrs.get("Labels") or {}):
-            continue
-        try:
-            network.remove()
-            removed["networks"] += 1
-        except NotFound:
-            pass
+        if include_live or not _harness_alive(network.attrs.get("Labels") or {}):
+            _remove(network, "networks", removed, errors)
+    if errors:
+        raise SetupError("could not remove " + "; ".join(errors))
     return removed
+
+
+def _remove(resource: Any, kind: str, removed: dict[str, int], errors: list[str],
+            **options: Any) -> None:
+    """Remove one container or network; count it, or note why it could not be removed."""
+    from docker.errors import NotFound  # type: ignore[import-untyped]
+
+    try:
+        resource.remove(**options)
+        removed[kind] += 1
+    except NotFound:
+        pass
+    except Exception as exc:  # noqa: BLE001 - remove the others, then report
+        errors.append(f"{kind[:-1]} {resource.name}: {type(exc).__name__}: {exc}")

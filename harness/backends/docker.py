@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .._procs import free_port
+from .._signals import teardown_shield
 from ..errors import SetupError, UsageError
 from ._base import Backend, ClusterSpec, NodeInfo, NodeRef, run_coroutine_sync
 from ._docker_engine import HARNESS_PID_LABEL, RUN_LABEL, docker_client, remove_labelled
@@ -298,32 +299,54 @@ class DockerBackend(Backend):
         return None
 
     def stop(self) -> None:
+        """Remove this run's containers and networks by id, then whatever else carries its label.
+
+        Every removal is tried even when another one failed; the failures are then raised
+        together as one `SetupError` (`imfault clean` removes what is left by label). Signals
+        cannot interrupt it (`teardown_shield`). Idempotent."""
         client = self._client
         if client is None:
             return
+        with teardown_shield():
+            try:
+                errors = self._remove_all(client)
+            finally:
+                self._containers.clear()
+                self._networks.clear()
+                self._nodes = []
+                client.close()
+                self._client = None
+        if errors:
+            raise SetupError(f"removing docker run {self.run_id} failed for {'; '.join(errors)}; "
+                             "`imfault clean` removes what is left")
+
+    def _remove_all(self, client: Any) -> list[str]:
         from docker.errors import APIError, NotFound  # type: ignore[import-untyped]
 
         if self._wan is not None:
             with contextlib.suppress(Exception):  # the container goes away anyway
                 self._wan.close()
             self._wan = None
-        def remove_container(container_id: str) -> None:
-            with contextlib.suppress(NotFound):
-                client.containers.get(container_id).remove(force=True, v=True)
+
+        def remove_container(container: _Container) -> str | None:
+            try:
+                with contextlib.suppress(NotFound):
+                    client.containers.get(container.container_id).remove(force=True, v=True)
+            except Exception as exc:  # noqa: BLE001 - remove the others, then report
+                return f"container {container.container_name}: {type(exc).__name__}: {exc}"
+            return None
 
         with ThreadPoolExecutor(max_workers=PARALLEL_API_CALLS) as pool:
-            list(pool.map(remove_container,
-                          [c.container_id for c in self._containers.values()]))
+            errors = [e for e in pool.map(remove_container, list(self._containers.values())) if e]
         for network_id in self._networks.values():
             with contextlib.suppress(NotFound, APIError):  # APIError: still in use, see below
                 client.networks.get(network_id).remove()
         # Whatever was created but not recorded (an interrupted create) carries the label.
-        remove_labelled(client, self.run_id)
-        self._containers.clear()
-        self._networks.clear()
-        self._nodes = []
-        client.close()
-        self._client = None
+        try:
+            remove_labelled(client, self.run_id)
+        except Exception as exc:  # noqa: BLE001 - reported with the others
+            errors.append(f"labelled resources: {type(exc).__name__}: {exc}")
+        return errors
 
     # ------------------------------------------------------------------ topology
     def nodes(self) -> list[NodeInfo]:

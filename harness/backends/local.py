@@ -19,10 +19,12 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .._procs import ChildProcess, free_port, log_tail, start_child
+from .._signals import teardown_shield
 from .._toxiproxy import ToxiproxyServer, Wan
 from ..errors import SetupError
 from ._base import Backend, ClusterSpec, NodeInfo, NodeRef, run_coroutine_sync
@@ -169,19 +171,39 @@ class LocalBackend(Backend):
             await asyncio.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop access nodes, hubs, then toxiproxy-server, each by pid. Idempotent."""
-        # access nodes first, then hubs; proxies die with toxiproxy-server
-        order = sorted(self._children, key=lambda n: self._nodes[n].role == "hub")
-        for name in order:
-            self._children[name].stop()
-        if self._toxiproxy is not None:
-            self._toxiproxy.stop()
+        """Stop access nodes, hubs, then toxiproxy-server, each by pid. Idempotent.
+
+        Every process is stopped even when stopping another one failed; the failures are then
+        raised together as one `SetupError` and `pids.json` is kept for `imfault clean`. Signals
+        cannot interrupt it (`teardown_shield`)."""
+        with teardown_shield():
+            errors = self._stop_all()
+        if errors:
+            self._write_pids()  # what still runs, for `imfault clean`
+            where = self.spec.work_dir if self.spec is not None else "?"
+            raise SetupError(f"stopping the cluster failed for {'; '.join(errors)}; "
+                             f"`imfault clean --work-dir {where}` stops what is left")
         if self.spec is not None and not self._stopped:
             self._stopped = True
             try:
                 self._path("pids.json").unlink()
             except FileNotFoundError:
                 pass
+
+    def _stop_all(self) -> list[str]:
+        # access nodes first, then hubs; proxies die with toxiproxy-server
+        order = sorted(self._children, key=lambda n: self._nodes[n].role == "hub")
+        stoppers: list[tuple[str, Callable[[], None]]] = [
+            (name, self._children[name].stop) for name in order]
+        if self._toxiproxy is not None:
+            stoppers.append(("toxiproxy-server", self._toxiproxy.stop))
+        errors: list[str] = []
+        for name, stop in stoppers:
+            try:
+                stop()
+            except Exception as exc:  # noqa: BLE001 - stop the others, then report
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        return errors
 
     # ------------------------------------------------------------------ topology
     def nodes(self) -> list[NodeInfo]:

@@ -290,9 +290,10 @@ def alternating_schedule(
 class Nemesis:
     """Base class of every nemesis (Jepsen's `Nemesis` + `Reflection` protocols).
 
-    Subclasses set `name`, `help` (one line), `fs`, `start_f`/`stop_f`, and implement
-    `start_value(ctx, rng)` (the value of a start op, e.g. the grudge) and `apply(ctx, f, value)`
-    (do the fault or heal; return the value to record). Everything else has a default.
+    Subclasses set `name`, `help` (one line), `fs`, `start_f`/`stop_f` (and `fault_kind`), and
+    implement `start_value(ctx, rng)` (the value of a start op, e.g. the grudge) and
+    `apply(ctx, f, value)` (do the fault or heal; return the value to record). Everything else
+    has a default.
     """
 
     name: ClassVar[str] = ""
@@ -300,6 +301,25 @@ class Nemesis:
     fs: ClassVar[frozenset[str]] = frozenset()
     start_f: ClassVar[str] = ""
     stop_f: ClassVar[str] = ""
+    fault_kind: ClassVar[str] = ""
+    """The name of the fault `start_f` opens and `stop_f` closes (default: `start_f` without a
+    `start-` prefix, so nemeses sharing ops share the fault): its band in the report, its lane in
+    the timeline, its name in the live progress."""
+
+    @property
+    def fault_ops(self) -> Mapping[str, tuple[str, str]]:
+        """The faults this nemesis makes: kind -> (the op that opens one, the op that closes it).
+
+        The runner records them in `test.json` (`fault_ops`); the checkers, the report and the
+        live progress read them from there. Default: `{fault_kind: (start_f, stop_f)}`, nothing
+        without a `start_f`. A nemesis that makes several kinds of fault overrides this (a class
+        attribute `fault_ops = {...}` will do). Ops that two nemeses share (`kill` and `start`)
+        must have the same kind in both (`compose` refuses them otherwise).
+        """
+        if not (self.start_f and self.stop_f):
+            return {}
+        return {self.fault_kind or self.start_f.removeprefix("start-"):
+                (self.start_f, self.stop_f)}
 
     def setup(self, ctx: NemesisContext) -> None:
         """Prepare (check the backend can do this fault). Raise `UsageError`/`SetupError` here."""

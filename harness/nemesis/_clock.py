@@ -32,6 +32,7 @@ class ClockSkewNemesis(Nemesis):
     fs = frozenset({"bump-clock", "reset-clock"})
     start_f = "bump-clock"
     stop_f = "reset-clock"
+    fault_kind = "clock"
 
     def __init__(self) -> None:
         self.skewed: dict[str, int] = {}

@@ -16,6 +16,7 @@ import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from ..errors import UsageError
 from ._base import (
     NEMESIS_PROCESS,
     Nemesis,
@@ -26,7 +27,7 @@ from ._base import (
     op_field,
 )
 
-__all__ = ["ComposedNemesis", "ValidatingNemesis", "compose", "validate"]
+__all__ = ["ComposedNemesis", "ValidatingNemesis", "compose", "merge_fault_ops", "validate"]
 
 
 class ComposedNemesis(Nemesis):
@@ -40,6 +41,12 @@ class ComposedNemesis(Nemesis):
         self.children = list(children)
         self.name = ",".join(child.name for child in self.children)  # type: ignore[misc]
         self.fs = frozenset().union(*(child.fs for child in self.children))  # type: ignore[misc]
+        self._fault_ops = merge_fault_ops(self.children)
+
+    @property
+    def fault_ops(self) -> Mapping[str, tuple[str, str]]:
+        """Every child's fault ops (one kind per op: `merge_fault_ops`)."""
+        return self._fault_ops
 
     def route(self, op: Any) -> list[Nemesis]:
         """The children that handle `op` (empty when none does)."""
@@ -114,6 +121,27 @@ class ComposedNemesis(Nemesis):
         return Schedule.of(steps)
 
 
+def merge_fault_ops(nemeses: Sequence[Nemesis]) -> dict[str, tuple[str, str]]:
+    """The union of the nemeses' `fault_ops`; `UsageError` when two of them give one kind
+    different ops or one op two kinds (the report and the checkers could not tell them apart)."""
+    merged: dict[str, tuple[str, str]] = {}
+    owner_of_op: dict[str, tuple[str, str]] = {}  # op -> (kind, nemesis)
+    for nemesis in nemeses:
+        for kind, ops in nemesis.fault_ops.items():
+            ops = (str(ops[0]), str(ops[1]))
+            if merged.get(kind, ops) != ops:
+                raise UsageError(f"nemeses {', '.join(n.name for n in nemeses)}: fault "
+                                 f"{kind!r} is {merged[kind]} in one and {ops} in "
+                                 f"{nemesis.name!r}")
+            merged[kind] = ops
+            for op in ops:
+                other_kind, other = owner_of_op.setdefault(op, (kind, nemesis.name))
+                if other_kind != kind:
+                    raise UsageError(f"op {op!r} opens or closes fault {other_kind!r} in "
+                                     f"{other!r} but {kind!r} in {nemesis.name!r}")
+    return merged
+
+
 def compose(nemeses: Sequence[Nemesis]) -> Nemesis:
     """One nemesis made of several (a single one is returned as is)."""
     if len(nemeses) == 1:
@@ -140,6 +168,10 @@ class ValidatingNemesis(Nemesis):
         self.stop_f = inner.stop_f  # type: ignore[misc]
         self.problems: list[str] = []
         self.active: set[tuple[str, str]] = set()
+
+    @property
+    def fault_ops(self) -> Mapping[str, tuple[str, str]]:
+        return self.inner.fault_ops
 
     def _pairs(self) -> dict[str, str]:
         """start f -> stop f, for the inner nemesis and, if composed, each of its children."""

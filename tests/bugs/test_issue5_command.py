@@ -9,7 +9,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,10 +21,13 @@ COMMAND = ["run", "--dcs", "5", "--time-limit", "30", "--nemesis", "partition-on
            "--seed", "3"]
 
 
-def _imfault_run(store: Path, *extra: str) -> tuple[int, dict, list[dict]]:
-    proc = subprocess.run([sys.executable, "-m", "harness", *COMMAND, *extra, "--store", str(store),
-                           "--no-progress"], cwd=REPO, capture_output=True, text=True,
-                          timeout=240, check=False)
+def _imfault_run(spawn: Callable[..., Any], store: Path, *extra: str,
+                 docker: bool = False) -> tuple[int, dict, list[dict]]:
+    """Run the command to its end; on a timeout the `spawn` fixture stops it and its cluster."""
+    proc = spawn([sys.executable, "-m", "harness", *COMMAND, *extra, "--store", str(store),
+                  "--no-progress"], store=store, docker=docker, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL)
+    proc.wait(timeout=240)
     run = (store / "latest").resolve()
     results = json.loads((run / "results.json").read_text())
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
@@ -42,11 +47,13 @@ def _require_engine() -> None:
 
 @pytest.mark.parametrize("backend", ["local", pytest.param("docker", marks=pytest.mark.docker)])
 @pytest.mark.parametrize("bug", [None, "volatile-store"])
-def test_issue5_command(bug: str | None, backend: str, bug_store: Path) -> None:
+def test_issue5_command(bug: str | None, backend: str, bug_store: Path,
+                        spawn: Callable[..., Any]) -> None:
     if backend == "docker":
         _require_engine()
-    code, results, history = _imfault_run(bug_store / backend / (bug or "clean"),
-                                          "--backend", backend, *(["--bug", bug] if bug else []))
+    code, results, history = _imfault_run(spawn, bug_store / backend / (bug or "clean"),
+                                          "--backend", backend, *(["--bug", bug] if bug else []),
+                                          docker=backend == "docker")
     kills = [op for op in history if op["f"] == "kill" and op["type"] == "info"]
     assert len(kills) == 3 and all(k["value"]["target"] == "cut-off hub" for k in kills)
     if bug is None:

@@ -4,11 +4,11 @@ that leaves no labelled resource behind, and a run interrupted with SIGINT that 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +30,14 @@ def _left_by(client: Any, pid: int) -> tuple[list[Any], list[Any]]:
     return client.containers.list(all=True, filters=label), client.networks.list(filters=label)
 
 
-def test_run_with_kill_nemesis_is_valid_and_cleans_up(docker_client: Any, tmp_path: Path) -> None:
+def test_run_with_kill_nemesis_is_valid_and_cleans_up(docker_client: Any, tmp_path: Path,
+                                                       spawn: Callable[..., Any]) -> None:
     store = tmp_path / "store"
-    child = subprocess.Popen(
+    child = spawn(  # ended, and its containers removed by label, whatever happens
         _imfault(store, "--time-limit", "10", "--nemesis", "kill", "--nemesis-interval", "3",
-                 "--name", "docker-kill"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        output, _ = child.communicate(timeout=240)
-    finally:
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait()
+                 "--name", "docker-kill"), store=store, docker=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, _ = child.communicate(timeout=240)
     assert child.returncode == 0, output
     run_dir = next((store / "docker-kill").glob("2*"))
     results = json.loads((run_dir / "results.json").read_text())
@@ -53,22 +49,19 @@ def test_run_with_kill_nemesis_is_valid_and_cleans_up(docker_client: Any, tmp_pa
     assert _left_by(docker_client, child.pid) == ([], [])
 
 
-def test_sigint_during_a_run_leaves_nothing(docker_client: Any, tmp_path: Path) -> None:
+def test_sigint_during_a_run_leaves_nothing(docker_client: Any, tmp_path: Path,
+                                            spawn: Callable[..., Any]) -> None:
     output = tmp_path / "output.txt"
     with output.open("w") as sink:  # a file, not a pipe nobody reads while the run goes on
-        child = subprocess.Popen(_imfault(tmp_path / "store", "--time-limit", "60"),
-                                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not any(_left_by(docker_client, child.pid)[0]):  # containers exist: cluster up
-            assert child.poll() is None, output.read_text()
-            assert time.monotonic() < deadline, "no container appeared"
-            time.sleep(0.2)
-        time.sleep(3)
-        child.send_signal(signal.SIGINT)
-        child.wait(timeout=120)
-    finally:
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait()
+        child = spawn(_imfault(tmp_path / "store", "--time-limit", "60"),
+                      store=tmp_path / "store", docker=True, stdout=sink,
+                      stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not any(_left_by(docker_client, child.pid)[0]):  # containers exist: cluster up
+        assert child.poll() is None, output.read_text()
+        assert time.monotonic() < deadline, "no container appeared"
+        time.sleep(0.2)
+    time.sleep(3)
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=120) == 130, output.read_text()
     assert _left_by(docker_client, child.pid) == ([], [])

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,35 +40,31 @@ def _labelled(client: Any, run_id: str) -> tuple[list[Any], list[Any]]:
     return client.containers.list(all=True, filters=label), client.networks.list(filters=label)
 
 
-def _interrupt_harness(client: Any, tmp_path: Path, wait_ready: bool, delay_s: float) -> str:
+def _interrupt_harness(client: Any, tmp_path: Path, wait_ready: bool, delay_s: float,
+                       spawn: Callable[..., Any]) -> str:
     run_id = f"sigint-{secrets.token_hex(3)}"
-    child = subprocess.Popen([sys.executable, "-c", HARNESS, run_id, str(tmp_path)],
-                             stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        if wait_ready:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-            containers, networks = _labelled(client, run_id)
-            assert len(containers) == 5 and len(networks) == 2
-        else:
-            deadline = time.monotonic() + 60  # interrupt once start-up has created something
-            while not any(_labelled(client, run_id)) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(delay_s)
-        child.send_signal(signal.SIGINT)
-        child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait()
+    child = spawn([sys.executable, "-c", HARNESS, run_id, str(tmp_path)], docker=True,
+                  stdout=subprocess.PIPE, text=True)
+    if wait_ready:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        containers, networks = _labelled(client, run_id)
+        assert len(containers) == 5 and len(networks) == 2
+    else:
+        deadline = time.monotonic() + 60  # interrupt once start-up has created something
+        while not any(_labelled(client, run_id)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(delay_s)
+    child.send_signal(signal.SIGINT)
+    child.wait(timeout=60)
     return run_id
 
 
 @pytest.mark.parametrize("wait_ready, delay_s", [(True, 0.0), (False, 0.5)],
                          ids=["while-running", "during-start"])
 def test_sigint_leaves_nothing(docker_client: Any, tmp_path: Path, wait_ready: bool,
-                               delay_s: float) -> None:
-    run_id = _interrupt_harness(docker_client, tmp_path, wait_ready, delay_s)
+                               delay_s: float, spawn: Callable[..., Any]) -> None:
+    run_id = _interrupt_harness(docker_client, tmp_path, wait_ready, delay_s, spawn)
     try:
         containers, networks = _labelled(docker_client, run_id)
         assert containers == [] and networks == []
@@ -92,3 +89,21 @@ def test_remove_labelled_spares_live_harnesses(docker_client: Any) -> None:
         assert _labelled(docker_client, run_id) == ([], [])
     finally:
         remove_labelled(docker_client, run_id)
+
+
+def test_stop_removes_every_resource_even_when_one_removal_fails(docker_client: Any,
+                                                                  tmp_path: Path) -> None:
+    from harness.backends import ClusterSpec
+    from harness.backends.docker import DockerBackend, _Container
+    from harness.errors import SetupError
+
+    backend = DockerBackend(run_id=f"stopfail-{secrets.token_hex(3)}")
+    try:
+        backend.start(ClusterSpec(dcs=2, wan_latency_ms=20, work_dir=tmp_path))
+        # a recorded container whose removal fails (docker-py refuses an empty id)
+        backend._containers["bogus"] = _Container("bogus", "imfault-bogus", "")
+        with pytest.raises(SetupError, match="imfault-bogus"):
+            backend.stop()
+        assert _labelled(docker_client, backend.run_id) == ([], [])
+    finally:
+        remove_labelled(docker_client, backend.run_id)

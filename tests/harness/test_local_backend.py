@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
+def cluster(tmp_path_factory: pytest.TempPathFactory,
+            toxiproxy_server: Path) -> Iterator[LocalBackend]:
     backend = LocalBackend()
     spec = ClusterSpec(dcs=2, access_per_dc=2, wan_latency_ms=20, seed=4,
                        work_dir=tmp_path_factory.mktemp("local"))
@@ -124,18 +125,42 @@ def test_collect_copies_logs_and_names_event_logs(cluster: LocalBackend, tmp_pat
     assert first["event"] in ("originate", "apply")
 
 
-def test_stop_ends_every_process(tmp_path: Path) -> None:
+def test_stop_ends_every_process(tmp_path: Path, toxiproxy_server: Path) -> None:
+    with LocalBackend() as backend:  # stopped by pid also if an assertion fails
+        backend.start(ClusterSpec(dcs=1, wan_latency_ms=0, work_dir=tmp_path))
+        pids = list(backend.pids().values())
+        assert len(pids) == 3
+        backend.stop()
+        backend.stop()
+        assert not any(pid_alive(p) for p in pids)
+        assert not (tmp_path / "pids.json").exists()
+
+
+def test_stop_stops_every_process_even_when_one_fails_to_stop(tmp_path: Path,
+                                                              toxiproxy_server: Path) -> None:
     backend = LocalBackend()
     backend.start(ClusterSpec(dcs=1, wan_latency_ms=0, work_dir=tmp_path))
-    pids = list(backend.pids().values())
-    assert len(pids) == 3
-    backend.stop()
-    backend.stop()
-    assert not any(pid_alive(p) for p in pids)
-    assert not (tmp_path / "pids.json").exists()
+    pids = backend.pids()
+    stubborn = backend._children["dc1-a1"]  # the first one stop() visits
+
+    def refuse(grace: float = 3.0) -> None:
+        raise OSError("injected: cannot signal dc1-a1")
+
+    stubborn.stop = refuse  # type: ignore[method-assign]
+    try:
+        with pytest.raises(SetupError, match="dc1-a1: OSError: injected"):
+            backend.stop()
+        assert {name for name, pid in pids.items() if pid_alive(pid)} == {"dc1-a1"}
+        left = json.loads((tmp_path / "pids.json").read_text())["pids"]
+        assert left == {"dc1-a1": pids["dc1-a1"]}  # kept for `imfault clean`
+    finally:
+        del stubborn.stop
+        stubborn.stop()
+    assert not pid_alive(pids["dc1-a1"])
 
 
-def test_a_node_that_dies_at_start_is_a_setup_error_with_its_log(tmp_path: Path) -> None:
+def test_a_node_that_dies_at_start_is_a_setup_error_with_its_log(tmp_path: Path,
+                                                                 toxiproxy_server: Path) -> None:
     fake_python = tmp_path / "python"
     fake_python.write_text("#!/bin/sh\necho 'node refuses to start: disk on fire' >&2\nexit 3\n")
     fake_python.chmod(fake_python.stat().st_mode | stat.S_IXUSR)

@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,13 @@ def test_examples_are_not_collected_by_default() -> None:
 
 
 def test_failing_example_prints_verdict_run_dir_report_and_reproduce_command(
-        tmp_path: Path) -> None:
+        tmp_path: Path, spawn: Callable[..., subprocess.Popen[str]]) -> None:
     store = tmp_path / "store"
-    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", EXAMPLE,
-                          "--im-seed", "5", "--im-store", str(store)],
-                         cwd=REPO, check=False, capture_output=True, text=True, timeout=240)
+    child = spawn([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", EXAMPLE,
+                   "--im-seed", "5", "--im-store", str(store)], store=store,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = child.communicate(timeout=240)  # on a timeout `spawn` stops its cluster
+    out = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
     text = out.stdout
     assert out.returncode == 1, text + out.stderr
     assert "1 failed" in text

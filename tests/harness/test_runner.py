@@ -125,9 +125,16 @@ def test_command_reproduces_the_options():
     assert again == options
 
 
+def _state_for(*nemeses):
+    """A RunState with the fault ops `run_test` records for these nemeses in test.json."""
+    from harness.nemesis import get_nemesis
+    from harness.runner import fault_ops_json
+    return RunState(fault_ops_json(get_nemesis(list(nemeses))))
+
+
 def test_run_state_tracks_active_faults():
     from harness.ops import Op
-    state = RunState()
+    state = _state_for("partition-one", "pause")
     state.on_op(Op(0, 0, "nemesis", "info", "start-partition", {"grudge": {}}))
     state.on_op(Op(1, 0, "nemesis", "info", "pause", {"node": "dc1-hub"}))
     assert set(state.active_faults) == {"partition", "pause"}
@@ -138,7 +145,7 @@ def test_run_state_tracks_active_faults():
 def test_progress_line_shows_rate_counts_and_active_faults():
     from harness._progress import RateWindow, progress_line
     from harness.ops import Op
-    state = RunState()
+    state = _state_for("partition-halves")
     state.phase = "main"
     state.on_op(Op(0, 0, "nemesis", "info", "start-partition", {"grudge": {}}))
     window = RateWindow()

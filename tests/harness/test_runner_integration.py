@@ -28,15 +28,6 @@ def _imfault(*args: str) -> list[str]:
     return [sys.executable, "-m", "harness", *args]
 
 
-def _needs_toxiproxy() -> None:
-    from harness._toxiproxy import find_toxiproxy_server
-    from harness.errors import SetupError
-    try:
-        find_toxiproxy_server()
-    except SetupError as exc:
-        pytest.skip(str(exc))
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -48,12 +39,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_run_end_to_end_writes_every_file(tmp_path):
-    _needs_toxiproxy()
+def _run(spawn, store: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`imfault run ... --store STORE` to its end; on a timeout the `spawn` fixture stops it and
+    what it started (`imfault clean` of the store)."""
+    proc = spawn(_imfault("run", *args, "--store", str(store), "--no-progress"), store=store,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def test_run_end_to_end_writes_every_file(tmp_path, toxiproxy_server, spawn):
     store = tmp_path / "store"
-    proc = subprocess.run(_imfault("run", "--backend", "local", "--dcs", "3", "--time-limit", "8",
-                                   "--seed", "7", "--store", str(store), "--no-progress"),
-                          cwd=REPO, capture_output=True, text=True, timeout=240, check=False)
+    proc = _run(spawn, store, "--backend", "local", "--dcs", "3", "--time-limit", "8",
+                "--seed", "7", timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "seed 7" in proc.stdout
     run = (store / "latest").resolve()
@@ -101,42 +99,49 @@ def test_run_end_to_end_writes_every_file(tmp_path):
     assert f"index: {store / 'index.html'}" in proc.stdout.replace("\n", "")
 
 
-def test_sigint_during_a_run_leaves_no_child_process(tmp_path):
-    _needs_toxiproxy()
-    store = tmp_path / "store"
-    proc = subprocess.Popen(_imfault("run", "--dcs", "3", "--time-limit", "60", "--seed", "3",
-                                     "--store", str(store), "--no-progress"),
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+def _running_cluster(proc, store: Path) -> dict[str, int]:
+    """Once `imfault run` (`proc`) has its 3-DC cluster up and ops flowing: its pids by name."""
     recorded: dict[str, int] = {}
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            pid_files = list(store.glob("*/*/work/pids.json"))
-            history = list(store.glob("*/*/history.jsonl"))
-            if pid_files and history and history[0].stat().st_size > 2000:
-                recorded = json.loads(pid_files[0].read_text())["pids"]
-                if len(recorded) >= 7:  # toxiproxy + 3 hubs + 3 access nodes
-                    break
-            time.sleep(0.2)
-        assert len(recorded) >= 7, "the run did not get going"
-        assert all(_alive(pid) for pid in recorded.values())
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
-        assert proc.returncode != 0
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(p) for p in recorded.values()):
-            time.sleep(0.1)
-        assert [name for name, pid in recorded.items() if _alive(pid)] == [], output
-        run = next(store.glob("*/*/history.jsonl")).parent
-        assert validate_history(run / "history.jsonl") == []  # still checkable
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        for pid in recorded.values():
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        pid_files = list(store.glob("*/*/work/pids.json"))
+        history = list(store.glob("*/*/history.jsonl"))
+        if pid_files and history and history[0].stat().st_size > 2000:
+            recorded = json.loads(pid_files[0].read_text())["pids"]
+            if len(recorded) >= 7:  # toxiproxy + 3 hubs + 3 access nodes
+                break
+        time.sleep(0.2)
+    assert len(recorded) >= 7, "the run did not get going"
+    assert all(_alive(pid) for pid in recorded.values())
+    return recorded
+
+
+@pytest.mark.parametrize("again", [None, signal.SIGINT, signal.SIGTERM],
+                         ids=["once", "SIGINT-again-during-teardown", "SIGTERM-during-teardown"])
+def test_sigint_during_a_run_leaves_no_child_process(tmp_path, toxiproxy_server, spawn, again):
+    """Ctrl-C ends the run with exit 130 after its teardown; a second Ctrl-C or a SIGTERM (sent
+    over and over while it tears down) does not cut the teardown short."""
+    store = tmp_path / "store"
+    output = tmp_path / "output.txt"
+    with output.open("w") as sink:
+        proc = spawn(_imfault("run", "--dcs", "3", "--time-limit", "60", "--seed", "3",
+                              "--store", str(store), "--no-progress"),
+                     store=store, stdout=sink, stderr=subprocess.STDOUT)
+    recorded = _running_cluster(proc, store)
+    proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while (again is not None and proc.poll() is None and time.monotonic() < deadline
+           and any(_alive(p) for p in recorded.values())):  # while it tears the cluster down
+        time.sleep(0.05)
+        proc.send_signal(again)
+    assert proc.wait(timeout=60) == 130, output.read_text()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in recorded.values()):
+        time.sleep(0.1)
+    assert [name for name, pid in recorded.items() if _alive(pid)] == [], output.read_text()
+    run = next(store.glob("*/*/history.jsonl")).parent
+    assert not (run / "work" / "pids.json").exists()  # the teardown finished
+    assert validate_history(run / "history.jsonl") == []  # still checkable
 
 
 def test_setup_error_exits_4_with_advice_and_leaves_the_run_dir(tmp_path):
@@ -151,14 +156,12 @@ def test_setup_error_exits_4_with_advice_and_leaves_the_run_dir(tmp_path):
     assert json.loads((run / "test.json").read_text())["seed"] == 1
 
 
-def test_partition_halves_on_five_dcs_is_valid_and_records_grudges(tmp_path):
+def test_partition_halves_on_five_dcs_is_valid_and_records_grudges(tmp_path, toxiproxy_server,
+                                                                    spawn):
     """Issue 3's "done when" scenario."""
-    _needs_toxiproxy()
     store = tmp_path / "store"
-    proc = subprocess.run(_imfault("run", "--backend", "local", "--dcs", "5", "--time-limit",
-                                   "20", "--nemesis", "partition-halves", "--seed", "7",
-                                   "--store", str(store), "--no-progress"),
-                          cwd=REPO, capture_output=True, text=True, timeout=400, check=False)
+    proc = _run(spawn, store, "--backend", "local", "--dcs", "5", "--time-limit", "20",
+                "--nemesis", "partition-halves", "--seed", "7", timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = (store / "partition-halves" / "latest").resolve()
     assert validate_history(run / "history.jsonl") == []

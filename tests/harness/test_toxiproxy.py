@@ -62,7 +62,8 @@ class _EchoServer(socketserver.ThreadingTCPServer):
 
 
 @pytest.fixture(scope="module")
-def toxiproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
+def toxiproxy(tmp_path_factory: pytest.TempPathFactory,
+              toxiproxy_server: Path) -> Iterator[ToxiproxyServer]:
     server = ToxiproxyServer(log_path=tmp_path_factory.mktemp("toxi") / "toxiproxy.log", seed=1)
     server.start()
     try:

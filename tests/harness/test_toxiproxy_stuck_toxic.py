@@ -62,7 +62,8 @@ class _Sink:
 
 
 @pytest.fixture
-def stuck_wan(tmp_path: Path) -> Iterator[tuple[Wan, dict[str, _Sink]]]:
+def stuck_wan(tmp_path: Path,
+              toxiproxy_server: Path) -> Iterator[tuple[Wan, dict[str, _Sink]]]:
     server = ToxiproxyServer(log_path=tmp_path / "toxiproxy.log", seed=1)
     server.start()
     sinks = {dc: _Sink() for dc in DCS}

@@ -19,13 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    from harness._toxiproxy import find_toxiproxy_server
-    from harness.errors import SetupError
-    try:
-        find_toxiproxy_server()
-    except SetupError as exc:
-        pytest.skip(str(exc))
+def cluster(tmp_path_factory, toxiproxy_server):
     backend = get_backend("local")
     spec = ClusterSpec(dcs=2, wan_latency_ms=20, seed=5,
                        work_dir=tmp_path_factory.mktemp("workload-cluster"))

@@ -18,7 +18,8 @@ ClusterFactory = Callable[..., LocalBackend]
 
 
 @pytest.fixture(scope="module")
-def cluster_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterFactory]:
+def cluster_factory(tmp_path_factory: pytest.TempPathFactory,
+                    toxiproxy_server: Path) -> Iterator[ClusterFactory]:
     """`cluster_factory(dcs=3, wan_latency_ms=200, ...)` -> a started `LocalBackend`."""
     started: list[LocalBackend] = []
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,16 @@ from harness._procs import pid_alive, stop_pid
 from imcluster.client import Client
 
 pytestmark = pytest.mark.integration
+Spawn = Callable[..., subprocess.Popen[bytes]]
 
 
-def _start_cluster_up(work_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+def _start_cluster_up(spawn: Spawn, work_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """`imfault cluster up` in its own session, SIGINT at its default; ended (and its work dir
+    cleaned) by the `spawn` fixture whatever happens to the test."""
+    return spawn(
         [sys.executable, "-m", "harness", "cluster", "up", "--dcs", "2", "--wan-latency", "20",
          "--seed", "3", "--work-dir", str(work_dir), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        work_dirs=[work_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
 
 
@@ -57,8 +61,8 @@ def _wait_gone(pids: list[int], timeout: float) -> list[int]:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 async def test_cluster_up_prints_addresses_and_stops_everything(
-        tmp_path: Path, stop_signal: signal.Signals) -> None:
-    proc = _start_cluster_up(tmp_path)
+        tmp_path: Path, stop_signal: signal.Signals, spawn: Spawn, toxiproxy_server: Path) -> None:
+    proc = _start_cluster_up(spawn, tmp_path)
     pids: dict[str, int] = {}
     try:
         info = _read_json_line(proc, timeout=60)
@@ -101,8 +105,9 @@ def test_cluster_up_usage_and_setup_errors(tmp_path: Path) -> None:
     assert missing.stdout == b""
 
 
-def test_sigint_during_start_up_leaves_nothing_behind(tmp_path: Path) -> None:
-    proc = _start_cluster_up(tmp_path)
+def test_sigint_during_start_up_leaves_nothing_behind(tmp_path: Path, spawn: Spawn,
+                                                      toxiproxy_server: Path) -> None:
+    proc = _start_cluster_up(spawn, tmp_path)
     seen: dict[str, int] = {}
     try:
         deadline = time.monotonic() + 30
@@ -114,7 +119,7 @@ def test_sigint_during_start_up_leaves_nothing_behind(tmp_path: Path) -> None:
             time.sleep(0.005)
         assert len(seen) >= 3, f"pids.json never listed nodes: {seen}"
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        assert proc.wait(timeout=30) == 0  # cluster up's documented exit on Ctrl-C
         assert _wait_gone(list(seen.values()), timeout=5) == []
         assert not (tmp_path / "pids.json").exists()
     finally:

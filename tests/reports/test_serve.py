@@ -87,9 +87,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_imfault_serve_subprocess_prints_url_and_stops_on_ctrl_c(store: Path) -> None:
+def test_imfault_serve_subprocess_prints_url_and_stops_on_ctrl_c(store: Path, spawn: object) -> None:
     port = _free_port()
-    proc = subprocess.Popen(
+    proc = spawn(  # SIGINT at its default disposition, ended whatever happens
         [sys.executable, "-m", "harness", "serve", "--store", str(store), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
