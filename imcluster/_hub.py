@@ -111,6 +111,13 @@ class HubCore:
     def pending_count(self) -> int:
         return len(self.state.pending_ids() - self.local_tombs)
 
+    def status(self) -> dict[str, Any]:
+        """What the admin `status` answer holds from the core: version vector, coordinates,
+        pending count and counters (drivers add their own counters)."""
+        return {"node": self.config.node, "dc": self.dc, "role": "hub",
+                "vv": self.version_vector(), "coords": self.coordinate_table(),
+                "pending": self.pending_count(), "counters": dict(self.counters)}
+
     def is_tombed(self, msg_id: str) -> bool:
         return msg_id in self.state.tombs or msg_id in self.local_tombs
 
