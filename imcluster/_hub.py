@@ -321,7 +321,7 @@ class HubCore:
             if isinstance(item, dict) and _is_name(item.get("user")) and _is_name(item.get("conn")):
                 live.add((item["user"], item["conn"]))
         for user, held in list(self.sessions.items()):
-            for held_node, conn in list(held):
+            for held_node, conn in sorted(held):  # sorted: no hash order in what is originated
                 if held_node == node and (user, conn) not in live:
                     self._session_down(user, node, conn, now_ns, out)
         for user, conn in sorted(live):
@@ -330,7 +330,7 @@ class HubCore:
 
     def _drop_access_node(self, node: str, now_ns: int, out: list[Effect]) -> None:
         for user, held in list(self.sessions.items()):
-            for held_node, conn in list(held):
+            for held_node, conn in sorted(held):
                 if held_node == node:
                     self._session_down(user, node, conn, now_ns, out)
 
