@@ -40,6 +40,7 @@ class HubConfig:
     forward_timeout_ms: float = 2000
     max_batch_entries: int = 256
     max_batch_bytes: int = 256 * 1024
+    count_wan_bytes: bool = True  # off: no encoding just to count (the sim backend's hot path)
 
     def __post_init__(self) -> None:
         if not self.dc:

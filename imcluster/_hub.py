@@ -180,7 +180,8 @@ class HubCore:
 
     def _send_peer(self, peer: str, frame: Frame, out: list[Effect], reply: bool = False) -> None:
         self.counters["wan_frames_sent"] += 1
-        self.counters["wan_bytes_sent"] += len(encode(frame))
+        if self.config.count_wan_bytes:
+            self.counters["wan_bytes_sent"] += len(encode(frame))
         out.append(SendPeer(peer, frame, reply))
 
     def _apply_remote(self, raw_entries: object, now_ns: int, out: list[Effect]) -> None:

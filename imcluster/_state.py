@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 KINDS = ("coord", "msg", "tomb")
@@ -27,6 +28,11 @@ class Entry:
     @property
     def dot(self) -> tuple[str, int]:
         return (self.origin, self.seq)
+
+    @cached_property
+    def size(self) -> int:
+        """Encoded size in a gossip frame (bytes); computed once (an entry is immutable)."""
+        return len(json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False)) + 1
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "key": self.key, "origin": self.origin, "seq": self.seq,
@@ -57,7 +63,7 @@ def entry_order(entry: Entry) -> tuple[tuple[int, int], str, int]:
 
 def entry_size(entry: Entry) -> int:
     """Approximate encoded size of an entry in a gossip frame (bytes)."""
-    return len(json.dumps(entry.to_json(), separators=(",", ":"), ensure_ascii=False)) + 1
+    return entry.size
 
 
 class ReplicaState:
