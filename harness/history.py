@@ -20,6 +20,10 @@ from typing import IO, Any, Self
 from .ops import NEMESIS, Op, Process
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+"""One encoder for every line (`json.dumps` with options builds a new one per call)."""
+
+
 class HistoryWriter:
     """Append-only, flushed, thread-safe JSON-lines writer of ops."""
 
@@ -45,10 +49,10 @@ class HistoryWriter:
             if self._file is None:
                 raise ValueError("history is closed")
             now = max(self.now(), self._last_time)
-            stamped = op.with_(index=self._next_index, time=now)
+            stamped = Op(self._next_index, now, op.process, op.type, op.f, op.value, op.error)
             self._next_index += 1
             self._last_time = now
-            self._file.write(json.dumps(stamped.to_json(), separators=(",", ":")) + "\n")
+            self._file.write(_ENCODER.encode(stamped.to_json()) + "\n")
             if self.flush:
                 self._file.flush()
             key = f"{stamped.f}:{stamped.type}"

@@ -41,6 +41,7 @@ class HubConfig:
     max_batch_entries: int = 256
     max_batch_bytes: int = 256 * 1024
     count_wan_bytes: bool = True  # off: no encoding just to count (the sim backend's hot path)
+    in_process_entries: bool = False  # peers in this process: frames carry `Entry` objects
 
     def __post_init__(self) -> None:
         if not self.dc:

@@ -174,15 +174,29 @@ class HubCore:
     def _push(self, entries: list[Entry], out: list[Effect]) -> None:
         if not self.config.eager_push or not entries:
             return
-        frame = {"type": "push", "entries": [e.to_json() for e in entries]}
+        frame = {"type": "push", "entries": self._wire(entries)}
         for peer in self.config.peers:
             self._send_peer(peer, frame, out)
+
+    def _wire(self, entries: list[Entry]) -> list[Any]:
+        """Entries as a frame carries them: JSON objects, or (`in_process_entries`, peers in the
+        same process) the immutable `Entry` objects themselves."""
+        if self.config.in_process_entries:
+            return list(entries)
+        return [e.to_json() for e in entries]
 
     def _send_peer(self, peer: str, frame: Frame, out: list[Effect], reply: bool = False) -> None:
         self.counters["wan_frames_sent"] += 1
         if self.config.count_wan_bytes:
             self.counters["wan_bytes_sent"] += len(encode(frame))
         out.append(SendPeer(peer, frame, reply))
+
+    @staticmethod
+    def _bad_remote(entry: Entry) -> bool:
+        """An entry no peer may send: a local-only mark, or a message that does not parse."""
+        return entry.origin.endswith(LOCAL_TOMB_SUFFIX) or (
+            entry.kind == "msg" and (_valid_msg(entry.data) is None
+                                     or entry.data["id"] != entry.key))
 
     def _apply_remote(self, raw_entries: object, now_ns: int, out: list[Effect]) -> None:
         """Apply gossiped entries: persist the new ones, then deliver what they make deliverable."""
@@ -191,16 +205,17 @@ class HubCore:
             return
         new: list[Entry] = []
         for raw in raw_entries:
-            try:
-                entry = Entry.from_json(raw)
-            except ValueError:
-                self.counters["bad_entries"] += 1
-                continue
-            if entry.origin.endswith(LOCAL_TOMB_SUFFIX) or (
-                    entry.kind == "msg" and (_valid_msg(entry.data) is None
-                                             or entry.data["id"] != entry.key)):
-                self.counters["bad_entries"] += 1
-                continue
+            if type(raw) is Entry and self.config.in_process_entries:
+                entry = raw  # built and checked by a core in this process
+            else:
+                try:
+                    entry = Entry.from_json(raw)
+                except ValueError:
+                    self.counters["bad_entries"] += 1
+                    continue
+                if self._bad_remote(entry):
+                    self.counters["bad_entries"] += 1
+                    continue
             if not self.state.apply(entry):
                 continue
             new.append(entry)
@@ -460,7 +475,7 @@ class HubCore:
                 return
             missing = self.state.missing_for(vv, self.config.max_batch_entries,
                                              self.config.max_batch_bytes)
-            self._send_peer(peer, {"type": "entries", "entries": [e.to_json() for e in missing],
+            self._send_peer(peer, {"type": "entries", "entries": self._wire(missing),
                                    "vv": self.state.version_vector()}, out, reply=True)
         elif kind == "entries":
             self._apply_remote(frame.get("entries"), now_ns, out)
@@ -469,8 +484,8 @@ class HubCore:
                 missing = self.state.missing_for(vv, self.config.max_batch_entries,
                                                  self.config.max_batch_bytes)
                 if missing:
-                    self._send_peer(peer, {"type": "entries",
-                                           "entries": [e.to_json() for e in missing]}, out)
+                    self._send_peer(peer, {"type": "entries", "entries": self._wire(missing)},
+                                    out)
         elif kind == "push":
             self._apply_remote(frame.get("entries"), now_ns, out)
         elif kind == "forward":

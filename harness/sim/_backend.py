@@ -178,7 +178,7 @@ class SimBackend(Backend):
                              secret=spec.secret.encode(), gossip=spec.gossip,
                              gossip_interval_ms=spec.gossip_interval_ms,
                              delivery=spec.delivery, bugs=frozenset(spec.bugs),
-                             count_wan_bytes=False)
+                             count_wan_bytes=False, in_process_entries=True)
         self.cluster = cluster
         self._wan = cluster.wan
         nodes = [NodeInfo(f"{dc}-hub", dc, "hub", "sim", 0) for dc in spec.dc_names]

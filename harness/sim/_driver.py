@@ -79,7 +79,7 @@ class SimInterpreter:
         while True:
             workers = self.processes.snapshot()
             busy = self.busy
-            free = frozenset(t for t in workers if t not in busy)
+            free = frozenset(workers.keys() - busy)
             ctx = Context(cluster.now_ns, free, workers, self.seed, self.clients.facts())
             result = gen.op(ctx)
             if result is None:
@@ -130,8 +130,8 @@ def _hub_statuses(backend: SimBackend, dc_names: list[str]) -> dict[str, dict[st
 def write_events(cluster: SimCluster, out: Path) -> int:
     """`events.jsonl` from the cluster's merged event log (already in time order)."""
     with open(out, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(event, separators=(",", ":")) + "\n"
-                      for event in cluster.events)
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+        fh.writelines(encode(event) + "\n" for event in cluster.events)
     return len(cluster.events)
 
 
