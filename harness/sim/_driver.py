@@ -136,10 +136,11 @@ def write_events(cluster: SimCluster, out: Path) -> int:
 
 
 def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = lambda m: None,
-                 backend: Any = None) -> Any:
+                 backend: Any = None, check: bool = True) -> Any:
     """`run_test` on the sim backend (see the module docstring). A shared cluster handed in
     (`im_cluster`) is only checked against the run's options: each sim run gets a fresh
-    cluster, which costs nothing."""
+    cluster, which costs nothing. `check=False` stops after collecting (benchmarks).
+    `test.json`'s `sim` holds the wall and virtual seconds of setup..collect."""
     from .. import runner
     from ..nemesis import NemesisContext, get_nemesis
 
@@ -148,9 +149,13 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
     run_dir = create_run_dir(options.store, options.test_name())
     phases: dict[str, list[int]] = {}
 
+    speed: dict[str, float] = {}
+
     def test_json() -> dict[str, Any]:
         test = runner.build_test_json(options, start_wall_ns, phases)
         test["clock"] = "virtual"
+        if speed:
+            test["sim"] = dict(speed)
         return test
 
     write_json(run_dir / "test.json", test_json())
@@ -165,6 +170,7 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
     cluster = sim._cluster()
     history = HistoryWriter(run_dir / "history.jsonl", start_ns=0,
                             clock=lambda: cluster.now_ns, flush=False)
+    started, started_cpu = time.perf_counter(), time.process_time()
     nemesis = get_nemesis(options.nemesis)
     nemesis_ctx = NemesisContext(backend=sim, dc_names=options.dc_names,
                                  rng=random.Random(options.seed), options=test_json(), spec=spec)
@@ -182,7 +188,13 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
         if not (run_dir / "events.jsonl").exists():
             write_events(cluster, run_dir / "events.jsonl")
         sim.collect(run_dir)
+        wall = time.perf_counter() - started
+        speed.update(wall_s=round(wall, 3), cpu_s=round(time.process_time() - started_cpu, 3),
+                     virtual_s=round(cluster.now_ns / 1e9, 3),
+                     speedup=round(cluster.now_ns / 1e9 / max(wall, 1e-9), 1))
         write_json(run_dir / "test.json", test_json())
+    if not check:
+        return runner.RunOutcome(run_dir, {"valid": "unknown"}, runner.EXIT_UNKNOWN)
     state.phase = "check"
     results = runner.check_run_dir(run_dir)
     write_json(run_dir / "results.json", results)
