@@ -19,7 +19,6 @@ from typing import IO, Any, Self
 
 from .ops import NEMESIS, Op, Process
 
-
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 """One encoder for every line (`json.dumps` with options builds a new one per call)."""
 

@@ -219,8 +219,7 @@ class MemCluster:
         if not self._queue:
             return False
         time_ns, _, action = heapq.heappop(self._queue)
-        if time_ns > self.now_ns:
-            self.now_ns = time_ns
+        self.now_ns = max(self.now_ns, time_ns)
         action()
         return True
 

@@ -14,7 +14,7 @@ import pytest
 from harness.runner import RunOutcome, run_test
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bugs"))
-from bug_runs import SCENARIOS, acknowledged_sends, history_ops  # noqa: E402
+from bug_runs import SCENARIOS, acknowledged_sends, history_ops
 
 BUG_SCENARIO = {"ack-before-persist": "crash-while-cut-off", "volatile-store": "crash-while-cut-off",
                 "no-anti-entropy": "partition", "gateway-drop": "partition",

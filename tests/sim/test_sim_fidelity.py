@@ -13,7 +13,7 @@ import pytest
 from harness.runner import RunOptions, run_test
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bugs"))
-from bug_runs import SCENARIOS  # noqa: E402
+from bug_runs import SCENARIOS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
