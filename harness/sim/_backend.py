@@ -47,9 +47,10 @@ class SimCluster(MemCluster):
 
     def _link_delay_ms(self, src: str, dst: str, frame: dict[str, Any]) -> float:
         delay = super()._link_delay_ms(src, dst, frame)
-        extra = self.wan.degradations.get((src, dst))
-        if extra:
-            delay += self.wan.extra_delay_ms(extra, frame)
+        if self.wan.degradations:
+            extra = self.wan.degradations.get((src, dst))
+            if extra:
+                delay += self.wan.extra_delay_ms(extra, frame)
         return delay
 
 
