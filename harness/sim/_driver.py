@@ -9,11 +9,10 @@ virtual ns since the start; so are the phases in `test.json` (`"clock": "virtual
 
 from __future__ import annotations
 
-import json
 import random
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 import time
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from ..workload import WorkloadSpec
 from ._backend import SimBackend, SimCluster
 from ._clients import SimClients
 
-__all__ = ["SimInterpreter", "run_sim_test"]
+__all__ = ["EventSink", "SimInterpreter", "run_sim_test"]
 
 POLL_NS = 200_000_000
 """Longest wait between polls of a generator pending without a wake time (as `Interpreter`)."""
@@ -38,8 +37,10 @@ class SimInterpreter:
 
     def __init__(self, cluster: SimCluster, history: HistoryWriter, processes: ProcessTable,
                  clients: SimClients, nemesis_invoke: Callable[[Op], Any], seed: int,
-                 on_op: Callable[[Op], None] | None = None) -> None:
+                 on_op: Callable[[Op], None] | None = None,
+                 on_idle: Callable[[], None] = lambda: None) -> None:
         self.cluster = cluster
+        self.on_idle = on_idle
         self.history = history
         self.processes = processes
         self.clients = clients
@@ -101,6 +102,7 @@ class SimInterpreter:
                 limit = min(limit, value.wake_at)
             self.changed = False
             cluster.run_until_ns(limit, until)
+            self.on_idle()
         while self.in_flight:
             if not cluster.step():
                 raise RuntimeError("ops in flight but nothing scheduled")
@@ -128,18 +130,37 @@ def _hub_statuses(backend: SimBackend, dc_names: list[str]) -> dict[str, dict[st
     return statuses
 
 
-def write_events(cluster: SimCluster, out: Path) -> int:
-    """`events.jsonl` from the cluster's merged event log (already in time order), each line what
-    `json.dumps(event, separators=(",", ":"))` writes, formatted without building an encoder
-    pass per line (times and seqs are ints, the other fields strings)."""
-    q = encode_basestring_ascii
-    with open(out, "w", encoding="utf-8") as fh:
-        fh.writelines(
+class EventSink:
+    """Streams the cluster's merged event log (already in time order) into `events.jsonl`, so a
+    long run does not hold every event in memory. Each line is what `json.dumps(event,
+    separators=(",", ":"))` writes, formatted directly (times and seqs are ints, the other fields
+    strings)."""
+
+    BATCH = 20_000
+
+    def __init__(self, cluster: SimCluster, out: Path) -> None:
+        self.cluster = cluster
+        self.out = out
+        self._file = open(out, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self.written = 0
+
+    def drain(self, force: bool = False) -> None:
+        events = self.cluster.events
+        if self._file.closed or not (force or len(events) >= self.BATCH):
+            return
+        q = encode_basestring_ascii
+        self._file.writelines(
             f'{{"time":{e["time"]},"dc":{q(e["dc"])},"node":{q(e["node"])},'
             f'"event":{q(e["event"])},"kind":{q(e["kind"])},"key":{q(e["key"])},'
             f'"origin":{q(e["origin"])},"seq":{e["seq"]}}}\n'
-            for e in cluster.events)
-    return len(cluster.events)
+            for e in events)
+        self.written += len(events)
+        events.clear()
+
+    def close(self) -> None:
+        """Write what is left; later events (after collect) are not part of the run."""
+        self.drain(force=True)
+        self._file.close()
 
 
 def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = lambda m: None,
@@ -181,10 +202,11 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
     nemesis = get_nemesis(options.nemesis)
     nemesis_ctx = NemesisContext(backend=sim, dc_names=options.dc_names,
                                  rng=random.Random(options.seed), options=test_json(), spec=spec)
+    sink = EventSink(cluster, run_dir / "events.jsonl")
     try:
         state.phase = "setup"
         nemesis.setup(nemesis_ctx)
-        _phases(options, sim, nemesis, nemesis_ctx, history, phases, state, say, run_dir)
+        _phases(options, sim, nemesis, nemesis_ctx, history, phases, state, say, run_dir, sink)
     finally:
         state.phase = "teardown"
         try:
@@ -192,8 +214,7 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
         except Exception as exc:  # noqa: BLE001 - teardown continues
             say(f"nemesis teardown failed: {exc}")
         history.close()
-        if not (run_dir / "events.jsonl").exists():
-            write_events(cluster, run_dir / "events.jsonl")
+        sink.close()
         sim.collect(run_dir)
         wall = time.perf_counter() - started
         speed.update(wall_s=round(wall, 3), cpu_s=round(time.process_time() - started_cpu, 3),
@@ -216,7 +237,7 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
 
 def _phases(options: Any, sim: SimBackend, nemesis: Any, nemesis_ctx: Any,
             history: HistoryWriter, phases: dict[str, list[int]], state: Any,
-            say: Callable[[str], None], run_dir: Path) -> None:
+            say: Callable[[str], None], run_dir: Path, sink: EventSink) -> None:
     from .. import runner
 
     cluster = sim._cluster()
@@ -227,7 +248,7 @@ def _phases(options: Any, sim: SimBackend, nemesis: Any, nemesis_ctx: Any,
     clients = SimClients(cluster, history, processes, access, sim.secret)
     interpreter = SimInterpreter(cluster, history, processes, clients,
                                  lambda op: nemesis.invoke(nemesis_ctx, op), options.seed,
-                                 state.on_op)
+                                 state.on_op, sink.drain)
     state.phase = "main"
     t0 = history.now()
     interpreter.run(runner.main_generator(options, spec, nemesis, nemesis_ctx))
@@ -249,10 +270,11 @@ def _phases(options: Any, sim: SimBackend, nemesis: Any, nemesis_ctx: Any,
         if (runner.converged(statuses) and quiet) or cluster.now_ns >= deadline:
             break
         cluster.run_until_ns(cluster.now_ns + POLL_NS)
+        sink.drain()
     phases["recovery"] = [t0, history.now()]
     write_json(run_dir / "final.json", runner.final_json(statuses, history.now()))
     if not runner.converged(statuses):
         say("recovery timed out before the hubs converged")
     state.phase = "collect"
-    write_events(cluster, run_dir / "events.jsonl")
+    sink.close()
     clients.close_all()
