@@ -12,12 +12,13 @@ connection is reset before any data is handed on) - its `timeout` grace period i
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
 
 from imcluster._memnet import MemCluster
-from imcluster._wire import encode
+from imcluster._state import Entry
 
 from ..backends._base import Backend, ClusterSpec, NodeInfo, NodeRef
 from ..errors import SetupError, UsageError
@@ -27,6 +28,16 @@ __all__ = ["SimBackend", "SimCluster", "SimWan"]
 
 Link = tuple[str, str]
 PARTITION_STYLES = ("blackhole", "refuse")
+
+
+def frame_size(frame: dict[str, Any]) -> int:
+    """Bytes of `frame` on the wire (gossip entries cross in-process as `Entry` objects)."""
+    def entry_json(obj: object) -> Any:
+        if isinstance(obj, Entry):
+            return obj.to_json()
+        raise TypeError(f"{type(obj).__name__} is not part of a frame")
+    text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=entry_json)
+    return len(text.encode("utf-8")) + 1
 
 
 class SimCluster(MemCluster):
@@ -132,7 +143,7 @@ class SimWan:
                 jitter = float(attrs.get("jitter", 0))
                 extra += float(attrs.get("latency", 0)) + self.rng.uniform(-jitter, jitter)
             elif fault["kind"] in ("bandwidth", "slicer"):
-                size = size or len(encode(frame))  # a byte count is asked for: encode once
+                size = size or frame_size(frame)  # a byte count is asked for: encode once
                 if fault["kind"] == "bandwidth":
                     extra += size / max(float(attrs.get("rate", 1)), 1e-3)  # KB/s == bytes/ms
                 else:

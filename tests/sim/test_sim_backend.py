@@ -143,3 +143,16 @@ def test_clock_offset_of_a_hub_leaves_its_access_nodes_alone(tmp_path: Path) -> 
     assert cluster.node_now_ns("dc2") - cluster.now_ns == 30_000_000_000
     assert cluster.node_now_ns("dc2-a1") == cluster.now_ns
     assert asyncio.run(backend.admin_status("dc2-hub"))["clock_offset_ms"] == 30_000
+
+
+def test_bandwidth_delay_counts_the_bytes_of_frames_carrying_entries(tmp_path: Path) -> None:
+    backend = started(tmp_path, wan_latency_ms=0)
+    cluster = backend._cluster()
+    backend.wan.degrade("bandwidth", links=[("dc1", "dc2")], rate=1)
+    alice = cluster.client("alice", "dc1")
+    alice.login()
+    cluster.run_for(10)
+    entries = list(cluster.hub("dc1").state.entries())
+    assert entries
+    frame = {"type": "push", "entries": entries}  # what a sim hub sends
+    assert cluster._link_delay_ms("dc1", "dc2", frame) >= entries[0].size

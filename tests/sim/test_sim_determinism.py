@@ -21,7 +21,7 @@ FILES = ("history.jsonl", "events.jsonl")
 def options(store: Path) -> RunOptions:
     # every kind of fault the sim models, roaming users, two access nodes per DC
     return RunOptions(backend="sim", dcs=4, access_per_dc=2, users=24, rate=30, time_limit=24,
-                      nemesis=["partition-halves", "kill", "pause", "clock-skew"],
+                      nemesis=["partition-halves", "kill", "pause", "clock-skew", "wan-degrade"],
                       nemesis_interval=2, roam=0.4, seed=5, store=str(store),
                       recovery_timeout=30)
 
@@ -36,8 +36,10 @@ def test_same_seed_same_bytes_in_process_and_under_another_hash_seed(tmp_path: P
     assert digests(first) == digests(second)
     history = (first / "history.jsonl").read_text().splitlines()
     assert len(history) > 500
-    faults = {json.loads(line)["f"] for line in history if '"process":"nemesis"' in line}
-    assert {"start-partition", "kill", "pause", "bump-clock"} <= faults
+    nemesis_ops = [json.loads(line) for line in history if '"process":"nemesis"' in line]
+    assert not [op for op in nemesis_ops if "error" in op]  # every fault and heal happened
+    faults = {op["f"] for op in nemesis_ops}
+    assert {"start-partition", "kill", "pause", "bump-clock", "start-wan"} <= faults
     assert (first / "events.jsonl").stat().st_size > 0
 
     code = ("import json, sys\n"
