@@ -23,7 +23,7 @@ from .store import DEFAULT_STORE, write_json
 GOSSIP_MODES = ("push+anti-entropy", "anti-entropy", "push")
 DELIVERY_MODES = ("durable", "online-first")
 PARTITION_STYLES = ("blackhole", "refuse")
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "sim")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -32,7 +32,7 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
                               description="Run one test and check it. Times in ms except "
                               "--time-limit, --nemesis-interval and --recovery-timeout (s).")
     a = p.add_argument
-    a("--backend", default="local", help="local (default) or docker")
+    a("--backend", default="local", help="local (default), docker or sim (virtual time)")
     a("--dcs", type=int, default=5, help="number of datacenters (default 5)")
     a("--access-per-dc", type=int, default=1, help="access nodes per DC (default 1)")
     a("--users", type=int, default=50, help="simulated users (default 50)")

@@ -30,7 +30,8 @@ class _Option:
 
 IM_OPTIONS: tuple[_Option, ...] = (
     _Option("im_backend", "--im-backend", str, "local",
-            "backend of the clusters the imfault fixtures start: local (default) or docker"),
+            "backend of the clusters the imfault fixtures start: local (default), docker or sim "
+            "(virtual time)"),
     _Option("im_dcs", "--im-dcs", int, 3, "datacenters per cluster (default 3)"),
     _Option("im_wan_latency", "--im-wan-latency", float, 200.0,
             "one-way WAN latency in ms (default 200)"),
@@ -104,8 +105,8 @@ def settings_from_config(config: pytest.Config) -> ImSettings:
     """Resolve the effective settings; `pytest.UsageError` for invalid values."""
     values = {option.name: _value(config, option) for option in IM_OPTIONS}
     backend = str(values["im_backend"])
-    if backend not in ("local", "docker"):
-        raise pytest.UsageError(f"--im-backend must be local or docker, not {backend!r}")
+    if backend not in ("local", "docker", "sim"):
+        raise pytest.UsageError(f"--im-backend must be local, docker or sim, not {backend!r}")
     if int(values["im_dcs"]) < 1:
         raise pytest.UsageError("--im-dcs must be at least 1")
     if float(values["im_wan_latency"]) < 0:

@@ -1,8 +1,9 @@
 """The history: ops appended to `history.jsonl` as they happen (DESIGN §2 "History").
 
 `HistoryWriter` is thread-safe (nemesis ops complete in a worker thread), stamps a monotone
-`index` and `time` (ns since the writer's start, from a monotonic clock), and flushes each line so
-a crashed run can still be checked. `ProcessTable` implements Jepsen's rule: a logical process
+`index` and `time` (ns since the writer's start, from a monotonic clock, or from the `clock` it is
+given: the sim backend's virtual clock), and flushes each line so a crashed run can still be
+checked (`flush=False`: the sim backend, whose run dies with its process anyway, writes buffered). `ProcessTable` implements Jepsen's rule: a logical process
 (a user, a "thread") whose op ended `info` continues under a fresh process id.
 """
 
@@ -11,20 +12,26 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, Self
 
 from .ops import NEMESIS, Op, Process
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+"""One encoder for every line (`json.dumps` with options builds a new one per call)."""
+
 
 class HistoryWriter:
     """Append-only, flushed, thread-safe JSON-lines writer of ops."""
 
-    def __init__(self, path: str | Path, start_ns: int | None = None) -> None:
+    def __init__(self, path: str | Path, start_ns: int | None = None,
+                 clock: Callable[[], int] = time.monotonic_ns, flush: bool = True) -> None:
         self.path = Path(path)
-        self.start_ns = time.monotonic_ns() if start_ns is None else start_ns
+        self.clock = clock
+        self.flush = flush
+        self.start_ns = clock() if start_ns is None else start_ns
         self._lock = threading.Lock()
         self._next_index = 0
         self._last_time = 0
@@ -33,7 +40,7 @@ class HistoryWriter:
 
     def now(self) -> int:
         """Nanoseconds since the test start (monotonic)."""
-        return time.monotonic_ns() - self.start_ns
+        return self.clock() - self.start_ns
 
     def append(self, op: Op) -> Op:
         """Record `op`, stamping `index` and `time`; returns the recorded op."""
@@ -41,11 +48,12 @@ class HistoryWriter:
             if self._file is None:
                 raise ValueError("history is closed")
             now = max(self.now(), self._last_time)
-            stamped = op.with_(index=self._next_index, time=now)
+            stamped = Op(self._next_index, now, op.process, op.type, op.f, op.value, op.error)
             self._next_index += 1
             self._last_time = now
-            self._file.write(json.dumps(stamped.to_json(), separators=(",", ":")) + "\n")
-            self._file.flush()
+            self._file.write(_ENCODER.encode(stamped.to_json()) + "\n")
+            if self.flush:
+                self._file.flush()
             key = f"{stamped.f}:{stamped.type}"
             self.counts[key] = self.counts.get(key, 0) + 1
             return stamped

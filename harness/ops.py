@@ -46,8 +46,8 @@ class Op:
         """The completion of this invocation (`ok`, `fail` or `info`), same process and `f`."""
         if type not in COMPLETION_TYPES:
             raise ValueError(f"not a completion type: {type!r}")
-        return replace(self, type=type, value=self.value if value is _UNSET else value,
-                       error=error)
+        return Op(self.index, self.time, self.process, type, self.f,
+                  self.value if value is _UNSET else value, error)
 
     def with_(self, **changes: Any) -> Op:
         """A copy with `changes` applied (dataclasses.replace)."""

@@ -270,7 +270,11 @@ Reporter = Callable[[str], None]
 
 def run_test(options: RunOptions, state: RunState | None = None,
              say: Reporter = lambda message: None, backend: Any = None) -> RunOutcome:
-    """Run one test end to end; teardown always. `SetupError` propagates (exit 4)."""
+    """Run one test end to end; teardown always. `SetupError` propagates (exit 4).
+    `--backend sim` runs in virtual time (`harness.sim`)."""
+    if options.backend == "sim":
+        from .sim import run_sim_test
+        return run_sim_test(options, state, say, backend)
     from .backends import get_backend
     from .backends._base import ClusterSpec
     from .nemesis import NemesisContext, get_nemesis
@@ -362,26 +366,18 @@ async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: 
     try:
         state.phase = "main"
         t0 = history.now()
-        client_gen = time_limit(options.time_limit,
-                                stagger(1.0 / options.rate, UserWorkload.create(spec),
-                                        seed=options.seed))
-        nemesis_gen = as_generator(nemesis.generator(nemesis_ctx), options.time_limit)
-        main = any_of(on_clients(client_gen),
-                      on_nemesis(time_limit(options.time_limit, nemesis_gen)))
-        await interpreter.run(main)
+        await interpreter.run(main_generator(options, spec, nemesis, nemesis_ctx))
         phases["main"] = [t0, history.now()]
 
         state.phase = "heal"
         t0 = history.now()
-        await interpreter.run(on_nemesis(as_generator(nemesis.final_generator(nemesis_ctx),
-                                                      options.recovery_timeout)))
+        await interpreter.run(heal_generator(options, nemesis, nemesis_ctx))
         phases["heal"] = [t0, history.now()]
 
         state.phase = "recovery"
         t0 = history.now()
         deadline = time.monotonic() + options.recovery_timeout
-        await interpreter.run(on_clients(time_limit(options.recovery_timeout,
-                                                    recovery_logins(spec))))
+        await interpreter.run(recovery_generator(options, spec))
         statuses = await _await_convergence(backend, options.dc_names, clients, deadline)
         phases["recovery"] = [t0, history.now()]
         write_json(history.path.parent / "final.json", final_json(statuses, history.now()))
@@ -395,6 +391,26 @@ async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: 
         await interpreter.cancel()
         await clients.close_all()
         interpreter.close()
+
+
+def main_generator(options: RunOptions, spec: WorkloadSpec, nemesis: Any,
+                   nemesis_ctx: Any) -> Generator:
+    """The main phase: the users' workload at `rate` and the nemesis, for `time_limit`."""
+    client_gen = time_limit(options.time_limit,
+                            stagger(1.0 / options.rate, UserWorkload.create(spec),
+                                    seed=options.seed))
+    nemesis_gen = as_generator(nemesis.generator(nemesis_ctx), options.time_limit)
+    return any_of(on_clients(client_gen), on_nemesis(time_limit(options.time_limit, nemesis_gen)))
+
+
+def heal_generator(options: RunOptions, nemesis: Any, nemesis_ctx: Any) -> Generator:
+    """The heal phase: every nemesis's final generator."""
+    return on_nemesis(as_generator(nemesis.final_generator(nemesis_ctx), options.recovery_timeout))
+
+
+def recovery_generator(options: RunOptions, spec: WorkloadSpec) -> Generator:
+    """The recovery phase's logins: every user, bounded by `recovery_timeout`."""
+    return on_clients(time_limit(options.recovery_timeout, recovery_logins(spec)))
 
 
 def collect(backend: Any, run_dir: Path, start_wall_ns: int) -> None:

@@ -17,6 +17,7 @@ from ._config import AccessConfig
 from ._events import (
     ClientClosed,
     ClientData,
+    ClientFrame,
     ClientOpened,
     CloseClient,
     Effect,
@@ -71,10 +72,17 @@ class AccessCore:
         """Logged-in users -> their connection (the latest one if a user has several)."""
         return {c.user: conn for conn, c in sorted(self.conns.items()) if c.user is not None}
 
+    def status(self) -> dict[str, Any]:
+        """What the admin `status` answer holds from the core (drivers add their own counters)."""
+        return {"node": self.node, "dc": self.dc, "role": "access", "hub_connected": self.hub_up,
+                "sessions": self.sessions(), "counters": dict(self.counters)}
+
     def handle(self, event: object, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
         if isinstance(event, ClientData):
             self._on_data(event.conn, event.data, now_ns, out)
+        elif isinstance(event, ClientFrame):
+            self._on_parsed(event.conn, event.frame, now_ns, out)
         elif isinstance(event, ClientOpened):
             self._on_opened(event.conn, now_ns, out)
         elif isinstance(event, ClientClosed):
@@ -168,6 +176,18 @@ class AccessCore:
             self._on_frame(conn, state, frame, now_ns, out)
             if state.closed:
                 return
+
+    def _on_parsed(self, conn: str, frame: Frame, now_ns: int, out: list[Effect]) -> None:
+        """A frame an in-process client handed over already parsed: the same checks as a line."""
+        state = self.conns.get(conn)
+        if state is None or state.closed:
+            return
+        try:
+            frame = validate_client_frame(frame)
+        except WireError as exc:
+            self._error(conn, exc.code, exc.message, out)
+            return
+        self._on_frame(conn, state, frame, now_ns, out)
 
     def _on_frame(self, conn: str, state: _Connection, frame: Frame, now_ns: int,
                   out: list[Effect]) -> None:

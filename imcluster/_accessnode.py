@@ -175,16 +175,15 @@ class AccessNode(ClockedNode):
     # ------------------------------------------------------------ admin
 
     def admin_status(self) -> dict[str, Any]:
-        counters = dict(self.core.counters)
-        counters.update(hub_frames_sent=self.hub_counters.frames_sent,
-                        hub_frames_dropped=self.hub_counters.frames_dropped,
-                        slow_client_drops=self.slow_client_drops, clients=len(self.clients),
-                        core_errors=self.core_errors, effect_errors=self.effect_errors)
+        status = self.core.status()
+        status["counters"].update(hub_frames_sent=self.hub_counters.frames_sent,
+                                  hub_frames_dropped=self.hub_counters.frames_dropped,
+                                  slow_client_drops=self.slow_client_drops,
+                                  clients=len(self.clients), core_errors=self.core_errors,
+                                  effect_errors=self.effect_errors)
         hub_up = self.link is not None and self.link.up
-        return {"type": "admin_ok", "node": self.config.node, "dc": self.config.dc,
-                "role": "access", "health": "ok" if hub_up else "degraded", "hub_connected": hub_up,
-                "sessions": dict(self.core.sessions()), "counters": counters,
-                "clock_offset_ms": self.clock_offset_ms}
+        return {"type": "admin_ok", **status, "health": "ok" if hub_up else "degraded",
+                "hub_connected": hub_up, "clock_offset_ms": self.clock_offset_ms}
 
 
 def _encode_safely(frame: dict[str, Any]) -> bytes:

@@ -76,6 +76,14 @@ class ClientData:
 
 
 @dataclass(frozen=True)
+class ClientFrame:
+    """One frame from client `conn`, already parsed (in-process drivers: no JSON on the way)."""
+
+    conn: str
+    frame: Frame
+
+
+@dataclass(frozen=True)
 class ClientClosed:
     """Client `conn` went away (EOF, reset, or after `CloseClient`)."""
 
@@ -99,8 +107,8 @@ class HubDisconnected:
     """The link to the hub dropped; the driver reconnects with backoff."""
 
 
-AccessEvent = (TimerFired | ClientOpened | ClientData | ClientClosed | HubConnected | HubFrameIn
-               | HubDisconnected)
+AccessEvent = (TimerFired | ClientOpened | ClientData | ClientFrame | ClientClosed | HubConnected
+               | HubFrameIn | HubDisconnected)
 
 # ---------------------------------------------------------------- effects
 
@@ -176,7 +184,7 @@ Effect = (SendPeer | SendAccess | SendHub | SendClient | CloseClient | Persist |
 
 __all__ = [
     "AccessConnected", "AccessDisconnected", "AccessEvent", "AccessFrame", "ClientClosed",
-    "ClientData", "ClientOpened", "CloseClient", "Effect", "Frame", "HubConnected",
+    "ClientData", "ClientFrame", "ClientOpened", "CloseClient", "Effect", "Frame", "HubConnected",
     "HubDisconnected", "HubEvent", "HubFrameIn", "LogEvent", "PeerFrame", "Persist", "SendAccess",
     "SendClient", "SendHub", "SendPeer", "SetTimer", "TimerFired",
 ]

@@ -104,6 +104,14 @@ class HubCore:
     def pending_count(self) -> int:
         return len(self.state.pending_keys() - self.local_tombs)
 
+    def status(self) -> dict[str, Any]:
+        """What the admin `status` answer holds from the core: version vector, coordinates,
+        pending count, offer book size and counters (drivers add their own counters)."""
+        return {"node": self.config.node, "dc": self.dc, "role": "hub",
+                "vv": self.version_vector(), "coords": self.coordinate_table(),
+                "pending": self.pending_count(), "offers": len(self.offers),
+                "counters": dict(self.counters)}
+
     def is_tombed(self, key: MsgKey) -> bool:
         return key in self.state.tombs or key in self.local_tombs
 
@@ -160,13 +168,21 @@ class HubCore:
     def _push(self, entries: list[Entry], out: list[Effect]) -> None:
         if not self.config.eager_push or not entries:
             return
-        frame = {"type": "push", "entries": [e.to_json() for e in entries]}
+        frame = {"type": "push", "entries": self._wire(entries)}
         for peer in self.config.peers:
             self._send_peer(peer, frame, out)
 
+    def _wire(self, entries: list[Entry]) -> list[Any]:
+        """Entries as a frame carries them: JSON objects, or (`in_process_entries`, peers in the
+        same process) the immutable `Entry` objects themselves."""
+        if self.config.in_process_entries:
+            return list(entries)
+        return [e.to_json() for e in entries]
+
     def _send_peer(self, peer: str, frame: Frame, out: list[Effect], reply: bool = False) -> None:
         self.counters["wan_frames_sent"] += 1
-        self.counters["wan_bytes_sent"] += len(encode(frame))
+        if self.config.count_wan_bytes:
+            self.counters["wan_bytes_sent"] += len(encode(frame))
         out.append(SendPeer(peer, frame, reply))
 
     def _apply_remote(self, raw_entries: object, now_ns: int, out: list[Effect]) -> None:
@@ -176,14 +192,17 @@ class HubCore:
             return
         new: list[Entry] = []
         for raw in raw_entries:
-            try:
-                entry = Entry.from_json(raw)
-            except ValueError:
-                self.counters["bad_entries"] += 1
-                continue
-            if entry.origin.endswith(LOCAL_TOMB_SUFFIX):
-                self.counters["bad_entries"] += 1
-                continue
+            if type(raw) is Entry and self.config.in_process_entries:
+                entry = raw  # built and checked by a core in this process
+            else:
+                try:
+                    entry = Entry.from_json(raw)  # validated as strictly as client frames
+                except ValueError:
+                    self.counters["bad_entries"] += 1
+                    continue
+                if entry.origin.endswith(LOCAL_TOMB_SUFFIX):  # a local-only mark
+                    self.counters["bad_entries"] += 1
+                    continue
             if not self.state.apply(entry):
                 continue
             new.append(entry)
@@ -341,7 +360,7 @@ class HubCore:
             else:
                 self.counters["bad_frames"] += 1
         for user, held in list(self.sessions.items()):
-            for held_node, conn in list(held):
+            for held_node, conn in sorted(held):  # sorted: no hash order in what is originated
                 if held_node == node and (user, conn) not in live:
                     self._session_down(user, node, conn, now_ns, out)
         for user, conn in sorted(live):
@@ -350,7 +369,7 @@ class HubCore:
 
     def _drop_access_node(self, node: str, now_ns: int, out: list[Effect]) -> None:
         for user, held in list(self.sessions.items()):
-            for held_node, conn in list(held):
+            for held_node, conn in sorted(held):
                 if held_node == node:
                     self._session_down(user, node, conn, now_ns, out)
 
@@ -491,7 +510,7 @@ class HubCore:
                 return
             missing = self.state.missing_for(vv, self.config.max_batch_entries,
                                              self.config.max_batch_bytes)
-            self._send_peer(peer, {"type": "entries", "entries": [e.to_json() for e in missing],
+            self._send_peer(peer, {"type": "entries", "entries": self._wire(missing),
                                    "vv": self.state.version_vector()}, out, reply=True)
         elif kind == "entries":
             self._apply_remote(frame.get("entries"), now_ns, out)
@@ -500,8 +519,8 @@ class HubCore:
                 missing = self.state.missing_for(vv, self.config.max_batch_entries,
                                                  self.config.max_batch_bytes)
                 if missing:
-                    self._send_peer(peer, {"type": "entries",
-                                           "entries": [e.to_json() for e in missing]}, out)
+                    self._send_peer(peer, {"type": "entries", "entries": self._wire(missing)},
+                                    out)
         elif kind == "push":
             self._apply_remote(frame.get("entries"), now_ns, out)
         elif kind == "forward":

@@ -232,11 +232,8 @@ class HubNode(ClockedNode):
 
     def admin_status(self) -> dict[str, Any]:
         assert self.core is not None
-        return {"type": "admin_ok", "node": self.config.node, "dc": self.config.dc, "role": "hub",
-                "health": "ok", "vv": self.core.version_vector(),
-                "coords": self.core.coordinate_table(), "counters": self.counters(),
-                "clock_offset_ms": self.clock_offset_ms, "pending": self.core.pending_count(),
-                "offers": len(self.core.offers),
+        return {"type": "admin_ok", **self.core.status(), "health": "ok",
+                "counters": self.counters(), "clock_offset_ms": self.clock_offset_ms,
                 "peers_up": sorted(p for p, link in self.links.items() if link.up),
                 "access_nodes": sorted(self.access)}
 

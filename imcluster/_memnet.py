@@ -2,9 +2,12 @@
 
 `MemCluster` runs one `HubCore` per DC and `AccessCore`s under it, delivering frames through a
 priority queue of timed events (per-link latency, optional jitter with FIFO links, partitions,
-crash and restart of hubs with what went through `Persist`, crash and restart of access nodes, flaps
-of the link between an access node and its hub, offers lost to a full send queue). Everything random comes from the
-seed, so a run is a pure function of its inputs. Tests use it today; the `sim` backend grows from it.
+crash and restart of hubs with what went through `Persist`, crash and restart of access nodes,
+pause/resume of any node, access-hub cuts, flaps of the link between an access node and its hub,
+offers lost to a full send queue). The clock is an integer of virtual nanoseconds; the queue a heap
+of `(time_ns, seq, action)` tuples, ties broken by insertion order (never by hash order).
+Everything random comes from the seed, so a run is a pure function of its inputs. The unit tests
+and the harness's `sim` backend (`harness/sim/`) drive it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import logging
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from ._access import AccessCore
@@ -27,6 +30,7 @@ from ._events import (
     AccessFrame,
     ClientClosed,
     ClientData,
+    ClientFrame,
     ClientOpened,
     CloseClient,
     Effect,
@@ -58,11 +62,8 @@ def _wire_copy(frame: Frame) -> Frame:
     return decoded
 
 
-@dataclass(order=True)
-class _Scheduled:
-    time_ms: float
-    order: int
-    action: Callable[[], None] = field(compare=False)
+def _ns(ms: float) -> int:
+    return round(ms * 1_000_000)
 
 
 class MemClient:
@@ -160,7 +161,7 @@ class MemCluster:
         self.seed = seed
         self.rng = random.Random(seed)
         self.secret = secret
-        self.now_ms = 0.0
+        self.now_ns = 0
         self.latency_ms = latency_ms
         self.local_latency_ms = local_latency_ms
         self.jitter_ms = jitter_ms
@@ -176,6 +177,9 @@ class MemCluster:
         self.clock_offset_ms: dict[str, float] = {}
         self.link_latency: dict[tuple[str, str], float] = {}
         self.cuts: set[tuple[str, str]] = set()
+        self.access_cuts: set[str] = set()  # access nodes cut off from their hub
+        self.paused: set[str] = set()  # node names (`dc1-hub`, `dc1-a1`) frozen like SIGSTOP
+        self._backlog: dict[str, list[Callable[[], None]]] = {}
         # the hubs' event logs, merged, in the events.jsonl format (time: virtual ns since start)
         self.events: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []  # every deliver frame any client received
@@ -185,13 +189,13 @@ class MemCluster:
         self.access_link_down: set[str] = set()
         self._access_noticed: set[str] = set()  # down links both sides know are down
         self.deliver_drops: dict[str, int] = {}  # node -> deliver frames still to drop
-        self._queue: list[_Scheduled] = []
+        self._queue: list[tuple[int, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._timers: dict[tuple[str, str], int] = {}
         self._timer_last: dict[tuple[str, str], tuple[float, Callable[[TimerFired], None]]] = {}
         # (node or DC, event, exception) for every event a core raised on (the drivers go on)
         self.core_errors: list[tuple[str, object, Exception]] = []
-        self._link_clock: dict[tuple[str, str], float] = {}
+        self._link_clock: dict[tuple[str, str], int] = {}
         self._conn_numbers: dict[str, itertools.count[int]] = {}
         self._clients: dict[str, MemClient] = {}
         for dc in self.dc_names:
@@ -207,36 +211,54 @@ class MemCluster:
 
     # ---------------------------------------------------------------- clock and queue
 
+    @property
+    def now_ms(self) -> float:
+        """The virtual time in ms (the clock itself is `now_ns`)."""
+        return self.now_ns / 1_000_000
+
     def _at(self, delay_ms: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, _Scheduled(self.now_ms + delay_ms, next(self._order), action))
+        heapq.heappush(self._queue, (self.now_ns + _ns(delay_ms), next(self._order), action))
+
+    def at_ns(self, time_ns: int, action: Callable[[], None]) -> None:
+        """Run `action` at virtual time `time_ns` (now, if that has passed)."""
+        heapq.heappush(self._queue, (max(time_ns, self.now_ns), next(self._order), action))
+
+    def next_time_ns(self) -> int | None:
+        """When the next scheduled event is due (None: nothing is scheduled)."""
+        return self._queue[0][0] if self._queue else None
 
     def step(self) -> bool:
         """Run the next scheduled event; False when nothing is scheduled."""
         if not self._queue:
             return False
-        item = heapq.heappop(self._queue)
-        self.now_ms = max(self.now_ms, item.time_ms)
-        item.action()
+        time_ns, _, action = heapq.heappop(self._queue)
+        self.now_ns = max(self.now_ns, time_ns)
+        action()
         return True
 
-    def run_until(self, t_ms: float, until: Callable[[], bool] | None = None) -> bool:
-        """Run events up to virtual time `t_ms` (or until `until()` holds; then True)."""
-        while self._queue and self._queue[0].time_ms <= t_ms:
+    def run_until_ns(self, t_ns: int, until: Callable[[], bool] | None = None) -> bool:
+        """Run events up to virtual time `t_ns` (or until `until()` holds; then True)."""
+        queue = self._queue
+        while queue and queue[0][0] <= t_ns:
             self.step()
             if until is not None and until():
                 return True
-        self.now_ms = max(self.now_ms, t_ms)
+        self.now_ns = max(self.now_ns, t_ns)
         return until is not None and until()
 
+    def run_until(self, t_ms: float, until: Callable[[], bool] | None = None) -> bool:
+        """Run events up to virtual time `t_ms` (or until `until()` holds; then True)."""
+        return self.run_until_ns(_ns(t_ms), until)
+
     def run_for(self, ms: float, until: Callable[[], bool] | None = None) -> bool:
-        return self.run_until(self.now_ms + ms, until)
+        return self.run_until_ns(self.now_ns + _ns(ms), until)
 
     def node_now_ns(self, name: str) -> int:
         """The (possibly skewed) clock of node or DC `name`, in ns."""
         offset = self.clock_offset_ms.get(name, 0.0)
         if name in self.access_dc and name not in self.clock_offset_ms:
             offset = self.clock_offset_ms.get(self.access_dc[name], 0.0)
-        return round((self.now_ms + offset) * 1_000_000)
+        return self.now_ns + _ns(offset)
 
     def set_clock(self, name: str, offset_ms: float) -> None:
         """Skew the clock of a DC (its hub and access nodes) or of one access node."""
@@ -263,13 +285,67 @@ class MemCluster:
     def set_latency(self, a: str, b: str, ms: float) -> None:
         self.link_latency[(a, b)] = self.link_latency[(b, a)] = ms
 
-    def _wan_delay(self, src: str, dst: str) -> float:
+    def _wan_cut(self, src: str, dst: str) -> bool:
+        """Frames from `src` to `dst` vanish (a subclass adds other kinds of cut)."""
+        return (src, dst) in self.cuts
+
+    def _link_delay_ms(self, src: str, dst: str, frame: Frame) -> float:
+        """One-way delay of `frame` on link src->dst before FIFO ordering (a subclass adds
+        degradations)."""
         delay = self.link_latency.get((src, dst), self.latency_ms)
         if self.jitter_ms:
             delay += self.rng.uniform(0, self.jitter_ms)
-        arrival = max(self.now_ms + delay, self._link_clock.get((src, dst), 0.0))
+        return delay
+
+    def _wan_arrival_ns(self, src: str, dst: str, frame: Frame) -> int:
+        arrival = max(self.now_ns + _ns(self._link_delay_ms(src, dst, frame)),
+                      self._link_clock.get((src, dst), 0))
         self._link_clock[(src, dst)] = arrival  # a link is FIFO, like TCP
-        return arrival - self.now_ms
+        return arrival
+
+    def _carry(self, frame: Frame) -> Frame:
+        """What the receiver of `frame` gets: the frame through the real codec (no shared
+        mutable objects). A subclass may hand the dict over as it is."""
+        return _wire_copy(frame)
+
+    # ---------------------------------------------------------------- pause, access-hub cuts
+
+    def pause(self, node: str) -> None:
+        """Freeze node `node` (`dc1-hub` or an access node): what reaches it waits, its timers
+        fire late, nothing leaves it, until `resume` (SIGSTOP/SIGCONT)."""
+        self.paused.add(node)
+
+    def resume(self, node: str) -> None:
+        """Unfreeze `node`: everything that waited runs now, in arrival order."""
+        self.paused.discard(node)
+        for action in self._backlog.pop(node, []):
+            action()
+
+    def _held(self, node: str, action: Callable[[], None]) -> bool:
+        """Queue `action` for `node` if it is paused (then True)."""
+        if node in self.paused:
+            self._backlog.setdefault(node, []).append(action)
+            return True
+        return False
+
+    def cut_access(self, node: str) -> None:
+        """Blackhole frames between access node `node` and its hub (both ways); clients still
+        reach the node."""
+        self.access_cuts.add(node)
+
+    def rejoin_access(self, node: str) -> None:
+        """Undo `cut_access`. The link was dead, so like the nodes' hang detection, it is
+        re-established: the access node resynchronises its sessions with the hub."""
+        if node not in self.access_cuts:
+            return
+        self.access_cuts.discard(node)
+        dc = self.access_dc[node]
+        if node in self.access_down or self.hubs.get(dc) is None:
+            return
+        self._access_event(node, HubDisconnected())
+        self._hub_event(dc, AccessDisconnected(node))
+        self._hub_event(dc, AccessConnected(node))
+        self._access_event(node, HubConnected())
 
     # ---------------------------------------------------------------- hubs
 
@@ -288,6 +364,8 @@ class MemCluster:
         if self.hubs.get(dc) is None:
             return
         self.hubs[dc] = None
+        self.paused.discard(f"{dc}-hub")
+        self._backlog.pop(f"{dc}-hub", None)
         self.incarnation[dc] += 1
         for node, node_dc in self.access_dc.items():
             if node_dc == dc:
@@ -304,6 +382,8 @@ class MemCluster:
         if node in self.access_down:
             return
         self.access_down.add(node)
+        self.paused.discard(node)
+        self._backlog.pop(node, None)
         dc = self.access_dc[node]
         for conn, client in list(self._clients.items()):
             if conn.startswith(node + ":") and client.conn == conn:
@@ -375,7 +455,8 @@ class MemCluster:
 
     def _hub_event(self, dc: str, event: object) -> None:
         hub = self.hubs.get(dc)
-        if hub is not None:
+        if hub is not None and not (self.paused and self._held(
+                f"{dc}-hub", lambda: self._hub_event(dc, event))):
             effects = self._handle(dc, hub, event, self.node_now_ns(dc))
             self._carry_out_hub(dc, effects)
 
@@ -407,7 +488,7 @@ class MemCluster:
                 self._set_timer(dc, effect, self._hub_timer_callback(dc, incarnation))
             elif isinstance(effect, LogEvent):
                 entry = effect.entry
-                self.events.append({"time": round(self.now_ms * 1_000_000), "dc": dc, "node": f"{dc}-hub",
+                self.events.append({"time": self.now_ns, "dc": dc, "node": f"{dc}-hub",
                                     "event": effect.event, "kind": entry.kind, "key": entry.key,
                                     "origin": entry.origin, "seq": entry.seq})
             else:
@@ -425,35 +506,35 @@ class MemCluster:
         return fire
 
     def _send_wan(self, src: str, dst: str, frame: Frame) -> None:
-        if (src, dst) in self.cuts or dst not in self.hubs:
+        if self._wan_cut(src, dst) or dst not in self.hubs:
             self.dropped_frames += 1
             return
         incarnations = (self.incarnation[src], self.incarnation[dst])
-        data = _wire_copy(frame)
+        data = self._carry(frame)
 
         def arrive() -> None:
-            if (src, dst) in self.cuts or incarnations != (self.incarnation[src],
-                                                            self.incarnation[dst]):
+            if self._wan_cut(src, dst) or incarnations != (self.incarnation[src],
+                                                           self.incarnation[dst]):
                 self.dropped_frames += 1
                 return
             self._hub_event(dst, PeerFrame(src, data))
 
-        self._at(self._wan_delay(src, dst), arrive)
+        self.at_ns(self._wan_arrival_ns(src, dst, data), arrive)
 
     def _send_to_access(self, dc: str, incarnation: int, node: str, frame: Frame) -> None:
-        if self.access_dc.get(node) != dc or not self._access_link_open(
-                node, self.access_link_gen[node]):
+        if (self.access_dc.get(node) != dc or node in self.access_cuts
+                or not self._access_link_open(node, self.access_link_gen[node])):
             return
         if frame.get("type") == "deliver" and self.deliver_drops.get(node, 0) > 0:
             self.deliver_drops[node] -= 1
             self.dropped_frames += 1
             return
-        data = _wire_copy(frame)
+        data = self._carry(frame)
         generation = self.access_link_gen[node]
 
         def arrive() -> None:
             if (self.incarnation[dc] == incarnation and self.hubs.get(dc) is not None
-                    and self._access_link_open(node, generation)):
+                    and node not in self.access_cuts and self._access_link_open(node, generation)):
                 self._access_event(node, HubFrameIn(data))
 
         self._at(self.local_latency_ms, arrive)
@@ -473,7 +554,8 @@ class MemCluster:
     # ---------------------------------------------------------------- access nodes
 
     def _access_event(self, node: str, event: object) -> None:
-        if node in self.access_down:
+        if node in self.access_down or (self.paused and self._held(
+                node, lambda: self._access_event(node, event))):
             return
         core = self.access[node]
         self._carry_out_access(node, self._handle(node, core, event, self.node_now_ns(node)))
@@ -494,13 +576,15 @@ class MemCluster:
 
     def _send_to_hub(self, node: str, dc: str, frame: Frame) -> None:
         generation = self.access_link_gen[node]
-        if self.hubs.get(dc) is None or not self._access_link_open(node, generation):
+        if (self.hubs.get(dc) is None or node in self.access_cuts
+                or not self._access_link_open(node, generation)):
             return
         incarnation = self.incarnation[dc]
-        data = _wire_copy(frame)
+        data = self._carry(frame)
 
         def arrive() -> None:
-            if self.incarnation[dc] == incarnation and self._access_link_open(node, generation):
+            if (self.incarnation[dc] == incarnation and node not in self.access_cuts
+                    and self._access_link_open(node, generation)):
                 self._hub_event(dc, AccessFrame(node, data))
 
         self._at(self.local_latency_ms, arrive)
@@ -522,6 +606,10 @@ class MemCluster:
     def _client_bytes(self, node: str, conn: str, data: bytes) -> None:
         self._at(self.local_latency_ms, lambda: self._access_event(node, ClientData(conn, data)))
 
+    def _client_frame(self, node: str, conn: str, frame: Frame) -> None:
+        """A parsed frame from client `conn` (in-process clients: no JSON on the way)."""
+        self._at(self.local_latency_ms, lambda: self._access_event(node, ClientFrame(conn, frame)))
+
     def _client_close(self, node: str, conn: str) -> None:
         self._at(self.local_latency_ms, lambda: self._access_event(node, ClientClosed(conn)))
 
@@ -529,7 +617,7 @@ class MemCluster:
         client = self._clients.get(conn)
         if client is None:
             return
-        data = _wire_copy(frame)
+        data = self._carry(frame)
 
         def arrive() -> None:
             if client.conn == conn and client.open:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ._wire import WireError, check_field, check_int, validate_msg
@@ -36,12 +37,17 @@ class Entry:
     def dot(self) -> tuple[str, int]:
         return (self.origin, self.seq)
 
-    @property
+    @cached_property
     def msg_key(self) -> MsgKey:
         """Which message a `msg` or `tomb` entry is about: (id, from, to). Ids are the clients',
         so two senders (or one sender and two recipients) may use the same id in two DCs cut
         apart; keyed by the whole triple, neither message ever replaces the other."""
         return msg_key(self.key, self.data)
+
+    @cached_property
+    def size(self) -> int:
+        """Encoded size in a gossip frame (bytes); computed once (an entry is immutable)."""
+        return len(json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False)) + 1
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "key": self.key, "origin": self.origin, "seq": self.seq,
@@ -98,7 +104,7 @@ def entry_order(entry: Entry) -> tuple[tuple[int, int], str, int]:
 
 def entry_size(entry: Entry) -> int:
     """Approximate encoded size of an entry in a gossip frame (bytes)."""
-    return len(json.dumps(entry.to_json(), separators=(",", ":"), ensure_ascii=False)) + 1
+    return entry.size
 
 
 class ReplicaState:

@@ -2,6 +2,7 @@
 
 `local` (default): nodes as subprocesses on loopback, the real `toxiproxy-server` between DCs.
 `docker`: one container per node, one network per DC, Toxiproxy as a container.
+`sim`: every node in one process under a seeded virtual clock (`harness.sim`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ __all__ = [
     "run_coroutine_sync",
 ]
 
-BACKEND_NAMES = ("local", "docker")
+BACKEND_NAMES = ("local", "docker", "sim")
 
 
 def get_backend(name: str = "local") -> Backend:
@@ -51,4 +52,8 @@ def get_backend(name: str = "local") -> Backend:
                 from exc
         backend: Backend = DockerBackend()
         return backend
+    if name == "sim":
+        from ..sim import SimBackend
+
+        return SimBackend()
     raise UsageError(f"unknown backend {name!r}; use one of {', '.join(BACKEND_NAMES)}")

@@ -14,7 +14,8 @@ Processes: the context's "threads" are the stable logical processes (users `u001
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ..ops import NEMESIS, Op, Process
@@ -51,8 +52,8 @@ class Context:
 
     def restrict(self, keep: Callable[[str], bool]) -> Context:
         """The same context seen by a generator routed to the threads `keep` accepts."""
-        workers = {t: p for t, p in self.workers.items() if keep(t)}
-        return replace(self, free=frozenset(t for t in self.free if keep(t)), workers=workers)
+        workers, allowed = _restricted(self.workers, keep)
+        return Context(self.time, self.free & allowed, workers, self.seed, self.facts)
 
     def all_free(self) -> bool:
         return all(t in self.free for t in self.workers)
@@ -60,6 +61,26 @@ class Context:
     def some_free_thread(self) -> str | None:
         """The free thread a leaf generator uses: the smallest name (deterministic)."""
         return min(self.free) if self.free else None
+
+
+_RESTRICTED: dict[tuple[int, Callable[[str], bool]],
+                  tuple[Mapping[str, Process], Mapping[str, Process], frozenset[str]]] = {}
+
+
+def _restricted(workers: Mapping[str, Process], keep: Callable[[str], bool]
+                ) -> tuple[Mapping[str, Process], frozenset[str]]:
+    """`workers` filtered by `keep`, and its threads; memoised per workers mapping (interpreters
+    hand the same immutable snapshot to every call until a process changes)."""
+    key = (id(workers), keep)
+    hit = _RESTRICTED.get(key)
+    if hit is not None and hit[0] is workers:
+        return hit[1], hit[2]
+    kept = {t: p for t, p in workers.items() if keep(t)}
+    if len(_RESTRICTED) > 256:
+        _RESTRICTED.clear()
+    view = MappingProxyType(kept)
+    _RESTRICTED[key] = (workers, view, frozenset(kept))
+    return view, frozenset(kept)
 
 
 Result = tuple[Op | Pending, "Generator"] | None

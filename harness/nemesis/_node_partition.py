@@ -1,7 +1,8 @@
 """`partition-node`: cut one access node off from its own DC's hub (an intra-DC partition).
 
-Docker-only: the docker backend blackholes the node's traffic to its hub inside the container's
-network namespace (`isolate_node` / `rejoin_node`) while clients still reach the node. Ops
+The docker backend blackholes the node's traffic to its hub inside the container's network
+namespace (`isolate_node` / `rejoin_node`) while clients still reach the node; the sim backend
+drops the frames between them. Ops
 [`start-partition-node`/`stop-partition-node`]; the start value names the node. On a backend
 without that ability, `setup` refuses with a usage error that says which backends have it.
 """
@@ -22,7 +23,7 @@ class NodePartitionNemesis(_HoldDownNemesis):
     """Isolates a random access node from its hub, then rejoins it."""
 
     name = "partition-node"
-    help = "cut one random access node from its DC's hub (docker backend only), then rejoin it"
+    help = "cut one random access node from its DC's hub (docker and sim backends), then rejoin it"
     fs = frozenset({"start-partition-node", "stop-partition-node"})
     start_f = "start-partition-node"
     stop_f = "stop-partition-node"
@@ -32,8 +33,9 @@ class NodePartitionNemesis(_HoldDownNemesis):
     def setup(self, ctx: NemesisContext) -> None:
         if not callable(getattr(ctx.backend, self.down_method, None)):
             backend = getattr(ctx.backend, "name", type(ctx.backend).__name__)
-            raise UsageError(f"nemesis 'partition-node' needs the docker backend "
-                             f"(--backend docker); the {backend!r} backend cannot cut one node")
+            raise UsageError(f"nemesis 'partition-node' needs the docker or sim backend "
+                             f"(--backend docker|sim); the {backend!r} backend cannot cut one "
+                             "node")
         super().setup(ctx)
         if not _access_nodes(ctx):
             raise UsageError("nemesis 'partition-node': the backend has no access nodes")

@@ -94,7 +94,7 @@ def test_invalid_option_values_are_usage_errors(pytester: pytest.Pytester) -> No
     pytester.makepyfile(test_nothing="def test_nothing(): pass")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--im-backend", "cloud")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--im-backend must be local or docker*"])
+    result.stderr.fnmatch_lines(["*--im-backend must be local, docker or sim*"])
 
 
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:

@@ -94,3 +94,11 @@ def test_partition_ring_on_four_dcs(im_run: ImRun) -> None:
     result.assert_valid()
     assert result.options.dcs == 4
     assert nemesis_faults(result) and not nemesis_errors(result)
+
+
+@pytest.mark.parametrize("nemesis", DOCKER_ONLY_NEMESES)
+def test_docker_only_nemesis_runs_on_sim(nemesis: str, im_run: ImRun) -> None:
+    """The sim backend cuts an access node from its hub by dropping the frames between them."""
+    result = im_run(nemesis, backend="sim", **RUN)
+    result.assert_valid()
+    assert nemesis_faults(result) and not nemesis_errors(result), result.describe()

@@ -1,0 +1,232 @@
+"""Simulated users for the `sim` backend: one in-process connection per user to an access core.
+
+`SimClients` carries out the workload's ops (`login`/`logout`/`send`, and `recv` for every
+deliver frame) with the rules of `harness.workload.UserClients`: a refused connect is `fail`,
+a `send_err` is `fail`, a timeout (5 virtual seconds), a closed connection or a refused login is
+`info` and drops the connection; the sessions and down-DC facts are the same. Frames travel as
+dicts (`ClientFrame`), never as JSON. Completions are handed to a callback at the virtual time
+the answer arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from imcluster._auth import user_token
+
+from ..history import HistoryWriter, ProcessTable
+from ..ops import Op
+from ..workload import DOWN_DC_MEMORY_S
+from ._backend import SimCluster
+
+__all__ = ["SimClients"]
+
+OP_TIMEOUT_NS = 5_000_000_000
+Done = Callable[[Op], None]
+
+
+class _Conn:
+    """One user's connection (the duck type `MemCluster` delivers to)."""
+
+    def __init__(self, owner: SimClients, user: str, node: str, dc: str) -> None:
+        self.owner = owner
+        self.user = user
+        self.node = node
+        self.dc = dc
+        self.conn: str | None = None
+        self.open = False
+        self.login: tuple[Op, Done] | None = None
+        self.sends: dict[str, list[tuple[Op, Done]]] = {}
+
+    def write(self, frame: dict[str, Any]) -> None:
+        assert self.conn is not None
+        self.owner.cluster._client_frame(self.node, self.conn, frame)
+
+    def _receive(self, frame: dict[str, Any]) -> None:
+        self.owner._on_frame(self, frame)
+
+    def _closed_by_server(self) -> None:
+        if self.open:
+            self.open = False
+            self.owner._on_closed(self)
+
+
+class SimClients:
+    """Carries out client ops on a `SimCluster` and records deliveries (see module docstring)."""
+
+    def __init__(self, cluster: SimCluster, history: HistoryWriter, processes: ProcessTable,
+                 access: Mapping[str, list[str]], secret: str) -> None:
+        self.cluster = cluster
+        self.history = history
+        self.processes = processes
+        self.access = {dc: list(nodes) for dc, nodes in access.items()}
+        self.secret = secret.encode()
+        self._clients: dict[str, _Conn] = {}
+        self.sessions: dict[str, str] = {}
+        self._sessions_view = MappingProxyType(self.sessions)
+        self._down_since: dict[str, int] = {}
+        self.acked = 0
+        self.delivered = 0
+        self.last_delivery = 0
+
+    # facts for the generators -------------------------------------------------
+    def facts(self) -> dict[str, Any]:
+        now = self.cluster.now_ns
+        memory = int(DOWN_DC_MEMORY_S * 1e9)
+        down = sorted(dc for dc, t in self._down_since.items() if now - t < memory)
+        return {"sessions": self._sessions_view, "down_dcs": down}
+
+    # ops ------------------------------------------------------------------------
+    def invoke(self, op: Op, done: Done) -> None:
+        """Start `op`; `done(completion)` is called once, now or at a later virtual time."""
+        user = op.value["user"] if op.f != "send" else op.value["from"]
+        if op.f == "login":
+            self._login(op, user, done)
+        elif op.f == "logout":
+            client = self._clients.get(user)
+            if client is not None and client.open:
+                client.write({"type": "logout"})
+            self._drop(user)
+            done(op.complete("ok"))
+        elif op.f == "send":
+            self._send(op, user, done)
+        else:
+            done(op.complete("fail", error=f"unknown f {op.f!r}"))
+
+    def _login(self, op: Op, user: str, done: Done) -> None:
+        self._drop(user)
+        dc = op.value["dc"]
+        nodes = self.access[dc]
+        node = nodes[sum(user.encode()) % len(nodes)]
+        if node in self.cluster.access_down:
+            self._down_since[dc] = self.cluster.now_ns
+            done(op.complete("fail", error="connect: ConnectionRefusedError: [Errno 111] "
+                                           f"Connect call failed ({node})"))
+            return
+        client = _Conn(self, user, node, dc)
+        client.conn = self.cluster._open_conn(client)  # type: ignore[arg-type]
+        client.open = True
+        self._clients[user] = client
+        client.login = (op, done)
+        client.write({"type": "login", "user": user, "token": user_token(self.secret, user)})
+        self._timeout(client, lambda: client.login is not None and client.login[0] is op,
+                      lambda: self._fail_login(client, "TimeoutError: "))
+
+    def _send(self, op: Op, user: str, done: Done) -> None:
+        client = self._clients.get(user)
+        if client is None:
+            self.sessions.pop(user, None)
+            done(op.complete("fail", error="not logged in"))
+            return
+        if not client.open:
+            self._drop(user)
+            done(op.complete("info", error="ConnectionError: not connected"))
+            return
+        msg_id = op.value["id"]
+        client.sends.setdefault(msg_id, []).append((op, done))
+        client.write({"type": "send", "id": msg_id, "to": op.value["to"],
+                      "body": f"body of {msg_id}"})
+
+        def pending() -> bool:
+            return any(waiting is op for waiting, _ in client.sends.get(msg_id, ()))
+
+        def expire() -> None:
+            waiting = client.sends.get(msg_id, [])
+            for entry in [e for e in waiting if e[0] is op]:
+                waiting.remove(entry)
+            if not waiting:
+                client.sends.pop(msg_id, None)
+            self._drop(user)
+            done(op.complete("info", error="TimeoutError: "))
+
+        self._timeout(client, pending, expire)
+
+    def _timeout(self, client: _Conn, pending: Callable[[], bool],
+                 expire: Callable[[], None]) -> None:
+        def check() -> None:
+            if pending():
+                expire()
+        self.cluster.at_ns(self.cluster.now_ns + OP_TIMEOUT_NS, check)
+
+    # frames from the access node ---------------------------------------------------
+    def _on_frame(self, client: _Conn, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "deliver":
+            self._on_deliver(client, frame)
+        elif kind == "send_ok" or kind == "send_err":
+            for op, done in client.sends.pop(str(frame.get("id")), []):
+                if kind == "send_ok":
+                    self.acked += 1
+                    done(op.complete("ok"))
+                else:
+                    done(op.complete("fail", error=f"SendRejected: {frame.get('code')}: "
+                                                   f"{frame.get('message', '')}"))
+        elif kind == "login_ok" and client.login is not None:
+            op, done = client.login
+            client.login = None
+            self._down_since.pop(client.dc, None)
+            self.sessions[client.user] = client.dc
+            done(op.complete("ok", dict(op.value, node=frame.get("node"),
+                                        conn=frame.get("conn"))))
+        elif kind == "error" and client.login is not None:
+            code = str(frame.get("code"))
+            if code == "unavailable":
+                self._down_since[client.dc] = self.cluster.now_ns
+            self._fail_login(client, f"LoginFailed: {code}: {frame.get('message', '')}")
+
+    def _fail_login(self, client: _Conn, error: str) -> None:
+        if client.login is None:
+            return
+        op, done = client.login
+        client.login = None
+        self._drop(client.user, client)
+        done(op.complete("info", error=error))
+
+    def _on_deliver(self, client: _Conn, frame: dict[str, Any]) -> None:
+        self.delivered += 1
+        self.last_delivery = self.cluster.now_ns
+        value = {"user": client.user, "id": frame.get("id"), "from": frame.get("from"),
+                 "to": frame.get("to"), "dc": frame.get("dc"), "via": frame.get("via")}
+        self.history.record(self.processes.process(client.user), "ok", "recv", value)
+        msg_id = frame.get("id")
+        if client.open and isinstance(msg_id, str):
+            client.write({"type": "ack", "id": msg_id})
+
+    def _on_closed(self, client: _Conn) -> None:
+        """The server closed the connection (node killed, login refused): the user is offline;
+        every op waiting on it ends `info`."""
+        if self._clients.get(client.user) is client:
+            self.sessions.pop(client.user, None)
+        waiting = [entry for entries in client.sends.values() for entry in entries]
+        client.sends.clear()
+        if client.login is not None:
+            waiting.append(client.login)
+            client.login = None
+        for op, done in waiting:
+            if self._clients.get(client.user) is client:
+                self._drop(client.user, client)
+            done(op.complete("info", error="ConnectionError: connection closed"))
+
+    def _drop(self, user: str, only: _Conn | None = None) -> None:
+        client = self._clients.get(user)
+        if only is not None and client is not only:
+            return
+        self.sessions.pop(user, None)
+        client = self._clients.pop(user, None)
+        if client is not None and client.open and client.conn is not None:
+            client.open = False
+            self.cluster._client_close(client.node, client.conn)
+            # what still waited on this connection ends as the real client's `_fail_all` does
+            waiting = [entry for entries in client.sends.values() for entry in entries]
+            client.sends.clear()
+            if client.login is not None:
+                waiting.append(client.login)
+                client.login = None
+            for op, done in waiting:
+                done(op.complete("info", error="ConnectionError: client closed"))
+
+    def close_all(self) -> None:
+        for user in list(self._clients):
+            self._drop(user)
