@@ -10,8 +10,11 @@ active in between (a cut or a paused node can hold a tomb or an offer back),
   its way from the hub to the client when the tomb arrived), or
 - the tomb had ample time to arrive over a healthy WAN: the receipt came more than
   `tomb_bound_ms(options)` = max(2000, 5 x (wan_latency + wan_jitter + gossip_interval)) ms after
-  the tomb's `originate` (or, when no originate was logged, after the recipient's first receipt:
-  the client acks every delivery on receipt; a tomb that is never gossiped is caught here).
+  the tomb's `originate` (or, when no originate was logged, after the recipient's first receipt,
+  provided the recipient was logged in then, no logout invoked since its last login: the client
+  acks every delivery on receipt, so the ack reached its access node; a tomb that is never
+  gossiped is caught here. A receipt during a logout is acked after the logout frame, and that
+  ack is rightly dropped).
 
 Any other duplicate is **unavoidable**. An id received twice but never sent is avoidable (it should
 not have been delivered at all). Without `events.jsonl` duplicates cannot be classified.
@@ -19,9 +22,10 @@ not have been delivered at all). Without `events.jsonl` duplicates cannot be cla
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
-from ._index import S_ID, S_RECEIPT, HistoryIndex, Op
+from ._index import S_ID, S_RECEIPT, S_TO, HistoryIndex, Op
 from ._nemesis import ActivePeriods, nemesis_intervals
 from ._util import NS_PER_MS, ns_to_ms
 
@@ -81,21 +85,32 @@ def classify_duplicates(
             continue
         received = op["time"]
         dc = value.get("dc")
-        tomb = originated.get(msg_id, row[S_RECEIPT]["time"])
+        tomb = originated.get(msg_id)
+        if tomb is None and _logged_in(index, row[S_TO], row[S_RECEIPT]["time"]):
+            tomb = row[S_RECEIPT]["time"]
         since = held.get((msg_id, dc))
         rule = None
         if since is not None and received - since > grace and not faults.any_between(since,
                                                                                      received):
             rule = "tomb held by the re-offering DC"
-        elif received - tomb > bound and not faults.any_between(tomb, received):
+        elif tomb is not None and received - tomb > bound and not faults.any_between(tomb,
+                                                                                     received):
             rule = "tomb had ample time to arrive"
         if rule is None:
             continue
         if row[S_ID] not in avoidable and len(examples) < MAX_EXAMPLES:
             examples.append({"id": msg_id, "dc": dc, "time_ms": ns_to_ms(received),
-                             "tomb_ms": ns_to_ms(tomb), "tomb_logged": msg_id in originated,
+                             "tomb_ms": None if tomb is None else ns_to_ms(tomb),
+                             "tomb_logged": msg_id in originated,
                              "held_since_ms": None if since is None else ns_to_ms(since),
                              "rule": rule})
         avoidable.add(msg_id)
     return {"avoidable": avoidable, "unavoidable": duplicated - avoidable, "examples": examples,
             "bound_ms": bound_ms, "grace_ms": LOCAL_GRACE_MS}
+
+
+def _logged_in(index: HistoryIndex, user: Any, time: int) -> bool:
+    """Whether `user`'s latest login ok / logout invocation at or before `time` is a login."""
+    marks = index.session_marks.get(user, [])
+    position = bisect_right(marks, (time, True)) - 1
+    return position >= 0 and marks[position][1]

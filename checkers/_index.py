@@ -51,6 +51,8 @@ class HistoryIndex:
     corrupted: set[Any] = field(default_factory=set)
     recipient_receipts: int = 0  # receipts whose user is the message's recipient
     first_receipt_count: int = 0  # distinct ids among those
+    # user -> [(time, True) at each login ok, (time, False) at each logout invocation], in order
+    session_marks: dict[Any, list[tuple[Any, bool]]] = field(default_factory=dict)
     # user -> {dc, node, conn, time} of the login of every user online at the end
     online: dict[Any, dict[str, Any]] = field(default_factory=dict)
     nemesis_ops: list[Op] = field(default_factory=list)
@@ -126,6 +128,7 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
     duplicated = index.duplicated
     corrupted = index.corrupted
     add_extra = index.extra_receipts.append
+    marks = index.session_marks
     # receipts of ids not (yet) sent when they appear: classified after the walk
     early = index.early_receipts
     for_recipient = 0
@@ -201,8 +204,12 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
                 online[user] = {"dc": value.get("dc", login_dc.get(user)),
                                 "node": value.get("node"), "conn": value.get("conn"),
                                 "time": op["time"]}
+                marks.setdefault(user, []).append((op["time"], True))
         elif f == "logout":
-            online.pop(op["value"]["user"], None)
+            user = op["value"]["user"]
+            online.pop(user, None)
+            if kind == "invoke":
+                marks.setdefault(user, []).append((op["time"], False))
         key = (f, kind)
         counts[key] = counts.get(key, 0) + 1
     # a history is appended as ops happen, so its last op is (nearly) its latest

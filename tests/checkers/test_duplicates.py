@@ -91,3 +91,19 @@ def test_without_events_duplicates_cannot_be_judged_under_exactly_once() -> None
     clean.send("m1", "b", "b")
     clean.recv("b", "m1", "b")
     assert check_delivery(clean.ops, None, EXACTLY_ONCE)["valid"] is True
+
+
+def test_a_receipt_during_a_logout_is_not_taken_for_an_acknowledgement() -> None:
+    """The client acks after its logout frame: the ack is dropped and no tomb ever exists, so a
+    re-offer after the next login is not the system's fault, however late it comes."""
+    history = History()
+    history.login("a", "dc1")
+    history.login("b", "dc1")
+    history.send("m1", "a", "b")
+    history.op(history.process("b"), "invoke", "logout", {"user": "b"}, at_ms=90)
+    history.recv("b", "m1", "a", dc="dc1", at_ms=100)
+    history.op(history.process("b"), "ok", "logout", {"user": "b"})
+    history.login("b", "dc2", at_ms=4000)
+    history.recv("b", "m1", "a", dc="dc2", via="offline", at_ms=4100)
+    result = check_delivery(history.ops, [], EXACTLY_ONCE)  # no tomb logged at all
+    assert result["valid"] is True and result["duplicated_unavoidable"] == ["m1"]
