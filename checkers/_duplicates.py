@@ -49,9 +49,12 @@ def _tomb_times(events: list[Op], wanted: set[Any]) -> tuple[dict[Any, int], dic
     """For the wanted message ids: id -> first tomb originate; (id, dc) -> first time held."""
     originated: dict[Any, int] = {}
     held: dict[Any, int] = {}
-    for event in events:
-        if not isinstance(event, dict) or event.get("kind") != "tomb":
-            continue
+    try:  # the usual case at C speed; a malformed line sends the scan down the careful path
+        tombs = [event for event in events if event["kind"] == "tomb"]
+    except (KeyError, TypeError):
+        tombs = [event for event in events
+                 if isinstance(event, dict) and event.get("kind") == "tomb"]
+    for event in tombs:
         key = event.get("key")
         time = event.get("time")
         if not isinstance(time, (int, float)) or not isinstance(key, str) or key not in wanted:

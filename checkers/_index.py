@@ -204,18 +204,24 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
                 online[user] = {"dc": value.get("dc", login_dc.get(user)),
                                 "node": value.get("node"), "conn": value.get("conn"),
                                 "time": op["time"]}
-                marks.setdefault(user, []).append((op["time"], True))
+                _mark(marks, user, op["time"], True)
         elif f == "logout":
             user = op["value"]["user"]
             online.pop(user, None)
             if kind == "invoke":
-                marks.setdefault(user, []).append((op["time"], False))
+                _mark(marks, user, op["time"], False)
         key = (f, kind)
         counts[key] = counts.get(key, 0) + 1
     # a history is appended as ops happen, so its last op is (nearly) its latest
     candidates = [op["time"] for op in (*history[-1:], *nemesis_ops)]
     index.last_time = int(max((t for t in candidates if isinstance(t, (int, float))), default=0))
     index.recipient_receipts = for_recipient
+
+
+def _mark(marks: dict[Any, list[tuple[Any, bool]]], user: Any, time: Any, opened: bool) -> None:
+    """Record a login ok (`opened`) or a logout invocation of `user` (numeric times only)."""
+    if isinstance(time, (int, float)):
+        marks.setdefault(user, []).append((time, opened))
 
 
 def _count_replaced(counts: dict[tuple[Any, Any], int], row: SendRow) -> None:

@@ -107,3 +107,12 @@ def test_a_receipt_during_a_logout_is_not_taken_for_an_acknowledgement() -> None
     history.recv("b", "m1", "a", dc="dc2", via="offline", at_ms=4100)
     result = check_delivery(history.ops, [], EXACTLY_ONCE)  # no tomb logged at all
     assert result["valid"] is True and result["duplicated_unavoidable"] == ["m1"]
+
+
+def test_malformed_session_ops_do_not_stop_the_classification() -> None:
+    history = received_then_roamed(again_ms=2500)
+    history.ops[0]["time"] = "soon"  # a's login invoke
+    history.ops[3]["time"] = None  # b's login ok
+    result = check_delivery(history.ops, [], EXACTLY_ONCE)
+    assert result["duplicated"] == ["m1"]
+    assert result["duplicated_avoidable"] == []  # b's login is unknown: no stand-in for a tomb
