@@ -7,7 +7,15 @@ interval), in ms per entry kind (`by_kind_ms`: coord, msg, tomb), the theory `lo
 and DESIGN's exact figures for N=5 beside them; the time to converge after each heal (the
 completion of an op that closes a fault, as test.json's `fault_ops` names them -> the moment
 every dot originated before it is held everywhere); WAN frames per update from `final.json`.
-valid: no unconverged dot; `"unknown"` without events.
+
+The final state decides too (DESIGN §3), whatever the event logs say: the hubs' version vectors in
+`final.json` must be equal (`final_vv_differ: {origin: {dc: seq}}` names the origins where they
+are not, `final_dcs_behind` the DCs below the highest seq of such an origin), no hub may report
+`converged: false` (`final_not_converged`), nor may `final.json` as a whole unless a hub was
+unreachable.
+valid: no unconverged dot and the final state agrees; false if either says otherwise;
+`"unknown"` otherwise when `events.jsonl` or `final.json` is missing or a hub was unreachable at
+the end (`final_unreachable`).
 """
 
 from __future__ import annotations
@@ -67,9 +75,12 @@ def check_convergence(
     final: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Judge convergence of the hubs' replicated state from the merged event log."""
-    if events is None:
-        return unknown("no events.jsonl")
     options = options or {}
+    final_verdict, final_fields = final_state(final, options.get("dc_names"))
+    if events is None:
+        if final_verdict is False:
+            return {"valid": False, "reason": "no events.jsonl", **final_fields}
+        return unknown("no events.jsonl", **final_fields)
     try:
         by_origin, originated, kinds = _gather(events)
     except (KeyError, TypeError, AttributeError):
@@ -120,8 +131,10 @@ def check_convergence(
     rounds = quantiles(durations, NS_PER_MS * gossip_interval_ms)
     frames = _wan_frames(final)
     unconverged.sort(key=_dot_order)
+    valid: bool | str = False if unconverged or final_verdict is False else final_verdict
     return {
-        "valid": not unconverged,
+        "valid": valid,
+        **({"reason": final_fields["final_reason"]} if valid == "unknown" else {}),
         "dcs": dc_names,
         "dots": dots,
         "converged": dots - len(unconverged),
@@ -142,7 +155,55 @@ def check_convergence(
         "heals": heals,
         "wan_frames_sent": frames,
         "wan_messages_per_update": round(frames / dots, 3) if frames is not None and dots else None,
+        **final_fields,
     }
+
+
+def final_state(final: dict[str, Any] | None, dc_names: Any) -> tuple[bool | str, dict[str, Any]]:
+    """The verdict of `final.json` alone (True, False or "unknown") and the fields naming why."""
+    if not isinstance(final, dict) or not isinstance(final.get("hubs"), dict):
+        return "unknown", {"final_reason": "no final.json"}
+    hubs = final["hubs"]
+    names = [str(dc) for dc in dc_names] if isinstance(dc_names, list) and dc_names else \
+        sorted(map(str, hubs))
+    vvs: dict[str, dict[Any, Any]] = {}
+    unreachable: list[str] = []
+    not_converged: list[str] = []
+    for dc in names:
+        hub = hubs.get(dc)
+        hub = hub if isinstance(hub, dict) else {}
+        if not isinstance(hub.get("vv"), dict) or hub.get("error"):
+            unreachable.append(dc)
+            continue
+        vvs[dc] = hub["vv"]
+        if hub.get("converged") is False:
+            not_converged.append(dc)
+    differ: dict[str, dict[str, Any]] = {}
+    behind: set[str] = set()
+    for origin in sorted({origin for vv in vvs.values() for origin in vv}, key=str):
+        seqs = {dc: vv.get(origin, 0) for dc, vv in vvs.items()}
+        if len({repr(seq) for seq in seqs.values()}) > 1:
+            differ[str(origin)] = seqs
+            numbers = [seq for seq in seqs.values() if isinstance(seq, (int, float))]
+            top = max(numbers, default=0)
+            behind.update(dc for dc, seq in seqs.items()
+                          if not isinstance(seq, (int, float)) or seq < top)
+    # the runner's own flag is false when a hub was unreachable: then it says nothing more
+    flagged_false = final.get("converged") is False and not unreachable
+    fields: dict[str, Any] = {
+        "final_converged": final.get("converged"),
+        "final_vv_differ": differ,
+        "final_dcs_behind": sorted(behind),
+        "final_not_converged": not_converged,
+        "final_unreachable": unreachable,
+    }
+    if differ or not_converged or flagged_false:
+        fields["final_reason"] = "final state disagrees"
+        return False, fields
+    if unreachable:
+        fields["final_reason"] = f"hubs unreachable at the end: {', '.join(unreachable)}"
+        return "unknown", fields
+    return True, fields
 
 
 Nested = dict[Any, dict[Any, Any]]

@@ -1,19 +1,26 @@
 """The delivery checker: the IM counterpart of Jepsen's set-full (DESIGN §3).
 
-- attempted: distinct message ids whose `send` was invoked; acknowledged: those completed `ok`.
+- attempted: distinct message ids whose `send` was invoked; acknowledged: those completed `ok`
+  (an id invoked again after an `info` or `fail`, e.g. a client retry, is acknowledged when any
+  of its attempts completed `ok`).
 - a receipt counts for the recipient when the `recv` op's `user` equals the message's `to`.
 - lost: acknowledged, recipient online at the end of the history (its last `login` ok not followed
-  by a `logout`), never received by the recipient. Acknowledged messages for recipients offline at
-  the end are listed as `unverifiable`, not lost.
+  by a `logout`), never received by the recipient. Acknowledged messages never received whose
+  recipient is offline at the end are `unverifiable`; those recipients are `offline_at_end` and
+  make the verdict `"unknown"` (in `imfault run` every user logs in during recovery, so one still
+  offline is a failed recovery, never a pass).
 - recovered: indeterminate sends (`info`, or never completed) that the recipient received.
-- unexpected: received ids never sent; misdelivered: received by someone other than `to`;
-  duplicated: received by the recipient more than once. `failed_delivered`: a `fail`ed send that
-  arrived anyway (reported, not part of the verdict, which follows DESIGN §3 exactly).
+- unexpected: received ids never sent (by anyone: one finding); misdelivered: a sent id received by
+  someone other than `to`; corrupted: a sent id received with another `from` than the send's;
+  failed_delivered: a send answered `fail` (it certainly did not happen) that the recipient
+  received all the same. duplicated: received by the recipient more than once, split into
+  `duplicated_avoidable` / `duplicated_unavoidable` from the event log (see `_duplicates`).
 - latency: send invocation -> first receipt by the recipient, in ms, overall and split by the
   `via` (`online`/`offline`) of that first receipt.
 - per_dc: attempted / acknowledged / delivered / lost per sending DC (the report's bars).
-- valid iff nothing lost, unexpected or misdelivered; with option `exactly_once`, nothing
-  duplicated.
+- valid iff nothing lost, unexpected, misdelivered, corrupted or failed_delivered and, with option
+  `exactly_once`, no avoidable duplicate; otherwise `"unknown"` when a recipient is offline at the
+  end, or when `exactly_once` duplicates exist but no event log can classify them.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ._duplicates import classify_duplicates
 from ._index import (
     S_DC,
     S_ID,
@@ -65,6 +73,8 @@ def check_delivery(
     uncertain = [row for row, _, _ in index.deliveries if row[S_OUTCOME] != "ok"]
     recovered = [row[S_ID] for row in uncertain if row[S_OUTCOME] != "fail"]
     failed_delivered = [row[S_ID] for row in uncertain if row[S_OUTCOME] == "fail"]
+    offline_at_end = {row[S_TO] for row in unreceived if row[S_TO] not in online}
+    corrupted = index.corrupted
     delivered = len(index.deliveries)
     # (dc, outcome, received?) -> sends: the per-DC table and the acknowledged count in one pass
     combos = Counter((row[S_DC], row[S_OUTCOME], row[S_RECEIPT] is not None) for row in rows)
@@ -80,9 +90,24 @@ def check_delivery(
 
     per_dc = _per_dc(combos, lost)
     exactly_once = bool(options.get("exactly_once", False))
-    valid = not lost and not unexpected and not misdelivered and not (exactly_once and duplicated)
+    kinds = classify_duplicates(index, events, options) if duplicated and events is not None \
+        else None
+    avoidable = (set() if not duplicated else None) if kinds is None else kinds["avoidable"]
+    unavoidable = (set() if not duplicated else None) if kinds is None else kinds["unavoidable"]
+    valid: bool | str = not (lost or unexpected or misdelivered or corrupted or failed_delivered
+                             or (exactly_once and avoidable))
+    reasons = []
+    if valid and offline_at_end:
+        reasons.append(f"{len(offline_at_end)} recipients of unreceived acknowledged messages "
+                       "offline at the end (offline_at_end): their messages could not be checked")
+    if valid and exactly_once and avoidable is None:
+        reasons.append("exactly_once: duplicates without events.jsonl cannot be told avoidable "
+                       "or not")
+    if reasons:
+        valid = "unknown"
     return {
         "valid": valid,
+        **({"reason": "; ".join(reasons)} if reasons else {}),
         "attempted": len(sends),
         "acknowledged": acknowledged,
         "delivered": delivered,
@@ -97,11 +122,22 @@ def check_delivery(
         "misdelivered_count": len(misdelivered),
         "duplicated": _sorted_ids(duplicated),
         "duplicated_count": len(duplicated),
+        "duplicated_avoidable": None if avoidable is None else _sorted_ids(avoidable),
+        "duplicated_avoidable_count": None if avoidable is None else len(avoidable),
+        "duplicated_unavoidable": None if unavoidable is None else _sorted_ids(unavoidable),
+        "duplicated_unavoidable_count": None if unavoidable is None else len(unavoidable),
         "duplicate_receipts": index.recipient_receipts - index.first_receipt_count,
+        **({} if kinds is None else {"duplicated_avoidable_examples": kinds["examples"],
+                                     "duplicate_bound_ms": kinds["bound_ms"],
+                                     "duplicate_grace_ms": kinds["grace_ms"]}),
+        "corrupted": _sorted_ids(corrupted),
+        "corrupted_count": len(corrupted),
         "failed_delivered": _sorted_ids(failed_delivered),
         "failed_delivered_count": len(failed_delivered),
         "unverifiable": _sorted_ids(unverifiable),
         "unverifiable_count": len(unverifiable),
+        "offline_at_end": _sorted_ids(offline_at_end),
+        "offline_at_end_count": len(offline_at_end),
         "exactly_once": exactly_once,
         "per_dc": per_dc,
         "latency": {

@@ -45,8 +45,14 @@ class HistoryIndex:
     unexpected: set[Any] = field(default_factory=set)
     misdelivered: set[Any] = field(default_factory=set)
     duplicated: set[Any] = field(default_factory=set)
+    # receipts by the recipient after its first one of the same id (the duplicates), in order
+    extra_receipts: list[Op] = field(default_factory=list)
+    # sent ids received with a `from` other than the send's (by anyone)
+    corrupted: set[Any] = field(default_factory=set)
     recipient_receipts: int = 0  # receipts whose user is the message's recipient
     first_receipt_count: int = 0  # distinct ids among those
+    # user -> [(time, True) at each login ok, (time, False) at each logout invocation], in order
+    session_marks: dict[Any, list[tuple[Any, bool]]] = field(default_factory=dict)
     # user -> {dc, node, conn, time} of the login of every user online at the end
     online: dict[Any, dict[str, Any]] = field(default_factory=dict)
     nemesis_ops: list[Op] = field(default_factory=list)
@@ -120,6 +126,9 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
     add_delivery = deliveries.append
     misdelivered = index.misdelivered
     duplicated = index.duplicated
+    corrupted = index.corrupted
+    add_extra = index.extra_receipts.append
+    marks = index.session_marks
     # receipts of ids not (yet) sent when they appear: classified after the walk
     early = index.early_receipts
     for_recipient = 0
@@ -141,7 +150,10 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
             row = sends.get(msg_id)
             if row is None:
                 early.append(op)
-            elif value["user"] != row[1]:
+                continue
+            if value["from"] != row[0] and value["from"] is not None:
+                corrupted.add(msg_id)
+            if value["user"] != row[1]:
                 misdelivered.add(msg_id)
             else:
                 for_recipient += 1
@@ -150,6 +162,7 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
                     add_delivery((row, time, value["via"]))
                 else:
                     duplicated.add(msg_id)
+                    add_extra(op)
             continue
         if f == "send":
             kind = op["type"]
@@ -164,11 +177,20 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
                                      "pending", None, msg_id, None]
                 else:
                     index.duplicate_send_invocations += 1
+                    if row[6] == "fail":  # a retry after a definite failure: open again
+                        _count_replaced(counts, row)
+                        row[6] = "pending"
                 continue
-            if row is not None and row[6] == "pending":
-                row[6] = _OUTCOMES.get(kind, kind)
-                row[7] = op["time"] + 0
-                continue
+            if row is not None:
+                if row[6] == "pending":
+                    row[6] = _OUTCOMES.get(kind, kind)
+                    row[7] = op["time"] + 0
+                    continue
+                if kind == "ok" and row[6] != "ok":  # a retry acknowledged: the id is acked
+                    _count_replaced(counts, row)
+                    row[6] = "ok"
+                    row[7] = op["time"] + 0
+                    continue
         elif op["process"] == "nemesis":
             nemesis_ops.append(op)
             continue
@@ -182,14 +204,30 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
                 online[user] = {"dc": value.get("dc", login_dc.get(user)),
                                 "node": value.get("node"), "conn": value.get("conn"),
                                 "time": op["time"]}
+                _mark(marks, user, op["time"], True)
         elif f == "logout":
-            online.pop(op["value"]["user"], None)
+            user = op["value"]["user"]
+            online.pop(user, None)
+            if kind == "invoke":
+                _mark(marks, user, op["time"], False)
         key = (f, kind)
         counts[key] = counts.get(key, 0) + 1
     # a history is appended as ops happen, so its last op is (nearly) its latest
     candidates = [op["time"] for op in (*history[-1:], *nemesis_ops)]
     index.last_time = int(max((t for t in candidates if isinstance(t, (int, float))), default=0))
     index.recipient_receipts = for_recipient
+
+
+def _mark(marks: dict[Any, list[tuple[Any, bool]]], user: Any, time: Any, opened: bool) -> None:
+    """Record a login ok (`opened`) or a logout invocation of `user` (numeric times only)."""
+    if isinstance(time, (int, float)):
+        marks.setdefault(user, []).append((time, opened))
+
+
+def _count_replaced(counts: dict[tuple[Any, Any], int], row: SendRow) -> None:
+    """Count a send completion a retry's outcome replaces in `row` (so `op_counts` keeps it)."""
+    key = ("send", row[6])
+    counts[key] = counts.get(key, 0) + 1
 
 
 def _classify_receipts(index: HistoryIndex) -> None:
@@ -199,14 +237,18 @@ def _classify_receipts(index: HistoryIndex) -> None:
         value = op["value"]
         msg_id = value["id"]
         send = sends.get(msg_id)
+        if send is not None and value.get("from") not in (send[0], None):
+            index.corrupted.add(msg_id)
         intended = value.get("to") if send is None else send[1]
         if value.get("user") != intended:
-            index.misdelivered.add(msg_id)
+            if send is not None:  # an id never sent is `unexpected` only: one finding
+                index.misdelivered.add(msg_id)
             continue
         index.recipient_receipts += 1
         if send is None:
             if msg_id in index.unexpected_received:
                 index.duplicated.add(msg_id)
+                index.extra_receipts.append(op)
             index.unexpected.add(msg_id)
             index.unexpected_received.add(msg_id)
         elif send[9] is None:
@@ -214,6 +256,7 @@ def _classify_receipts(index: HistoryIndex) -> None:
             index.deliveries.append((send, op["time"], value.get("via")))
         else:
             index.duplicated.add(msg_id)
+            index.extra_receipts.append(op)
     for op in index.early_receipts:
         msg_id = op["value"]["id"]
         if msg_id not in sends:

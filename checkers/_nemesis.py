@@ -149,3 +149,8 @@ class ActivePeriods:
                 position += 1
             flags.append(position < count and starts[position] <= time)
         return flags
+
+    def any_between(self, start: int, end: int) -> bool:
+        """True if some fault period overlaps `[start, end]` (ends inclusive)."""
+        position = bisect_right(self._ends, start - 1)  # the first period ending at/after start
+        return position < len(self._starts) and self._starts[position] <= end

@@ -55,7 +55,7 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     a("--seed", type=int, default=None, help="seed of every random choice (default: random)")
     a("--store", default=DEFAULT_STORE, help="store directory (default store/)")
     a("--name", default="", help="test name (default: the nemesis names)")
-    a("--exactly-once", action="store_true", help="duplicated deliveries make the run invalid")
+    a("--exactly-once", action="store_true", help="avoidable duplicated deliveries make the run invalid")
     a("--no-progress", action="store_true", help="no live progress display")
     return p
 

@@ -223,7 +223,8 @@ def _trails(results: dict[str, Any] | None, builder: TrailBuilder) -> str:
                 f"{esc(f' … and {rest} more' if rest else '')}</p>"
             )
     if not parts:
-        return '<p class="note">No lost, duplicated, misdelivered or unexpected messages.</p>'
+        return ('<p class="note">No lost, duplicated, misdelivered, unexpected, corrupted or '
+                'failed-but-delivered messages.</p>')
     return "".join(parts)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 CHECKER_ORDER = ["delivery", "convergence", "routing", "ordering", "availability", "stats", "perf"]
 VERDICT_COLOURS = {"valid": "#2e7d32", "invalid": "#c62828", "unknown": "#ef8f00"}
-PROBLEM_KINDS = ["lost", "duplicated", "misdelivered", "unexpected"]
+PROBLEM_KINDS = ["lost", "duplicated", "misdelivered", "unexpected", "corrupted", "failed_delivered"]
 
 _PREFERRED: dict[str, list[str]] = {
     "delivery": [

@@ -28,6 +28,17 @@ def spread(
 OPTIONS = {"dc_names": DCS, "gossip_interval": 100}
 
 
+def final_of(vvs: dict[str, Any], converged: bool = True) -> dict[str, Any]:
+    """A `final.json` with these hubs' version vectors (`None`: unreachable)."""
+    hubs = {dc: ({"node": f"{dc}-hub", "vv": vv} if vv is not None
+                 else {"node": f"{dc}-hub", "vv": None, "error": "unreachable"})
+            for dc, vv in vvs.items()}
+    return {"time": 1, "hubs": hubs, "converged": converged}
+
+
+AGREED = final_of({dc: {"dc1": 1, "dc2": 1} for dc in DCS})
+
+
 def test_without_events_the_verdict_is_unknown() -> None:
     result = check_convergence([], None, OPTIONS)
     assert result["valid"] == "unknown"
@@ -38,7 +49,7 @@ def test_dots_applied_everywhere_converge_with_exact_quantiles() -> None:
     events = spread("dc1", 1, 0, {"dc2": 200, "dc3": 400})
     events += spread("dc2", 1, 1000, {"dc1": 100, "dc3": 300})
     events.sort(key=lambda item: item["time"])
-    result = check_convergence([], events, OPTIONS)
+    result = check_convergence([], events, OPTIONS, AGREED)
     assert result["valid"] is True
     assert result["dots"] == 2 and result["converged"] == 2
     assert result["unconverged"] == []
@@ -67,7 +78,7 @@ def test_a_dc_without_any_event_leaves_every_dot_unconverged() -> None:
 
 def test_dc_names_default_to_those_seen_in_events() -> None:
     events = spread("dc1", 1, 0, {"dc2": 50})
-    result = check_convergence([], events, {})
+    result = check_convergence([], events, {}, final_of({"dc1": {"dc1": 1}, "dc2": {"dc1": 1}}))
     assert result["valid"] is True and result["dcs"] == ["dc1", "dc2"]
     assert result["gossip_interval_ms"] == 100.0
 
@@ -102,7 +113,8 @@ def test_wan_messages_per_update_from_final_counters() -> None:
 
 def test_theory_for_five_dcs_matches_design() -> None:
     assert theory_rounds(5) == 3.931
-    result = check_convergence([], [], {"dc_names": [f"dc{i}" for i in range(1, 6)]})
+    names = [f"dc{i}" for i in range(1, 6)]
+    result = check_convergence([], [], {"dc_names": names}, final_of({dc: {} for dc in names}))
     assert result["valid"] is True and result["dots"] == 0
     assert result["theory_rounds"] == 3.931
     assert result["design_figures_n5"]["push_pull_p99_rounds"] == 4
@@ -124,3 +136,38 @@ def test_quantiles_per_entry_kind() -> None:
     assert result["by_kind_ms"]["msg"]["max"] == 300.0
     assert result["by_kind_ms"]["coord"] == {"count": 1, "p50": 50.0, "p95": 50.0, "p99": 50.0,
                                              "max": 50.0}
+
+
+def test_final_version_vectors_that_differ_make_it_invalid_whatever_the_events_say() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 200, "dc3": 400})  # every DC logged an apply
+    final = final_of({"dc1": {"dc1": 3, "dc2": 5}, "dc2": {"dc1": 1, "dc2": 5},
+                      "dc3": {"dc2": 5}}, converged=False)
+    result = check_convergence([], events, OPTIONS, final)
+    assert result["valid"] is False
+    assert result["unconverged"] == []
+    assert result["final_vv_differ"] == {"dc1": {"dc1": 3, "dc2": 1, "dc3": 0}}
+    assert result["final_dcs_behind"] == ["dc2", "dc3"]
+    assert result["final_converged"] is False
+    assert check_convergence([], None, OPTIONS, final)["valid"] is False  # no events: still
+
+
+def test_a_hub_reporting_not_converged_makes_it_invalid() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 200, "dc3": 400})
+    final = final_of({dc: {"dc1": 1} for dc in DCS})
+    final["hubs"]["dc2"]["converged"] = False
+    result = check_convergence([], events, OPTIONS, final)
+    assert result["valid"] is False and result["final_not_converged"] == ["dc2"]
+    flagged = final_of({dc: {"dc1": 1} for dc in DCS}, converged=False)
+    assert check_convergence([], events, OPTIONS, flagged)["valid"] is False
+
+
+def test_without_final_state_or_with_an_unreachable_hub_it_is_unknown() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 200, "dc3": 400})
+    missing = check_convergence([], events, OPTIONS)
+    assert missing["valid"] == "unknown" and missing["reason"] == "no final.json"
+    final = final_of({"dc1": {"dc1": 1}, "dc2": {"dc1": 1}, "dc3": None}, converged=False)
+    result = check_convergence([], events, OPTIONS, final)
+    assert result["valid"] == "unknown" and result["final_unreachable"] == ["dc3"]
+    assert "dc3" in result["reason"]
+    final["hubs"]["dc2"]["vv"] = {"dc1": 0}
+    assert check_convergence([], events, OPTIONS, final)["valid"] is False

@@ -142,7 +142,8 @@ def test_unknown_checker_and_reason_shown(run_dir: Path) -> None:
     assert "Verdict: UNKNOWN" in text
     assert "reason: no history.jsonl" in text
     assert "No delivery results" not in text  # delivery exists but has no problem lists
-    assert "No lost, duplicated, misdelivered or unexpected messages." in text
+    assert ("No lost, duplicated, misdelivered, unexpected, corrupted or failed-but-delivered "
+            "messages.") in text
 
 
 def test_partial_run_with_only_a_truncated_history(tmp_path: Path) -> None:
