@@ -7,11 +7,12 @@ raising, and JSONL readers skip lines that do not parse (counting them).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from checkers import _json
 
 
 @dataclass
@@ -22,63 +23,35 @@ class JsonlStats:
     skipped: int = 0
 
 
-CHUNK_BYTES = 2 << 20  # read and decoded at once: a few MiB of whole lines
-
-
-def _decode_chunk(chunk: bytes, stats: JsonlStats) -> list[Any]:
-    """Decode a chunk of whole lines with one C-decoder call (newlines become commas of one JSON
-    array); when some line is malformed (or not UTF-8), fall back to decoding line by line."""
-    try:
-        return list(json.loads(b"[" + chunk.replace(b"\n", b",") + b"]"))
-    except ValueError:
-        pass
-    decoded = []
-    for raw in chunk.split(b"\n"):
-        line = raw.decode("utf-8", errors="replace")
-        if not line.strip():
-            continue
-        try:
-            decoded.append(json.loads(line))
-        except ValueError:
-            stats.skipped += 1
-    return decoded
+CHUNK_BYTES = _json.CHUNK_BYTES  # read and decoded at once: a few MiB of whole lines
 
 
 def iter_jsonl(path: Path, stats: JsonlStats | None = None) -> Iterator[dict[str, Any]]:
     """Yield each JSON object of a JSONL file; malformed or non-object lines are skipped.
 
-    Streams: only a few MiB of the file are held at a time."""
+    Streams: only a few MiB of the file are held at a time. Decoded by `checkers._json` (msgspec,
+    or the stdlib), like the checkers' `load_run`, so both count the same lines as skipped."""
     stats = stats if stats is not None else JsonlStats()
     try:
         handle = path.open("rb")
     except OSError:
         return
     with handle:
-        carry = b""
-        while True:
-            block = handle.read(CHUNK_BYTES)
-            data = carry + block
-            if not block:
-                chunk, carry = data, b""
-            else:
-                cut = data.rfind(b"\n") + 1  # whole lines now, the rest with the next block
-                chunk, carry = data[:cut], data[cut:]
-            chunk = chunk.strip()
-            if chunk:
-                for obj in _decode_chunk(chunk, stats):
-                    if isinstance(obj, dict):
-                        stats.parsed += 1
-                        yield obj
-                    else:
-                        stats.skipped += 1
-            if not block:
-                return
+        for chunk in _json.iter_chunks(handle, CHUNK_BYTES):
+            decoded, bad = _json.decode_lines(chunk)
+            stats.skipped += bad
+            for obj in decoded:
+                if isinstance(obj, dict):
+                    stats.parsed += 1
+                    yield obj
+                else:
+                    stats.skipped += 1
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object file, or `None` when missing, unreadable or not an object."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        obj = _json.loads(path.read_text(encoding="utf-8", errors="replace"))
     except (OSError, ValueError):
         return None
     return obj if isinstance(obj, dict) else None

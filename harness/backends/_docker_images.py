@@ -2,13 +2,17 @@
 
 Three images, each cached by a label holding a hash of its inputs and rebuilt only when they change:
 - base: `$IMFAULT_BASE_IMAGE` when set (e.g. an official `python:3.12-slim` that can be pulled),
-  else a local Debian bookworm minbase + python3 made by `docker/build-base.sh` (debootstrap, then
+  else a local Debian bookworm minbase + python3 made by `build-base.sh` (debootstrap, then
   `docker import`);
-- node: `docker/Dockerfile.node` (`FROM $BASE_IMAGE`) with the `imcluster` package, which must import
+- node: `Dockerfile.node` (`FROM $BASE_IMAGE`) with the `imcluster` package, which must import
   nothing outside the standard library (checked before building);
 - toxiproxy: `$IMFAULT_TOXIPROXY_IMAGE` when set (the official `ghcr.io/shopify/toxiproxy:2.12.0`
   where it can be pulled; its entrypoint takes the same flags), else
-  `docker/Dockerfile.toxiproxy` with the harness's `toxiproxy-server` binary.
+  `Dockerfile.toxiproxy` with the harness's `toxiproxy-server` binary.
+
+The image sources are package data of `harness.backends` (`docker_files/`), and the node image takes
+`imcluster` from wherever that package is imported from, so an installed wheel builds the same
+images (same inputs hashes) as the source tree.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import imcluster
+
 from ..errors import SetupError
 
 __all__ = [
@@ -35,9 +41,8 @@ __all__ = [
 
 IMAGE_INPUTS_LABEL = "imfault.inputs"
 IMAGE_KIND_LABEL = "imfault.image"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCKER_DIR = REPO_ROOT / "docker"
-IMCLUSTER_DIR = REPO_ROOT / "imcluster"
+DOCKER_DIR = Path(__file__).resolve().parent / "docker_files"
+IMCLUSTER_DIR = Path(imcluster.__file__).resolve().parent
 BASE_BUILD_TIMEOUT_S = 900
 
 
@@ -123,10 +128,11 @@ def _ensure_base(client: Any) -> str:
     tag = f"imfault-base:{inputs_hash[:16]}"
     if os.geteuid() != 0:
         raise SetupError("building the local base image needs root (debootstrap); run "
-                         f"`sudo {script} {tag}` or set IMFAULT_BASE_IMAGE to a python3 image")
+                         f"`sudo bash {script} {tag}` or set IMFAULT_BASE_IMAGE to a python3 image")
     try:
         done = subprocess.run(
-            [str(script), tag, f"{IMAGE_KIND_LABEL}=base", f"{IMAGE_INPUTS_LABEL}={inputs_hash}"],
+            ["bash", str(script), tag, f"{IMAGE_KIND_LABEL}=base",
+             f"{IMAGE_INPUTS_LABEL}={inputs_hash}"],
             capture_output=True, text=True, timeout=BASE_BUILD_TIMEOUT_S, check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -1,7 +1,7 @@
 """Measure the docker backend's costs: building the images (from nothing with --from-scratch,
 else whatever is cached), bringing up an N-DC cluster, and tearing it down.
 
-usage: .venv/bin/python docker/measure.py [--from-scratch] [--dcs 5] [--repeat 3]
+usage: .venv/bin/python benchmarks/docker_measure.py [--from-scratch] [--dcs 5] [--repeat 3]
 Prints one JSON object with seconds per step (the numbers in docs/docker.md come from it).
 """
 
