@@ -35,9 +35,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     up.add_argument("--wan-latency", type=float, default=200.0, metavar="MS",
                     help="one-way WAN latency in ms (default 200)")
     up.add_argument("--wan-jitter", type=float, default=0.0, metavar="MS", help="WAN jitter, ms")
-    up.add_argument("--gossip", choices=GOSSIP_MODES, default="push+anti-entropy")
+    up.add_argument("--gossip", choices=GOSSIP_MODES, default=GOSSIP_MODES[0])
     up.add_argument("--gossip-interval", type=float, default=100.0, metavar="MS")
-    up.add_argument("--delivery", choices=DELIVERY_MODES, default="durable")
+    up.add_argument("--delivery", choices=DELIVERY_MODES, default=DELIVERY_MODES[0])
     up.add_argument("--bug", action="append", default=[], choices=BUG_NAMES, metavar="NAME",
                     help=f"seed a bug (repeatable): {', '.join(BUG_NAMES)}")
     up.add_argument("--seed", type=int, default=0)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
 import sys
 import tempfile
@@ -17,95 +16,33 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ._options import add_run_arguments, options_from_namespace
 from .errors import SetupError, UsageError
 from .store import DEFAULT_STORE, write_json
-
-GOSSIP_MODES = ("push+anti-entropy", "anti-entropy", "push")
-DELIVERY_MODES = ("durable", "online-first")
-PARTITION_STYLES = ("blackhole", "refuse")
-BACKENDS = ("local", "docker", "sim")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("run", help="run a test: workload + nemesis against a cluster",
                               description="Run one test and check it. Times in ms except "
                               "--time-limit, --nemesis-interval and --recovery-timeout (s).")
-    a = p.add_argument
-    a("--backend", default="local", help="local (default), docker or sim (virtual time)")
-    a("--dcs", type=int, default=5, help="number of datacenters (default 5)")
-    a("--access-per-dc", type=int, default=1, help="access nodes per DC (default 1)")
-    a("--users", type=int, default=50, help="simulated users (default 50)")
-    a("--rate", type=float, default=50.0, help="client ops per second overall (default 50)")
-    a("--time-limit", type=float, default=30.0, help="main phase length in s (default 30)")
-    a("--nemesis", action="append", default=[], metavar="NAME[,NAME...]",
-      help="fault(s) to inject (see `imfault nemeses`); repeatable")
-    a("--nemesis-interval", type=float, default=5.0,
-      help="s between a fault's start and stop (default 5)")
-    a("--wan-latency", type=float, default=200.0, help="one-way WAN latency in ms (default 200)")
-    a("--wan-jitter", type=float, default=0.0, help="WAN jitter in ms (default 0)")
-    a("--gossip-interval", type=float, default=100.0, help="gossip round in ms (default 100)")
-    a("--gossip", default="push+anti-entropy", help=f"one of {', '.join(GOSSIP_MODES)}")
-    a("--partition-style", default="blackhole", help="blackhole (default) or refuse")
-    a("--delivery", default="durable", help="durable (default) or online-first")
-    a("--bug", action="append", default=[], metavar="NAME", help="seeded bug; repeatable")
-    a("--roam", type=float, default=0.1, help="chance a session starts in a foreign DC")
-    a("--locality", type=float, default=0.7, help="chance a recipient is in the sender's DC")
-    a("--recovery-timeout", type=float, default=60.0, help="bound of the recovery phase in s")
-    a("--seed", type=int, default=None, help="seed of every random choice (default: random)")
-    a("--store", default=DEFAULT_STORE, help="store directory (default store/)")
-    a("--name", default="", help="test name (default: the nemesis names)")
-    a("--exactly-once", action="store_true", help="avoidable duplicated deliveries make the run invalid")
-    a("--no-progress", action="store_true", help="no live progress display")
+    add_run_arguments(p)  # every run option, from the schema (harness/_options.py)
+    p.add_argument("--no-progress", action="store_true", help="no live progress display")
     return p
 
 
 def options_from_args(args: argparse.Namespace) -> Any:
-    """Validate the parsed options (UsageError with a clear message) into `RunOptions`."""
-    from .runner import RunOptions
-
-    def need(cond: bool, message: str) -> None:
-        if not cond:
-            raise UsageError(message)
-
-    need(args.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, "
-         f"not {args.backend!r}")
-    need(args.dcs >= 1, f"--dcs must be at least 1 (got {args.dcs})")
-    need(args.access_per_dc >= 1, f"--access-per-dc must be at least 1 (got {args.access_per_dc})")
-    need(args.users >= 2, f"--users must be at least 2 (got {args.users})")
-    need(args.rate > 0, f"--rate must be positive (ops/s, got {args.rate})")
-    need(args.time_limit > 0, f"--time-limit must be positive (s, got {args.time_limit})")
-    need(args.nemesis_interval > 0, "--nemesis-interval must be positive (s)")
-    need(args.wan_latency >= 0, "--wan-latency must not be negative (ms)")
-    need(args.wan_jitter >= 0, "--wan-jitter must not be negative (ms)")
-    need(args.gossip_interval > 0, "--gossip-interval must be positive (ms)")
-    need(args.gossip in GOSSIP_MODES, f"--gossip must be one of {', '.join(GOSSIP_MODES)}")
-    need(args.partition_style in PARTITION_STYLES,
-         f"--partition-style must be one of {', '.join(PARTITION_STYLES)}")
-    need(args.delivery in DELIVERY_MODES, f"--delivery must be one of {', '.join(DELIVERY_MODES)}")
-    need(0 <= args.roam <= 1, f"--roam is a probability in [0, 1] (got {args.roam})")
-    need(0 <= args.locality <= 1, f"--locality is a probability in [0, 1] (got {args.locality})")
-    need(args.recovery_timeout > 0, "--recovery-timeout must be positive (s)")
-    need(args.seed is None or args.seed >= 0, "--seed must be a non-negative integer")
-    need(not args.name or bool(_NAME_RE.match(args.name)),
-         "--name may hold letters, digits and . _ + - only")
-    from .backends._base import BUG_NAMES
-    bugs = [b for item in args.bug for b in item.split(",") if b]
-    unknown = [b for b in bugs if b not in BUG_NAMES]
-    need(not unknown, f"unknown --bug {', '.join(unknown)}; known: {', '.join(BUG_NAMES)}")
+    """Validate the parsed options (UsageError with a clear message) into `RunOptions`; with
+    `--schedule`, the workload shape, seed and nemeses come from the schedule file."""
     from .nemesis import get_nemesis, parse_nemesis_names
-    nemeses = parse_nemesis_names(args.nemesis)
-    get_nemesis(nemeses)  # UsageError listing the known names if one is unknown
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    return RunOptions(backend=args.backend, dcs=args.dcs, access_per_dc=args.access_per_dc,
-                      users=args.users, rate=args.rate, time_limit=args.time_limit,
-                      nemesis=nemeses, nemesis_interval=args.nemesis_interval,
-                      wan_latency=args.wan_latency, wan_jitter=args.wan_jitter,
-                      gossip_interval=args.gossip_interval, gossip=args.gossip,
-                      partition_style=args.partition_style, delivery=args.delivery, bug=bugs,
-                      roam=args.roam, locality=args.locality,
-                      recovery_timeout=args.recovery_timeout, seed=seed, store=args.store,
-                      name=args.name, exactly_once=args.exactly_once)
+
+    values = vars(args)
+    if args.schedule:
+        from .schedule_file import apply_schedule_file
+        values = apply_schedule_file(values, args.schedule)
+    options = options_from_namespace(values, fill={"seed": lambda: secrets.randbelow(2**31)})
+    options.nemesis = parse_nemesis_names(options.nemesis)
+    get_nemesis(options.nemesis)  # UsageError listing the known names if one is unknown
+    return options
 
 
 def handle_run(args: argparse.Namespace) -> int:

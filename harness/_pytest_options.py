@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from ._options import RUN_OPTIONS, fmt_value, problem
+
 __all__ = ["IM_OPTIONS", "ImSettings", "add_options", "derive_seed", "settings_from_config"]
 
 
@@ -28,20 +30,25 @@ class _Option:
     help: str
 
 
-IM_OPTIONS: tuple[_Option, ...] = (
-    _Option("im_backend", "--im-backend", str, "local",
-            "backend of the clusters the imfault fixtures start: local (default), docker or sim "
-            "(virtual time)"),
-    _Option("im_dcs", "--im-dcs", int, 3, "datacenters per cluster (default 3)"),
-    _Option("im_wan_latency", "--im-wan-latency", float, 200.0,
-            "one-way WAN latency in ms (default 200)"),
-    _Option("im_seed", "--im-seed", int, None,
-            "base seed; each test's seed derives from it and the test id (default: random, "
-            "shown in the header)"),
-    _Option("im_store", "--im-store", str, "store",
-            "store directory for run directories (default store/, relative to the rootdir)"),
-    _Option("im_time_limit", "--im-time-limit", float, 8.0,
-            "main phase length of each run in s (default 8)"),
+_PYTEST_HELP = {
+    "backend": "backend of the clusters the imfault fixtures start: local (default), docker or "
+               "sim (virtual time)",
+    "dcs": "datacenters per cluster (default 3)",
+    "seed": "base seed; each test's seed derives from it and the test id (default: random, "
+            "shown in the header)",
+    "store": "store directory for run directories (default store/, relative to the rootdir)",
+    "time_limit": "main phase length of each run in s (default 8)",
+}
+"""Where the plugin's meaning differs from `imfault run`'s help (else the schema's help)."""
+
+RUN_IM_OPTIONS: tuple[_Option, ...] = tuple(
+    _Option(str(spec.pytest_name), str(spec.pytest_flag), spec.type, spec.pytest_default,
+            _PYTEST_HELP.get(spec.name, spec.help))
+    for spec in RUN_OPTIONS if spec.pytest_name is not None)
+"""The run options the plugin has `--im-...` options for: generated from the run option schema
+(`harness._options`, fields with a `pytest_default`)."""
+
+IM_OPTIONS: tuple[_Option, ...] = RUN_IM_OPTIONS + (
     _Option("im_summary_md", "--im-summary-md", str, None,
             "write a Markdown table of the session's runs (verdicts, key numbers, reports) to "
             "this file (relative to the rootdir); GITHUB_STEP_SUMMARY, when set, gets it too"),
@@ -75,18 +82,26 @@ class ImSettings:
         how = "" if self.seed_was_given else " (random; rerun with --im-seed " \
                                               f"{self.seed})"
         return (f"imfault: backend={self.backend} dcs={self.dcs} "
-                f"wan-latency={_num(self.wan_latency)}ms time-limit={_num(self.time_limit)}s "
+                f"wan-latency={fmt_value(self.wan_latency)}ms time-limit={fmt_value(self.time_limit)}s "
                 f"seed={self.seed}{how} store={self.store}")
 
     def pytest_args(self) -> list[str]:
-        """Options that make a pytest re-run use these same settings."""
-        return ["--im-backend", self.backend, "--im-dcs", str(self.dcs),
-                "--im-wan-latency", _num(self.wan_latency), "--im-seed", str(self.seed),
-                "--im-store", str(self.store), "--im-time-limit", _num(self.time_limit)]
+        """Options that make a pytest re-run use these same settings (every run option the
+        plugin has, from the schema)."""
+        args: list[str] = []
+        for option in RUN_IM_OPTIONS:
+            args += [option.flag, fmt_value(getattr(self, option.name.removeprefix("im_")))]
+        return args
+
+    def run_options(self) -> dict[str, Any]:
+        """The `RunOptions` values these settings give every run (the seed is per test)."""
+        values = {option.name.removeprefix("im_"): getattr(self, option.name.removeprefix("im_"))
+                  for option in RUN_IM_OPTIONS if option.name != "im_seed"}
+        values["store"] = str(self.store)
+        return values
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
+_SEED = next(spec for spec in RUN_OPTIONS if spec.name == "seed")
 
 
 def _value(config: pytest.Config, option: _Option) -> Any:
@@ -104,23 +119,21 @@ def _value(config: pytest.Config, option: _Option) -> Any:
 def settings_from_config(config: pytest.Config) -> ImSettings:
     """Resolve the effective settings; `pytest.UsageError` for invalid values."""
     values = {option.name: _value(config, option) for option in IM_OPTIONS}
+    for spec in RUN_OPTIONS:
+        if spec.pytest_name is not None and spec.name != "seed":
+            message = problem(spec, values[spec.pytest_name], spec.pytest_flag)
+            if message:
+                raise pytest.UsageError(message)
     backend = str(values["im_backend"])
-    if backend not in ("local", "docker", "sim"):
-        raise pytest.UsageError(f"--im-backend must be local, docker or sim, not {backend!r}")
-    if int(values["im_dcs"]) < 1:
-        raise pytest.UsageError("--im-dcs must be at least 1")
-    if float(values["im_wan_latency"]) < 0:
-        raise pytest.UsageError("--im-wan-latency must not be negative")
-    if float(values["im_time_limit"]) <= 0:
-        raise pytest.UsageError("--im-time-limit must be positive")
     seed = values["im_seed"]
     given = seed is not None
     if seed is None:
         env_seed = os.environ.get("IMFAULT_SEED", "")
         seed = int(env_seed) if env_seed.isdigit() else secrets.randbelow(2**31)
         given = env_seed.isdigit()
-    if int(seed) < 0:
-        raise pytest.UsageError("--im-seed must be a non-negative integer")
+    message = problem(_SEED, int(seed), "--im-seed")
+    if message:
+        raise pytest.UsageError(message)
     store = _under_rootdir(config, values["im_store"])
     summary_md = values["im_summary_md"]
     return ImSettings(backend=backend, dcs=int(values["im_dcs"]),

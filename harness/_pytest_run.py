@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._options import RUN_OPTIONS, cluster_spec_fields_of
+
 if TYPE_CHECKING:
     from .backends import Backend, ClusterSpec
     from .runner import RunOptions
@@ -30,11 +32,10 @@ RUN_DEFAULTS: dict[str, Any] = {"users": 20, "rate": 25.0, "nemesis_interval": 2
                                 "recovery_timeout": 30.0}
 """Run options the plugin picks for tests where the CLI's defaults are sized for long runs."""
 
-# RunOptions field -> ClusterSpec field, for the options that shape the cluster itself.
-_SPEC_OF_RUN = {"dcs": "dcs", "access_per_dc": "access_per_dc", "wan_latency": "wan_latency_ms",
-                "wan_jitter": "wan_jitter_ms", "gossip": "gossip",
-                "gossip_interval": "gossip_interval_ms", "delivery": "delivery", "bug": "bugs",
-                "partition_style": "partition_style"}
+# RunOptions field -> ClusterSpec field, for the options that shape the cluster itself (from the
+# run option schema; the seed is per run, not a shape).
+_SPEC_OF_RUN = {spec.name: spec.cluster for spec in RUN_OPTIONS
+                if spec.cluster is not None and spec.name != "seed"}
 
 
 def run_options_fields() -> set[str]:
@@ -70,9 +71,7 @@ def run_fields_of_spec(spec: ClusterSpec) -> dict[str, Any]:
 
 def cluster_spec_fields(options: RunOptions) -> dict[str, Any]:
     """The `ClusterSpec` fields a run's options ask for (to compare with a shared cluster)."""
-    values = {spec: getattr(options, run) for run, spec in _SPEC_OF_RUN.items()}
-    values["bugs"] = tuple(values["bugs"])
-    return values
+    return cluster_spec_fields_of(options, with_seed=False)
 
 
 def ensure_backend_available(backend: str) -> None:

@@ -36,6 +36,8 @@ from toxiproxy.api import APIConsumer  # type: ignore[import-untyped]
 from toxiproxy.exceptions import NotFound  # type: ignore[import-untyped]
 from toxiproxy.server import Toxiproxy  # type: ignore[import-untyped]
 
+from imcluster._config import PARTITION_STYLES
+
 from ._procs import ChildProcess, free_port, log_tail, start_child
 from .errors import SetupError, UsageError
 
@@ -49,7 +51,6 @@ __all__ = [
 ]
 
 TOXIPROXY_VERSION = "v2.12.0"
-PARTITION_STYLES = ("blackhole", "refuse")
 DEGRADE_KINDS = ("latency", "bandwidth", "slicer", "reset_peer")
 STREAMS = ("upstream", "downstream")
 _HTTP_TIMEOUT = 5.0

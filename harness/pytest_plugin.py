@@ -87,9 +87,7 @@ def im_settings(pytestconfig: pytest.Config) -> ImSettings:
 
 
 def _base_run_options(settings: ImSettings) -> dict[str, Any]:
-    return {"backend": settings.backend, "dcs": settings.dcs,
-            "wan_latency": settings.wan_latency, "time_limit": settings.time_limit,
-            "store": str(settings.store)}
+    return settings.run_options()
 
 
 @pytest.fixture(scope="module")

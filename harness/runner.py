@@ -12,16 +12,16 @@ import asyncio
 import functools
 import json
 import random
-import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from checkers import FaultOps, fault_ops_of
 
+from ._options import RunOptions, cluster_spec
 from ._signals import teardown_shield
 from .errors import SetupError
 from .generators import (
@@ -36,76 +36,13 @@ from .generators import (
 )
 from .history import HistoryWriter, ProcessTable
 from .ops import NEMESIS, Op
+from .schedule_file import plan_nemesis
 from .store import create_run_dir, write_json
 from .workload import UserClients, UserWorkload, WorkloadSpec, recovery_logins
 
 QUIET_PERIOD_S = 2.0
 """Recovery ends when every hub's version vector is equal and no delivery arrived for this long."""
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_SETUP = 0, 1, 3, 4
-
-
-@dataclass
-class RunOptions:
-    """Every `imfault run` option, named as in `test.json` (times: ms, except s where noted)."""
-
-    backend: str = "local"
-    dcs: int = 5
-    access_per_dc: int = 1
-    users: int = 50
-    rate: float = 50.0
-    time_limit: float = 30.0          # s
-    nemesis: list[str] = field(default_factory=list)
-    nemesis_interval: float = 5.0     # s
-    wan_latency: float = 200.0
-    wan_jitter: float = 0.0
-    gossip_interval: float = 100.0
-    gossip: str = "push+anti-entropy"
-    partition_style: str = "blackhole"
-    delivery: str = "durable"
-    bug: list[str] = field(default_factory=list)
-    roam: float = 0.1
-    locality: float = 0.7
-    recovery_timeout: float = 60.0    # s
-    seed: int = 0
-    store: str = "store"
-    name: str = ""
-    exactly_once: bool = False
-
-    @property
-    def dc_names(self) -> list[str]:
-        return [f"dc{i}" for i in range(1, self.dcs + 1)]
-
-    def test_name(self) -> str:
-        if self.name:
-            return self.name
-        return "-".join(self.nemesis) if self.nemesis else "noop"
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
-
-    def command(self) -> str:
-        """The command line that reproduces this run."""
-        args = ["imfault", "run", "--backend", self.backend, "--dcs", str(self.dcs),
-                "--access-per-dc", str(self.access_per_dc), "--users", str(self.users),
-                "--rate", _num(self.rate), "--time-limit", _num(self.time_limit)]
-        if self.nemesis:
-            args += ["--nemesis", ",".join(self.nemesis)]
-        args += ["--nemesis-interval", _num(self.nemesis_interval),
-                 "--wan-latency", _num(self.wan_latency), "--wan-jitter", _num(self.wan_jitter),
-                 "--gossip-interval", _num(self.gossip_interval), "--gossip", self.gossip,
-                 "--partition-style", self.partition_style, "--delivery", self.delivery]
-        for bug in self.bug:
-            args += ["--bug", bug]
-        args += ["--roam", _num(self.roam), "--locality", _num(self.locality),
-                 "--recovery-timeout", _num(self.recovery_timeout), "--seed", str(self.seed),
-                 "--store", self.store, "--name", self.test_name()]
-        if self.exactly_once:
-            args.append("--exactly-once")
-        return shlex.join(args)
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 @dataclass
@@ -276,7 +213,6 @@ def run_test(options: RunOptions, state: RunState | None = None,
         from .sim import run_sim_test
         return run_sim_test(options, state, say, backend)
     from .backends import get_backend
-    from .backends._base import ClusterSpec
     from .nemesis import NemesisContext, get_nemesis
 
     nemesis = get_nemesis(options.nemesis)  # UsageError before anything starts
@@ -294,12 +230,7 @@ def run_test(options: RunOptions, state: RunState | None = None,
     write_json(run_dir / "test.json", test_json())
     say(f"seed {options.seed}  run dir {run_dir}")
     history = HistoryWriter(run_dir / "history.jsonl", start_ns=start_mono)
-    spec = ClusterSpec(dcs=options.dcs, access_per_dc=options.access_per_dc,
-                       wan_latency_ms=options.wan_latency, wan_jitter_ms=options.wan_jitter,
-                       gossip=options.gossip, gossip_interval_ms=options.gossip_interval,
-                       delivery=options.delivery, bugs=tuple(options.bug),
-                       partition_style=options.partition_style, seed=options.seed,
-                       work_dir=run_dir / "work")
+    spec = cluster_spec(options, run_dir / "work")
     backend = backend if backend is not None else get_backend(options.backend)
     nemesis_ctx = None
     results: dict[str, Any] = {"valid": "unknown"}
@@ -310,6 +241,7 @@ def run_test(options: RunOptions, state: RunState | None = None,
                                      rng=random.Random(options.seed), options=test_json(),
                                      spec=spec)
         nemesis.setup(nemesis_ctx)
+        nemesis = plan_nemesis(nemesis, nemesis_ctx, options, run_dir)  # writes schedule.json
         asyncio.run(_phases(options, backend, nemesis, nemesis_ctx, history, phases, state, say,
                             lambda: collect(backend, run_dir, start_wall_ns)))
     finally:

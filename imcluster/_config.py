@@ -14,6 +14,9 @@ GOSSIP_MODES: tuple[str, ...] = ("push+anti-entropy", "anti-entropy", "push")
 DELIVERY_MODES: tuple[str, ...] = ("durable", "online-first")
 BUGS: tuple[str, ...] = ("ack-before-persist", "volatile-store", "no-anti-entropy", "gateway-drop",
                          "no-tombstones", "wallclock-lww")
+PARTITION_STYLES: tuple[str, ...] = ("blackhole", "refuse")
+"""How a cut WAN link fails: `blackhole` drops silently, `refuse` resets connections (the WANs of
+every backend, Toxiproxy and simulated, implement both)."""
 
 
 class Rng(Protocol):

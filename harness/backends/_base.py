@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from imcluster._config import BUGS, DELIVERY_MODES, GOSSIP_MODES, PARTITION_STYLES
+
 from ..errors import SetupError, UsageError
 
 if TYPE_CHECKING:
@@ -34,17 +36,8 @@ __all__ = [
     "run_coroutine_sync",
 ]
 
-GOSSIP_MODES = ("push+anti-entropy", "anti-entropy", "push")
-DELIVERY_MODES = ("durable", "online-first")
-BUG_NAMES = (
-    "ack-before-persist",
-    "volatile-store",
-    "no-anti-entropy",
-    "gateway-drop",
-    "no-tombstones",
-    "wallclock-lww",
-)
-PARTITION_STYLES = ("blackhole", "refuse")
+BUG_NAMES = BUGS
+"""The seeded bugs (`imcluster`'s `BUGS`; the harness's name for them)."""
 
 T = TypeVar("T")
 
@@ -62,11 +55,11 @@ class ClusterSpec:
     access_per_dc: int = 1
     wan_latency_ms: float = 200
     wan_jitter_ms: float = 0
-    gossip: str = "push+anti-entropy"
+    gossip: str = GOSSIP_MODES[0]
     gossip_interval_ms: float = 100
-    delivery: str = "durable"
+    delivery: str = DELIVERY_MODES[0]
     bugs: tuple[str, ...] = ()
-    partition_style: str = "blackhole"
+    partition_style: str = PARTITION_STYLES[0]
     seed: int = 0
     secret: str = ""
     work_dir: Path = field(default_factory=_new_work_dir)

@@ -27,7 +27,8 @@ from ._base import (
     op_field,
 )
 
-__all__ = ["ComposedNemesis", "ValidatingNemesis", "compose", "merge_fault_ops", "validate"]
+__all__ = ["ComposedNemesis", "ValidatingNemesis", "WrappingNemesis", "compose", "merge_fault_ops",
+           "validate"]
 
 
 class ComposedNemesis(Nemesis):
@@ -152,12 +153,9 @@ def compose(nemeses: Sequence[Nemesis]) -> Nemesis:
 _OP_TYPES = ("invoke", "ok", "fail", "info")
 
 
-class ValidatingNemesis(Nemesis):
-    """Wraps a nemesis and checks the protocol: ops well formed, a start followed by a stop.
-
-    An invalid op is not passed on: it completes as `info` with an `error`. Every problem found is
-    also kept in `problems` (a start still active at teardown is one).
-    """
+class WrappingNemesis(Nemesis):
+    """A nemesis standing in for `inner`: its name, ops and fault ops, and every method passed
+    on to it. Subclasses override what they change (`ValidatingNemesis`, `RecordedNemesis`)."""
 
     def __init__(self, inner: Nemesis) -> None:
         self.inner = inner
@@ -166,12 +164,38 @@ class ValidatingNemesis(Nemesis):
         self.fs = inner.fs  # type: ignore[misc]
         self.start_f = inner.start_f  # type: ignore[misc]
         self.stop_f = inner.stop_f  # type: ignore[misc]
-        self.problems: list[str] = []
-        self.active: set[tuple[str, str]] = set()
 
     @property
     def fault_ops(self) -> Mapping[str, tuple[str, str]]:
         return self.inner.fault_ops
+
+    def setup(self, ctx: NemesisContext) -> None:
+        self.inner.setup(ctx)
+
+    def invoke(self, ctx: NemesisContext, op: Any) -> Any:
+        return self.inner.invoke(ctx, op)
+
+    def teardown(self, ctx: NemesisContext) -> None:
+        self.inner.teardown(ctx)
+
+    def schedule(self, ctx: NemesisContext, offset_s: float = 0.0) -> Schedule:
+        return self.inner.schedule(ctx, offset_s)
+
+    def final_schedule(self, ctx: NemesisContext) -> Schedule:
+        return self.inner.final_schedule(ctx)
+
+
+class ValidatingNemesis(WrappingNemesis):
+    """Wraps a nemesis and checks the protocol: ops well formed, a start followed by a stop.
+
+    An invalid op is not passed on: it completes as `info` with an `error`. Every problem found is
+    also kept in `problems` (a start still active at teardown is one).
+    """
+
+    def __init__(self, inner: Nemesis) -> None:
+        super().__init__(inner)
+        self.problems: list[str] = []
+        self.active: set[tuple[str, str]] = set()
 
     def _pairs(self) -> dict[str, str]:
         """start f -> stop f, for the inner nemesis and, if composed, each of its children."""
@@ -210,9 +234,6 @@ class ValidatingNemesis(Nemesis):
             problems.append("completion process differs from the invoke's")
         return problems
 
-    def setup(self, ctx: NemesisContext) -> None:
-        self.inner.setup(ctx)
-
     def invoke(self, ctx: NemesisContext, op: Any) -> Any:
         problems = self.check_invoke(op)
         if problems:
@@ -239,12 +260,6 @@ class ValidatingNemesis(Nemesis):
         for owner, start in sorted(self.active):
             self.problems.append(f"{start} by {owner} was never followed by its stop")
         self.inner.teardown(ctx)
-
-    def schedule(self, ctx: NemesisContext, offset_s: float = 0.0) -> Schedule:
-        return self.inner.schedule(ctx, offset_s)
-
-    def final_schedule(self, ctx: NemesisContext) -> Schedule:
-        return self.inner.final_schedule(ctx)
 
 
 def validate(nemesis: Nemesis) -> ValidatingNemesis:

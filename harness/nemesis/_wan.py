@@ -13,13 +13,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from imcluster._config import PARTITION_STYLES
+
 from ..errors import UsageError
 from ._base import Nemesis, NemesisContext
 from ._shapes import SHAPES
 
 __all__ = ["PARTITION_STYLES", "PartitionNemesis", "WanDegradeNemesis", "partition_nemesis_class"]
-
-PARTITION_STYLES = ("blackhole", "refuse")
 
 _MIN_DCS = {"partition-ring": 4, "partition-bridge": 3}
 

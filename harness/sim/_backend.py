@@ -17,6 +17,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from imcluster._config import PARTITION_STYLES
 from imcluster._memnet import MemCluster
 from imcluster._state import Entry
 
@@ -27,7 +28,6 @@ from ..nemesis._wan import DEGRADE_KINDS
 __all__ = ["SimBackend", "SimCluster", "SimWan"]
 
 Link = tuple[str, str]
-PARTITION_STYLES = ("blackhole", "refuse")
 
 
 def frame_size(frame: dict[str, Any]) -> int:

@@ -16,11 +16,12 @@ from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
-from ..backends._base import ClusterSpec
+from .._options import cluster_spec
 from ..errors import UsageError
 from ..generators import Context, Generator, Pending
 from ..history import HistoryWriter, ProcessTable
 from ..ops import NEMESIS, Op
+from ..schedule_file import plan_nemesis
 from ..store import create_run_dir, write_json
 from ..workload import WorkloadSpec
 from ._backend import SimBackend, SimCluster
@@ -111,15 +112,6 @@ class SimInterpreter:
         return self.changed
 
 
-def _spec(options: Any, run_dir: Path) -> ClusterSpec:
-    return ClusterSpec(dcs=options.dcs, access_per_dc=options.access_per_dc,
-                       wan_latency_ms=options.wan_latency, wan_jitter_ms=options.wan_jitter,
-                       gossip=options.gossip, gossip_interval_ms=options.gossip_interval,
-                       delivery=options.delivery, bugs=tuple(options.bug),
-                       partition_style=options.partition_style, seed=options.seed,
-                       work_dir=run_dir / "work")
-
-
 def _hub_statuses(backend: SimBackend, dc_names: list[str]) -> dict[str, dict[str, Any] | None]:
     statuses: dict[str, dict[str, Any] | None] = {}
     for dc in dc_names:
@@ -191,7 +183,7 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
 
     write_json(run_dir / "test.json", test_json())
     say(f"seed {options.seed}  run dir {run_dir}  (sim: virtual time)")
-    spec = _spec(options, run_dir)
+    spec = cluster_spec(options, run_dir / "work")
     if backend is not None and not isinstance(backend, SimBackend):
         if getattr(backend, "name", "sim") != "sim":
             raise UsageError(f"--backend sim cannot run on a {backend.name!r} cluster")
@@ -208,6 +200,7 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
     try:
         state.phase = "setup"
         nemesis.setup(nemesis_ctx)
+        nemesis = plan_nemesis(nemesis, nemesis_ctx, options, run_dir)  # writes schedule.json
         _phases(options, sim, nemesis, nemesis_ctx, history, phases, state, say, run_dir, sink)
     finally:
         state.phase = "teardown"
