@@ -279,6 +279,7 @@ class Link:
         self.connect_failures = 0
         self.hang_closes = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def up(self) -> bool:
@@ -288,10 +289,16 @@ class Link:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        """Stop the link for good. Python 3.11's `asyncio.wait_for` can swallow a cancellation
+        that lands as its inner await completes (the connect or handshake of a reconnecting
+        link), so the task is cancelled again until it ends, and `_run` checks `_stopping`."""
+        self._stopping = True
+        task = self._task
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        if task is not None and task.done() and not task.cancelled():
+            task.exception()  # retrieved: a link that failed while stopping is not an error
 
     def send(self, frame: Frame) -> bool:
         """Queue `frame`; False (dropped) if the link is down or its queue is full."""
@@ -310,7 +317,7 @@ class Link:
 
     async def _run(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
             conn: FramedConnection | None = None
             try:
                 conn = await open_framed(self.host, self.port, self.max_frame, self.timeout)
@@ -324,6 +331,9 @@ class Link:
                 await asyncio.sleep(self._backoff(attempt))
                 attempt += 1
                 continue
+            if self._stopping:
+                conn.close()
+                return
             attempt = 0
             self.connects += 1
             await self._serve(conn)

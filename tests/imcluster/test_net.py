@@ -256,3 +256,24 @@ async def test_slow_answer_that_keeps_arriving_is_not_a_hang() -> None:
     finally:
         await link.stop()
         await server.stop()
+
+
+async def test_stop_ends_a_link_whose_connect_swallowed_the_cancellation(
+        monkeypatch: Any) -> None:
+    """Python 3.11's `asyncio.wait_for` may swallow a cancellation that lands as its inner await
+    completes; a reconnecting link's `stop()` then waited for ever (seen as a node that logged
+    "stopping" but never exited, and a 300 s test timeout)."""
+    import imcluster._net as net
+
+    async def swallowing_connect(*args: Any, **kwargs: Any) -> Any:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass  # as wait_for does when the connect completed in the same loop iteration
+        raise OSError("connect failed")
+
+    monkeypatch.setattr(net, "open_framed", swallowing_connect)
+    link = Recorder().link(1)
+    link.start()
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(link.stop(), 5)
