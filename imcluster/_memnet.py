@@ -255,6 +255,8 @@ class MemCluster:
 
     def node_now_ns(self, name: str) -> int:
         """The (possibly skewed) clock of node or DC `name`, in ns."""
+        if not self.clock_offset_ms:
+            return self.now_ns  # no skew anywhere (the usual case)
         offset = self.clock_offset_ms.get(name, 0.0)
         if name in self.access_dc and name not in self.clock_offset_ms:
             offset = self.clock_offset_ms.get(self.access_dc[name], 0.0)
