@@ -41,6 +41,8 @@ class HubConfig:
     forward_timeout_ms: float = 2000
     max_batch_entries: int = 256
     max_batch_bytes: int = 256 * 1024
+    # anti-entropy does not resend entries sent to a peer less than this long ago (`_inflight`)
+    resend_after_ms: float = 1000
     reoffer_after_ms: float = 3000  # an unacknowledged offer older than this is sent again
     reoffer_interval_ms: float = 1000  # how often the hub looks for such offers
     max_offers: int = 65536  # messages the offer book tracks at most (oldest forgotten first)
@@ -67,6 +69,8 @@ class HubConfig:
             raise ValueError("gossip_interval_ms and forward_timeout_ms must be positive")
         if self.max_batch_entries < 1 or self.max_batch_bytes < 1:
             raise ValueError("batch bounds must be positive")
+        if self.resend_after_ms < 0:
+            raise ValueError("resend_after_ms must be >= 0")
         if self.reoffer_after_ms <= 0 or self.reoffer_interval_ms <= 0 or self.max_offers < 1:
             raise ValueError("reoffer_after_ms, reoffer_interval_ms and max_offers must be positive")
 

@@ -26,6 +26,7 @@ from ._events import (
     TimerFired,
 )
 from ._hlc import Hlc
+from ._inflight import InFlight
 from ._offers import OfferBook
 from ._state import Entry, MsgKey, ReplicaState, msg_key
 from ._wire import WireError, encode, validate_msg
@@ -61,6 +62,17 @@ def _valid_msg(msg: object) -> dict[str, Any] | None:
         return None
 
 
+def _origin_of(raw: object) -> object:
+    """The origin a gossiped entry (an `Entry` or its JSON object) names, unchecked."""
+    return raw.origin if type(raw) is Entry else raw.get("origin") if isinstance(raw, dict) else None
+
+
+def _seq_of(raw: object) -> int:
+    """The seq a gossiped entry names (0 if it is not an int)."""
+    seq = raw.seq if type(raw) is Entry else raw.get("seq") if isinstance(raw, dict) else 0
+    return seq if type(seq) is int else 0
+
+
 class HubCore:
     """One DC's hub. Feed it events with `handle(event, now_ns)` and carry out the effects."""
 
@@ -76,6 +88,8 @@ class HubCore:
         self.sessions: dict[str, set[tuple[str, str]]] = {}
         # offers made to local sessions, by message key (to check acks and re-offer)
         self.offers = OfferBook(config.max_offers)
+        self.in_flight = InFlight(config.resend_after_ms)  # what anti-entropy need not resend
+        self._now_ns = 0
         self._reoffer_armed = False
         self.forwards: dict[str, _Forward] = {}  # by id: a hub refuses an id it knows already
         self.routed_online: set[MsgKey] = set()  # online-first: handed over without an entry
@@ -125,6 +139,7 @@ class HubCore:
 
     def handle(self, event: object, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
+        self._now_ns = now_ns  # for `_push`'s in-flight record
         if isinstance(event, PeerFrame):
             self._on_peer_frame(event.peer, event.frame, now_ns, out)
         elif isinstance(event, AccessFrame):
@@ -169,8 +184,10 @@ class HubCore:
         if not self.config.eager_push or not entries:
             return
         frame = {"type": "push", "entries": self._wire(entries)}
+        seq = max(e.seq for e in entries)  # own entries, all of one origin
         for peer in self.config.peers:
             self._send_peer(peer, frame, out)
+            self.in_flight.record_seq(peer, self.dc, seq, self._now_ns)
 
     def _wire(self, entries: list[Entry]) -> list[Any]:
         """Entries as a frame carries them: JSON objects, or (`in_process_entries`, peers in the
@@ -508,21 +525,28 @@ class HubCore:
             if not isinstance(vv, dict):
                 self.counters["bad_frames"] += 1
                 return
-            missing = self.state.missing_for(vv, self.config.max_batch_entries,
-                                             self.config.max_batch_bytes)
+            missing = self._missing_for(peer, vv, now_ns)
             self._send_peer(peer, {"type": "entries", "entries": self._wire(missing),
                                    "vv": self.state.version_vector()}, out, reply=True)
         elif kind == "entries":
             self._apply_remote(frame.get("entries"), now_ns, out)
             vv = frame.get("vv")
             if isinstance(vv, dict):  # the answer to our digest: send what the peer lacks
-                missing = self.state.missing_for(vv, self.config.max_batch_entries,
-                                                 self.config.max_batch_bytes)
+                missing = self._missing_for(peer, vv, now_ns)
                 if missing:
                     self._send_peer(peer, {"type": "entries", "entries": self._wire(missing)},
                                     out)
         elif kind == "push":
-            self._apply_remote(frame.get("entries"), now_ns, out)
+            entries = frame.get("entries")
+            self._apply_remote(entries, now_ns, out)
+            if isinstance(entries, list):
+                # the origin pushed its entries to every peer at once: they are on their way to
+                # the others too (if lost, the resend timeout runs out)
+                seq = max((_seq_of(e) for e in entries if _origin_of(e) == peer), default=0)
+                if seq and (peer, seq) in self.state:
+                    for other in self.config.peers:
+                        if other != peer:
+                            self.in_flight.record_seq(other, peer, seq, now_ns)
         elif kind == "forward":
             msg = _valid_msg(frame.get("msg"))
             if msg is None:
@@ -541,6 +565,14 @@ class HubCore:
                 self.counters["bad_frames"] += 1
         else:
             self.counters["bad_frames"] += 1
+
+    def _missing_for(self, peer: str, vv: Mapping[str, Any], now_ns: int) -> list[Entry]:
+        """What `peer` (holding `vv`) lacks and was not sent moments ago; recorded as sent."""
+        missing = self.state.missing_for(self.in_flight.known(peer, vv, now_ns),
+                                         self.config.max_batch_entries,
+                                         self.config.max_batch_bytes)
+        self.in_flight.record(peer, missing, now_ns)
+        return missing
 
     # ------------------------------------------------------------ timers
 

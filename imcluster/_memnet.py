@@ -255,6 +255,8 @@ class MemCluster:
 
     def node_now_ns(self, name: str) -> int:
         """The (possibly skewed) clock of node or DC `name`, in ns."""
+        if not self.clock_offset_ms:
+            return self.now_ns  # no skew anywhere (the usual case)
         offset = self.clock_offset_ms.get(name, 0.0)
         if name in self.access_dc and name not in self.clock_offset_ms:
             offset = self.clock_offset_ms.get(self.access_dc[name], 0.0)
@@ -477,20 +479,21 @@ class MemCluster:
 
     def _carry_out_hub(self, dc: str, effects: Iterable[Effect]) -> None:
         incarnation = self.incarnation[dc]
+        node = f"{dc}-hub"
         for effect in effects:
-            if isinstance(effect, Persist):
-                self.disk[dc].extend(effect.entries)
+            if isinstance(effect, LogEvent):  # the most frequent effects first
+                entry = effect.entry
+                self.events.append({"time": self.now_ns, "dc": dc, "node": node,
+                                    "event": effect.event, "kind": entry.kind, "key": entry.key,
+                                    "origin": entry.origin, "seq": entry.seq})
             elif isinstance(effect, SendPeer):
                 self._send_wan(dc, effect.peer, effect.frame)
+            elif isinstance(effect, Persist):
+                self.disk[dc].extend(effect.entries)
             elif isinstance(effect, SendAccess):
                 self._send_to_access(dc, incarnation, effect.node, effect.frame)
             elif isinstance(effect, SetTimer):
                 self._set_timer(dc, effect, self._hub_timer_callback(dc, incarnation))
-            elif isinstance(effect, LogEvent):
-                entry = effect.entry
-                self.events.append({"time": self.now_ns, "dc": dc, "node": f"{dc}-hub",
-                                    "event": effect.event, "kind": entry.kind, "key": entry.key,
-                                    "origin": entry.origin, "seq": entry.seq})
             else:
                 raise TypeError(f"hub {dc} returned an unexpected effect {effect!r}")
 

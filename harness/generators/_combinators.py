@@ -182,6 +182,8 @@ class TimeLimit(Generator):
         value, successor = result
         if isinstance(value, Pending):
             value = Pending(earliest(value.wake_at, deadline))
+            if successor is self.gen and deadline == self.deadline:
+                return value, self  # nothing changed (polls are frequent: no new object)
         return value, TimeLimit(self.dt, successor, deadline)
 
 
@@ -202,7 +204,8 @@ class Stagger(Generator):
     def op(self, ctx: Context) -> Result:
         next_time = ctx.time if self.next_time is None else self.next_time
         if ctx.time < next_time:
-            return Pending(next_time), replace(self, next_time=next_time)
+            return Pending(next_time), (self if next_time == self.next_time
+                                        else replace(self, next_time=next_time))
         result = self.gen.op(ctx)
         if result is None:
             return None
@@ -272,6 +275,8 @@ class AnyOf(Generator):
         value, gens = _soonest(self.gens, ctx, tuple(range(len(self.gens))))
         if value is None:
             return None
+        if len(gens) == len(self.gens) and all(map(operator.is_, gens, self.gens)):
+            return value, self  # nothing changed (polls are frequent: no new object)
         return value, AnyOf(gens)
 
 
@@ -291,7 +296,7 @@ class On(Generator):
         if result is None:
             return None
         value, successor = result
-        return value, On(self.keep, successor)
+        return value, (self if successor is self.gen else On(self.keep, successor))
 
 
 def on_clients(gen: Any) -> Generator:
