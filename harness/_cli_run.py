@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from imcluster._config import GOSSIP_MODES  # defined once, by the core
+
 from .errors import SetupError, UsageError
 from .store import DEFAULT_STORE, write_json
 
-GOSSIP_MODES = ("push+anti-entropy", "anti-entropy", "push")
 DELIVERY_MODES = ("durable", "online-first")
 PARTITION_STYLES = ("blackhole", "refuse")
 BACKENDS = ("local", "docker", "sim")
@@ -46,6 +47,8 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     a("--wan-jitter", type=float, default=0.0, help="WAN jitter in ms (default 0)")
     a("--gossip-interval", type=float, default=100.0, help="gossip round in ms (default 100)")
     a("--gossip", default="push+anti-entropy", help=f"one of {', '.join(GOSSIP_MODES)}")
+    a("--gossip-fanout", type=int, default=1, metavar="K",
+      help="rumor modes: peers called per round (default 1)")
     a("--partition-style", default="blackhole", help="blackhole (default) or refuse")
     a("--delivery", default="durable", help="durable (default) or online-first")
     a("--bug", action="append", default=[], metavar="NAME", help="seeded bug; repeatable")
@@ -79,6 +82,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
     need(args.wan_latency >= 0, "--wan-latency must not be negative (ms)")
     need(args.wan_jitter >= 0, "--wan-jitter must not be negative (ms)")
     need(args.gossip_interval > 0, "--gossip-interval must be positive (ms)")
+    need(args.gossip_fanout >= 1, "--gossip-fanout must be at least 1")
     need(args.gossip in GOSSIP_MODES, f"--gossip must be one of {', '.join(GOSSIP_MODES)}")
     need(args.partition_style in PARTITION_STYLES,
          f"--partition-style must be one of {', '.join(PARTITION_STYLES)}")
@@ -102,6 +106,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
                       nemesis=nemeses, nemesis_interval=args.nemesis_interval,
                       wan_latency=args.wan_latency, wan_jitter=args.wan_jitter,
                       gossip_interval=args.gossip_interval, gossip=args.gossip,
+                      gossip_fanout=args.gossip_fanout,
                       partition_style=args.partition_style, delivery=args.delivery, bug=bugs,
                       roam=args.roam, locality=args.locality,
                       recovery_timeout=args.recovery_timeout, seed=seed, store=args.store,

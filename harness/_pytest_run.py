@@ -33,7 +33,8 @@ RUN_DEFAULTS: dict[str, Any] = {"users": 20, "rate": 25.0, "nemesis_interval": 2
 # RunOptions field -> ClusterSpec field, for the options that shape the cluster itself.
 _SPEC_OF_RUN = {"dcs": "dcs", "access_per_dc": "access_per_dc", "wan_latency": "wan_latency_ms",
                 "wan_jitter": "wan_jitter_ms", "gossip": "gossip",
-                "gossip_interval": "gossip_interval_ms", "delivery": "delivery", "bug": "bugs",
+                "gossip_interval": "gossip_interval_ms", "gossip_fanout": "gossip_fanout",
+                "delivery": "delivery", "bug": "bugs",
                 "partition_style": "partition_style"}
 
 

@@ -60,6 +60,7 @@ class RunOptions:
     wan_jitter: float = 0.0
     gossip_interval: float = 100.0
     gossip: str = "push+anti-entropy"
+    gossip_fanout: int = 1
     partition_style: str = "blackhole"
     delivery: str = "durable"
     bug: list[str] = field(default_factory=list)
@@ -92,8 +93,10 @@ class RunOptions:
             args += ["--nemesis", ",".join(self.nemesis)]
         args += ["--nemesis-interval", _num(self.nemesis_interval),
                  "--wan-latency", _num(self.wan_latency), "--wan-jitter", _num(self.wan_jitter),
-                 "--gossip-interval", _num(self.gossip_interval), "--gossip", self.gossip,
-                 "--partition-style", self.partition_style, "--delivery", self.delivery]
+                 "--gossip-interval", _num(self.gossip_interval), "--gossip", self.gossip]
+        if self.gossip_fanout != 1:
+            args += ["--gossip-fanout", str(self.gossip_fanout)]
+        args += ["--partition-style", self.partition_style, "--delivery", self.delivery]
         for bug in self.bug:
             args += ["--bug", bug]
         args += ["--roam", _num(self.roam), "--locality", _num(self.locality),
@@ -297,6 +300,7 @@ def run_test(options: RunOptions, state: RunState | None = None,
     spec = ClusterSpec(dcs=options.dcs, access_per_dc=options.access_per_dc,
                        wan_latency_ms=options.wan_latency, wan_jitter_ms=options.wan_jitter,
                        gossip=options.gossip, gossip_interval_ms=options.gossip_interval,
+                       gossip_fanout=options.gossip_fanout,
                        delivery=options.delivery, bugs=tuple(options.bug),
                        partition_style=options.partition_style, seed=options.seed,
                        work_dir=run_dir / "work")

@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from imcluster._config import GOSSIP_MODES  # defined once, by the core
+
 from ..errors import SetupError, UsageError
 
 if TYPE_CHECKING:
@@ -34,7 +36,6 @@ __all__ = [
     "run_coroutine_sync",
 ]
 
-GOSSIP_MODES = ("push+anti-entropy", "anti-entropy", "push")
 DELIVERY_MODES = ("durable", "online-first")
 BUG_NAMES = (
     "ack-before-persist",
@@ -64,6 +65,7 @@ class ClusterSpec:
     wan_jitter_ms: float = 0
     gossip: str = "push+anti-entropy"
     gossip_interval_ms: float = 100
+    gossip_fanout: int = 1
     delivery: str = "durable"
     bugs: tuple[str, ...] = ()
     partition_style: str = "blackhole"
@@ -88,6 +90,8 @@ class ClusterSpec:
             raise UsageError("--wan-latency and --wan-jitter must not be negative")
         if self.gossip_interval_ms <= 0:
             raise UsageError("--gossip-interval must be positive")
+        if self.gossip_fanout < 1:
+            raise UsageError("--gossip-fanout must be at least 1")
         if self.gossip not in GOSSIP_MODES:
             raise UsageError(f"unknown --gossip {self.gossip!r}; use one of {GOSSIP_MODES}")
         if self.delivery not in DELIVERY_MODES:

@@ -115,6 +115,7 @@ def _spec(options: Any, run_dir: Path) -> ClusterSpec:
     return ClusterSpec(dcs=options.dcs, access_per_dc=options.access_per_dc,
                        wan_latency_ms=options.wan_latency, wan_jitter_ms=options.wan_jitter,
                        gossip=options.gossip, gossip_interval_ms=options.gossip_interval,
+                       gossip_fanout=options.gossip_fanout,
                        delivery=options.delivery, bugs=tuple(options.bug),
                        partition_style=options.partition_style, seed=options.seed,
                        work_dir=run_dir / "work")
