@@ -76,3 +76,13 @@ def test_gossip_fanout_reaches_sim_hubs_and_hub_cli() -> None:
     out = subprocess.run([sys.executable, "-m", "imcluster", "hub", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--gossip-fanout" in out
+
+
+def test_pytest_plugin_takes_rumor_mode_and_fanout_to_the_cluster_spec() -> None:
+    from harness._pytest_run import cluster_spec_fields, make_run_options, run_fields_of_spec
+
+    options = make_run_options({}, {"gossip": "rumor-pull", "gossip_fanout": 2})
+    fields = cluster_spec_fields(options)
+    assert (fields["gossip"], fields["gossip_fanout"]) == ("rumor-pull", 2)
+    spec = ClusterSpec(**fields)
+    assert run_fields_of_spec(spec)["gossip_fanout"] == 2
