@@ -110,6 +110,9 @@ class RunOptions:
                                  cluster="gossip_interval_ms")
     gossip: str = opt(GOSSIP_MODES[0], f"one of {', '.join(GOSSIP_MODES)}",
                       choices=GOSSIP_MODES, cluster="gossip")
+    gossip_fanout: int = opt(1, "rumor modes: peers called per round (default 1)",
+                             check=_at_least(1), requirement="must be at least 1",
+                             metavar="K", cluster="gossip_fanout")
     partition_style: str = opt(PARTITION_STYLES[0], f"one of {', '.join(PARTITION_STYLES)}",
                                choices=PARTITION_STYLES, cluster="partition_style")
     delivery: str = opt(DELIVERY_MODES[0], f"one of {', '.join(DELIVERY_MODES)}",

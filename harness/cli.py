@@ -38,6 +38,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("serve", "._cli_report:add_serve_parser", "._cli_report:handle_serve"),
     ("nemeses", "._cli_nemeses:add_parser", "._cli_nemeses:handle"),
     ("index", "._cli_index:add_index_parser", "._cli_index:handle_index"),
+    ("bench", "._cli_bench:add_parser", "._cli_bench:handle"),
 ]
 
 

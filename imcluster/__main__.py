@@ -1,7 +1,7 @@
 """Command line of the reference IM cluster's node processes.
 
     python -m imcluster hub --dc dc1 --listen HOST:PORT --peer dc2=HOST:PORT ... --db PATH
-        --event-log PATH [--gossip MODE] [--gossip-interval MS] [--delivery MODE] [--bug NAME]...
+        --event-log PATH [--gossip MODE] [--gossip-interval MS] [--gossip-fanout K] [--delivery MODE] [--bug NAME]...
         [--seed N]
     python -m imcluster access --dc dc1 --node dc1-a1 --listen HOST:PORT --hub HOST:PORT [--seed N]
         [--max-connections N] [--login-timeout S] [--idle-timeout S]
@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--event-log", help="JSONL event log path")
     hub.add_argument("--gossip", default="push+anti-entropy", choices=sorted(GOSSIP_MODES))
     hub.add_argument("--gossip-interval", type=float, default=100.0, metavar="MS")
+    hub.add_argument("--gossip-fanout", type=int, default=1, metavar="K",
+                     help="rumor modes: peers called per round (default 1)")
     hub.add_argument("--delivery", default="durable", choices=sorted(DELIVERY_MODES))
     hub.add_argument("--bug", action="append", default=[], choices=sorted(BUGS),
                      help="switch on a seeded bug; repeatable")
@@ -97,7 +99,8 @@ async def _serve(args: argparse.Namespace, secret: bytes) -> None:
         peers = dict(args.peer)
         config = HubConfig(dc=args.dc, peers=tuple(sorted(peers)),
                            node=args.node or f"{args.dc}-hub", gossip=args.gossip,
-                           gossip_interval_ms=args.gossip_interval, delivery=args.delivery,
+                           gossip_interval_ms=args.gossip_interval,
+                           gossip_fanout=args.gossip_fanout, delivery=args.delivery,
                            bugs=frozenset(args.bug))
         node = HubNode(config, listen=args.listen, peers=peers, db=args.db, secret=secret,
                        event_log=args.event_log, seed=args.seed, peer_timeout=args.peer_timeout)

@@ -6,11 +6,14 @@ import the `random` module themselves (DESIGN §6).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-GOSSIP_MODES: tuple[str, ...] = ("push+anti-entropy", "anti-entropy", "push")
+GOSSIP_MODES: tuple[str, ...] = ("push+anti-entropy", "anti-entropy", "push", "rumor-push",
+                                  "rumor-pull", "rumor-push-pull")
+RUMOR_MODES: tuple[str, ...] = ("rumor-push", "rumor-pull", "rumor-push-pull")
 DELIVERY_MODES: tuple[str, ...] = ("durable", "online-first")
 BUGS: tuple[str, ...] = ("ack-before-persist", "volatile-store", "no-anti-entropy", "gateway-drop",
                          "no-tombstones", "wallclock-lww")
@@ -36,6 +39,7 @@ class HubConfig:
     node: str = ""
     gossip: str = "push+anti-entropy"
     gossip_interval_ms: float = 100
+    gossip_fanout: int = 1  # rumor modes: peers called per round (see `rumor_rounds`)
     delivery: str = "durable"
     bugs: frozenset[str] = field(default_factory=frozenset)
     forward_timeout_ms: float = 2000
@@ -67,6 +71,9 @@ class HubConfig:
             raise ValueError(f"unknown bug(s) {', '.join(unknown)}; known bugs: {', '.join(BUGS)}")
         if self.gossip_interval_ms <= 0 or self.forward_timeout_ms <= 0:
             raise ValueError("gossip_interval_ms and forward_timeout_ms must be positive")
+        if isinstance(self.gossip_fanout, bool) or not isinstance(self.gossip_fanout, int) \
+                or self.gossip_fanout < 1:
+            raise ValueError("gossip_fanout must be an integer >= 1")
         if self.max_batch_entries < 1 or self.max_batch_bytes < 1:
             raise ValueError("batch bounds must be positive")
         if self.resend_after_ms < 0:
@@ -85,6 +92,32 @@ class HubConfig:
         if "no-anti-entropy" in self.bugs:
             return False
         return self.gossip in ("push+anti-entropy", "anti-entropy")
+
+    @property
+    def rumor(self) -> bool:
+        """Rumor mongering: new updates stay "hot" `rumor_rounds` rounds and are gossiped to
+        `gossip_fanout` random peers per round (docs/architecture.md "Gossip modes")."""
+        return self.gossip in RUMOR_MODES
+
+    @property
+    def fanout(self) -> int:
+        """Peers called per rumor round: `gossip_fanout`, at most the number of peers."""
+        return min(self.gossip_fanout, len(self.peers))
+
+    @property
+    def rumor_rounds(self) -> int:
+        """The stop rule: rounds a hub keeps an update hot after it learned it (a blind
+        counter), ceil(log2 N + ln N) + 4 for N DCs whatever the fan-out, so that the last
+        DCs informed still spread it while the rest of the cluster learns it."""
+        return rumor_rounds(len(self.peers) + 1)
+
+
+def rumor_rounds(dcs: int) -> int:
+    """ceil(log2 N + ln N) + 4: rounds an update stays hot in a hub of a cluster of `dcs` DCs
+    (the + 4 rounds of slack make a rumor that dies before it reached every DC rare: each
+    round in which all DCs push divides the chance that one DC is still missed by about e)."""
+    n = max(dcs, 2)
+    return math.ceil(math.log2(n) + math.log(n)) + 4
 
 
 @dataclass(frozen=True)
@@ -111,4 +144,5 @@ class AccessConfig:
                              "idle_timeout_ms >= 0")
 
 
-__all__ = ["BUGS", "DELIVERY_MODES", "GOSSIP_MODES", "AccessConfig", "HubConfig", "Rng"]
+__all__ = ["BUGS", "DELIVERY_MODES", "GOSSIP_MODES", "RUMOR_MODES", "AccessConfig", "HubConfig",
+           "Rng", "rumor_rounds"]

@@ -42,7 +42,7 @@ LOCAL_TOMB_SUFFIX = "#local"
 COUNTER_NAMES = ("entries_originated", "entries_applied", "deliveries", "wan_frames_sent",
                  "wan_bytes_sent", "forwards", "forwards_received", "forward_failures",
                  "routes", "duplicate_routes", "digests_sent", "bad_frames", "bad_entries",
-                 "bad_acks", "reoffers")
+                 "bad_acks", "reoffers", "rumor_frames")
 
 
 @dataclass
@@ -73,6 +73,17 @@ def _seq_of(raw: object) -> int:
     return seq if type(seq) is int else 0
 
 
+def _dot(raw: object) -> object:
+    """The dot of an entry as a frame carries it (an `Entry` or its JSON), hashable whatever
+    a peer sent."""
+    if type(raw) is Entry:
+        return raw.dot
+    if isinstance(raw, dict) and isinstance(raw.get("origin"), str) \
+            and isinstance(raw.get("seq"), int):
+        return (raw["origin"], raw["seq"])
+    return None
+
+
 class HubCore:
     """One DC's hub. Feed it events with `handle(event, now_ns)` and carry out the effects."""
 
@@ -94,6 +105,8 @@ class HubCore:
         self.forwards: dict[str, _Forward] = {}  # by id: a hub refuses an id it knows already
         self.routed_online: set[MsgKey] = set()  # online-first: handed over without an entry
         self._deferred: list[Entry] = []
+        self.hot: dict[tuple[str, int], tuple[Entry, int]] = {}  # rumor modes: dot -> rounds left
+        self._round_armed = False  # rumor modes: the gossip timer is set
         self._local_seq = 0
         own_seq = 0
         for entry in restored:
@@ -133,6 +146,11 @@ class HubCore:
 
     def start(self, now_ns: int) -> list[Effect]:
         """Effects to carry out once at start: the first gossip timer (at a random phase)."""
+        if self.config.rumor:
+            out: list[Effect] = []
+            if self.config.gossip != "rumor-push":  # pulls are made every round
+                self._arm_round(now_ns, out)
+            return out
         if not self.config.anti_entropy or not self.config.peers:
             return []
         return [SetTimer(GOSSIP_TIMER, self.rng.random() * self.config.gossip_interval_ms)]
@@ -150,6 +168,8 @@ class HubCore:
             self._drop_access_node(event.node, now_ns, out)
         elif isinstance(event, AccessConnected):
             pass  # the access node sends `sync` right after connecting
+        if self.hot:
+            self._arm_round(now_ns, out)  # rumor modes: something new to spread
         return out
 
     # ------------------------------------------------------------ entries
@@ -181,6 +201,9 @@ class HubCore:
         out.append(Persist(entries))
 
     def _push(self, entries: list[Entry], out: list[Effect]) -> None:
+        if self.config.rumor:
+            self._make_hot(entries)  # spread by the rounds (`handle` arms the next one)
+            return
         if not self.config.eager_push or not entries:
             return
         frame = {"type": "push", "entries": self._wire(entries)}
@@ -230,6 +253,8 @@ class HubCore:
         if not new:
             return
         self.counters["entries_applied"] += len(new)
+        if self.config.rumor:
+            self._make_hot(new)
         for entry in new:
             out.append(LogEvent("apply", entry))
         self._persist(tuple(new), out)
@@ -547,6 +572,11 @@ class HubCore:
                     for other in self.config.peers:
                         if other != peer:
                             self.in_flight.record_seq(other, peer, seq, now_ns)
+
+
+            self._apply_remote(frame.get("entries"), now_ns, out)
+        elif kind == "rumor":
+            self._on_rumor(peer, frame, now_ns, out)
         elif kind == "forward":
             msg = _valid_msg(frame.get("msg"))
             if msg is None:
@@ -578,7 +608,10 @@ class HubCore:
 
     def _on_timer(self, name: str, now_ns: int, out: list[Effect]) -> None:
         if name == GOSSIP_TIMER:
-            if self.config.anti_entropy and self.config.peers:
+            if self.config.rumor:
+                self._round_armed = False
+                self._rumor_round(now_ns, out)
+            elif self.config.anti_entropy and self.config.peers:
                 peer = self.rng.choice(self.config.peers)
                 self.counters["digests_sent"] += 1
                 self._send_peer(peer, {"type": "digest", "vv": self.state.version_vector()}, out)
@@ -592,6 +625,67 @@ class HubCore:
             self._reoffer(now_ns, out)
         elif name.startswith(FORWARD_TIMER_PREFIX):
             self._forward_settled(name[len(FORWARD_TIMER_PREFIX):], False, now_ns, out)
+
+    # ------------------------------------------------------------ rumor mongering
+
+    def _next_round_ms(self, now_ns: int, in_round: bool) -> float:
+        """Delay to the next round boundary: rumor rounds are aligned to the clock (multiples of
+        the gossip interval), so that all DCs run the synchronous rounds the theory counts. In a
+        round (the timer fired, perhaps a little early) the next boundary is the one after."""
+        interval = self.config.gossip_interval_ms
+        delay = interval - (now_ns / 1e6) % interval
+        return delay + interval if in_round and delay < interval / 2 else delay
+
+    def _make_hot(self, entries: Iterable[Entry]) -> None:
+        rounds = self.config.rumor_rounds
+        for entry in entries:
+            self.hot[entry.dot] = (entry, rounds)
+
+    def _arm_round(self, now_ns: int, out: list[Effect], in_round: bool = False) -> None:
+        if not self._round_armed and self.config.peers:
+            self._round_armed = True
+            out.append(SetTimer(GOSSIP_TIMER, self._next_round_ms(now_ns, in_round)))
+
+    def _rumor_round(self, now_ns: int, out: list[Effect]) -> None:
+        """One round: call `fanout` distinct random peers; `rumor-push` sends them the hot
+        updates (if any), `rumor-pull` asks them for theirs, `rumor-push-pull` does both in one
+        frame. Then every hot update ages by one round and is dropped at zero (the stop rule)."""
+        gossip, peers = self.config.gossip, self.config.peers
+        hot = [entry for entry, _ in self.hot.values()]
+        pull = gossip != "rumor-push"
+        if hot or pull:
+            frame: dict[str, Any] = {"type": "rumor",
+                                     "entries": self._wire(hot) if gossip != "rumor-pull" else []}
+            if pull:
+                frame["pull"] = True
+            called: list[str] = []
+            while len(called) < self.config.fanout:
+                peer = self.rng.choice(peers)
+                if peer not in called:
+                    called.append(peer)
+                    self.counters["rumor_frames"] += 1
+                    self._send_peer(peer, frame, out)
+        if self.hot:
+            self.hot = {dot: (entry, left - 1) for dot, (entry, left) in self.hot.items()
+                        if left > 1}
+        if self.hot or pull:  # an idle hub in rumor-push sleeps until something is hot
+            self._arm_round(now_ns, out, in_round=True)
+
+    def _on_rumor(self, peer: str, frame: Frame, now_ns: int, out: list[Effect]) -> None:
+        """A peer's call: answer a pull with our hot updates it did not just send, then apply
+        what it pushed (so what it taught us is not echoed back)."""
+        entries, pull = frame.get("entries"), frame.get("pull", False)
+        if not isinstance(entries, list) or not isinstance(pull, bool):
+            self.counters["bad_frames"] += 1
+            return
+        if pull and self.hot:
+            sent = {_dot(e) for e in entries}
+            answer = [entry for dot, (entry, _) in self.hot.items() if dot not in sent]
+            if answer:
+                self.counters["rumor_frames"] += 1
+                self._send_peer(peer, {"type": "rumor", "entries": self._wire(answer)}, out,
+                                reply=True)
+        self._apply_remote(entries, now_ns, out)
 
 
 __all__ = ["COUNTER_NAMES", "HubCore"]

@@ -319,3 +319,45 @@ def timeline_chart(
         'font-size="12">time (s since test start)</text>'
     )
     return _svg("Nemesis timeline", body, height=height)
+
+
+def log_x_chart(
+    series: Sequence[tuple[str, str, Sequence[tuple[float, float]], bool]],
+    x_label: str, y_label: str, title: str,
+    marks: Sequence[tuple[float, float, str]] = (), height: int = 360,
+) -> str:
+    """Lines over a log-scale x axis (x > 0): `series` are (label, colour, points, dashed);
+    `marks` are (x, y, label) points drawn as labelled diamonds."""
+    xs = [x for _, _, points, _ in series for x, _ in points if x > 0] + [m[0] for m in marks]
+    ys = [y for _, _, points, _ in series for _, y in points] + [m[1] for m in marks]
+    if not xs:
+        return _svg(title, [], height)
+    low, high = math.log10(min(xs)), math.log10(max(xs))
+    frame = _Frame(high + 0.05, max(ys) * 1.1, height=height, x_min=low - 0.05)
+    parts = frame.axes(x_label, y_label, x_ticks=False)
+    bottom = TOP + frame.plot_h
+    for value in sorted(set(xs)):
+        x = frame.x(math.log10(value))
+        parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" '
+                     f'stroke="#607d8b"/><text x="{x:.1f}" y="{bottom + 16}" '
+                     f'text-anchor="middle" font-size="11">{esc(_fmt(value))}</text>')
+    for _, colour, points, dashed in series:
+        coords = " ".join(f"{frame.x(math.log10(x)):.1f},{frame.y(y):.1f}"
+                          for x, y in points if x > 0)
+        dash = ' stroke-dasharray="5,4"' if dashed else ""
+        parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" '
+                     f'stroke-width="2"{dash}/>')
+        for x, y in points:
+            if x > 0 and not dashed:
+                parts.append(f'<circle cx="{frame.x(math.log10(x)):.1f}" cy="{frame.y(y):.1f}" '
+                             f'r="3" fill="{colour}"/>')
+    for x_value, y_value, label in marks:
+        x, y = frame.x(math.log10(x_value)), frame.y(y_value)
+        parts.append(f'<path d="M{x:.1f},{y - 7:.1f} L{x + 7:.1f},{y:.1f} L{x:.1f},{y + 7:.1f} '
+                     f'L{x - 7:.1f},{y:.1f} Z" fill="#212121"/><text x="{x + 10:.1f}" '
+                     f'y="{y - 8:.1f}" font-size="11">{esc(label)}</text>')
+    legend = [(label, colour) for label, colour, _, _ in series]
+    rows = [legend[i:i + 4] for i in range(0, len(legend), 4)]
+    for n, row in enumerate(rows):
+        parts.append(_legend(row, y=TOP + 4 + 14 * n))
+    return _svg(title, parts, height)

@@ -57,6 +57,7 @@ class ClusterSpec:
     wan_jitter_ms: float = 0
     gossip: str = GOSSIP_MODES[0]
     gossip_interval_ms: float = 100
+    gossip_fanout: int = 1
     delivery: str = DELIVERY_MODES[0]
     bugs: tuple[str, ...] = ()
     partition_style: str = PARTITION_STYLES[0]
@@ -81,6 +82,8 @@ class ClusterSpec:
             raise UsageError("--wan-latency and --wan-jitter must not be negative")
         if self.gossip_interval_ms <= 0:
             raise UsageError("--gossip-interval must be positive")
+        if self.gossip_fanout < 1:
+            raise UsageError("--gossip-fanout must be at least 1")
         if self.gossip not in GOSSIP_MODES:
             raise UsageError(f"unknown --gossip {self.gossip!r}; use one of {GOSSIP_MODES}")
         if self.delivery not in DELIVERY_MODES:

@@ -237,6 +237,7 @@ class DockerBackend(Backend):
             command = ["hub", "--dc", dc, "--listen", f"0.0.0.0:{NODE_PORT}",
                        "--db", "/data/hub.db", "--event-log", "/data/events.jsonl",
                        "--gossip", spec.gossip, "--gossip-interval", f"{spec.gossip_interval_ms:g}",
+                       "--gossip-fanout", str(spec.gossip_fanout),
                        "--delivery", spec.delivery, "--seed", str(spec.seed * 1000 + index)]
             for peer in spec.dc_names:
                 if peer != dc:

@@ -119,6 +119,7 @@ class LocalBackend(Backend):
             "--event-log", str(self.event_log_path(hub.dc)),
             "--gossip", spec.gossip,
             "--gossip-interval", _number(spec.gossip_interval_ms),
+            "--gossip-fanout", str(spec.gossip_fanout),
             "--delivery", spec.delivery,
             "--seed", str(spec.seed * 1000 + index),
         ]

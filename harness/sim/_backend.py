@@ -189,6 +189,7 @@ class SimBackend(Backend):
                              latency_ms=spec.wan_latency_ms, jitter_ms=spec.wan_jitter_ms,
                              secret=spec.secret.encode(), gossip=spec.gossip,
                              gossip_interval_ms=spec.gossip_interval_ms,
+                             gossip_fanout=spec.gossip_fanout,
                              delivery=spec.delivery, bugs=frozenset(spec.bugs),
                              count_wan_bytes=False, in_process_entries=True)
         self.cluster = cluster

@@ -24,6 +24,7 @@ from harness.cli import build_parser, main
     (["--wan-jitter", "-5"], "--wan-jitter"),
     (["--gossip-interval", "0"], "--gossip-interval"),
     (["--gossip", "telepathy"], "--gossip"),
+    (["--gossip-fanout", "0"], "--gossip-fanout"),
     (["--partition-style", "polite"], "--partition-style"),
     (["--delivery", "pigeon"], "--delivery"),
     (["--bug", "no-such-bug"], "--bug"),
@@ -50,6 +51,15 @@ def test_defaults_are_design_defaults():
             args.exactly_once) == ("local", 5, 1, 50, 50, 30, [], 5, 200, 0, 100,
                                    "push+anti-entropy", "blackhole", "durable", [], 0.1, 0.7,
                                    60, "store", False)
+
+
+def test_rumor_mode_and_fanout_reach_the_run_options_and_command():
+    from harness._cli_run import options_from_args
+    args = build_parser().parse_args(["run", "--gossip", "rumor-push-pull", "--gossip-fanout",
+                                      "3", "--seed", "4"])
+    options = options_from_args(args)
+    assert (options.gossip, options.gossip_fanout) == ("rumor-push-pull", 3)
+    assert "--gossip rumor-push-pull --gossip-fanout 3" in options.command()
 
 
 def test_nemesis_lists_and_repeats_merge():

@@ -15,7 +15,9 @@ def test_defaults() -> None:
     assert (config.gossip_interval_ms, config.forward_timeout_ms) == (100, 2000)
     assert (config.max_batch_entries, config.max_batch_bytes) == (256, 256 * 1024)
     assert config.eager_push and config.anti_entropy
-    assert GOSSIP_MODES == ("push+anti-entropy", "anti-entropy", "push")
+    assert GOSSIP_MODES == ("push+anti-entropy", "anti-entropy", "push", "rumor-push",
+                            "rumor-pull", "rumor-push-pull")
+    assert config.gossip_fanout == 1
     assert DELIVERY_MODES == ("durable", "online-first")
     assert len(BUGS) == 6
 
