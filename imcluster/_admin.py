@@ -75,6 +75,8 @@ class ClockedNode:
     def _fire(self, name: str) -> None:
         self._timers.pop(name, None)
         self.dispatch(TimerFired(name))
+        if name not in self._timers:  # not armed again: forget its delay (one name a forward)
+            self._timer_delays.pop(name, None)
 
     def _init_timers(self) -> None:
         self._timers: dict[str, asyncio.TimerHandle] = {}

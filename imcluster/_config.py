@@ -50,6 +50,7 @@ class HubConfig:
     reoffer_after_ms: float = 3000  # an unacknowledged offer older than this is sent again
     reoffer_interval_ms: float = 1000  # how often the hub looks for such offers
     max_offers: int = 65536  # messages the offer book tracks at most (oldest forgotten first)
+    compact_interval_ms: float = 1000  # compaction of dead entries runs at most this often
     count_wan_bytes: bool = True  # off: no encoding just to count (the sim backend's hot path)
     in_process_entries: bool = False  # peers in this process: frames carry `Entry` objects
 

@@ -28,7 +28,7 @@ from ._events import (
 from ._hlc import Hlc
 from ._inflight import InFlight
 from ._offers import OfferBook
-from ._state import Entry, MsgKey, ReplicaState, msg_key
+from ._state import MAX_SKIP_RANGE, SKIPPED, Entry, MsgKey, ReplicaState, Skip, msg_key
 from ._wire import WireError, encode, validate_msg
 from ._wire import is_name as _is_name
 
@@ -42,7 +42,7 @@ LOCAL_TOMB_SUFFIX = "#local"
 COUNTER_NAMES = ("entries_originated", "entries_applied", "deliveries", "wan_frames_sent",
                  "wan_bytes_sent", "forwards", "forwards_received", "forward_failures",
                  "routes", "duplicate_routes", "digests_sent", "bad_frames", "bad_entries",
-                 "bad_acks", "reoffers", "rumor_frames")
+                 "bad_acks", "reoffers", "rumor_frames", "compacted", "dots_skipped")
 
 
 @dataclass
@@ -107,6 +107,9 @@ class HubCore:
         self._deferred: list[Entry] = []
         self.hot: dict[tuple[str, int], tuple[Entry, int]] = {}  # rumor modes: dot -> rounds left
         self._round_armed = False  # rumor modes: the gossip timer is set
+        # each peer's version vector as its last digest or digest answer said (for compaction)
+        self.peer_vvs: dict[str, dict[str, int]] = {}
+        self._compacted_at: int | None = None
         self._local_seq = 0
         own_seq = 0
         for entry in restored:
@@ -137,10 +140,12 @@ class HubCore:
         return {"node": self.config.node, "dc": self.dc, "role": "hub",
                 "vv": self.version_vector(), "coords": self.coordinate_table(),
                 "pending": self.pending_count(), "offers": len(self.offers),
+                "entries_held": len(self.state),
                 "counters": dict(self.counters)}
 
     def is_tombed(self, key: MsgKey) -> bool:
-        return key in self.state.tombs or key in self.local_tombs
+        return (key in self.state.tombs or key in self.local_tombs
+                or self.state.is_forgotten(key))
 
     # ------------------------------------------------------------ driver entry points
 
@@ -225,11 +230,39 @@ class HubCore:
             self.counters["wan_bytes_sent"] += len(encode(frame))
         out.append(SendPeer(peer, frame, reply))
 
-    def _apply_remote(self, raw_entries: object, now_ns: int, out: list[Effect]) -> None:
-        """Apply gossiped entries: persist the new ones, then deliver what they make deliverable."""
+    def _apply_remote(self, raw_entries: object, now_ns: int, out: list[Effect],
+                      skips: object = None) -> None:
+        """Apply gossiped entries: persist the new ones, then deliver what they make deliverable;
+        then count the peer's skip ranges (dots it compacted away, see `_apply_skips`)."""
         if not isinstance(raw_entries, list):
             self.counters["bad_frames"] += 1
             return
+        self._apply_entries(raw_entries, now_ns, out)
+        if skips is not None:
+            self._apply_skips(skips, out)
+
+    def _apply_skips(self, skips: object, out: list[Effect]) -> None:
+        """Count the dots of each skip range `[origin, lo, hi]` as known; each newly counted dot is
+        logged as an `apply` of kind `skipped` (so the convergence checker sees it held)."""
+        if not isinstance(skips, list):
+            self.counters["bad_frames"] += 1
+            return
+        for item in skips:
+            if not (isinstance(item, (list, tuple)) and len(item) == 3 and _is_name(item[0])
+                    and not item[0].endswith(LOCAL_TOMB_SUFFIX)
+                    and all(type(n) is int for n in item[1:])
+                    and 1 <= item[1] <= item[2] < item[1] + MAX_SKIP_RANGE):
+                self.counters["bad_frames"] += 1
+                continue
+            origin, lo, hi = item
+            newly = self.state.apply_skip(origin, lo, hi)
+            self.counters["dots_skipped"] += len(newly)
+            for seq in newly:
+                out.append(LogEvent("apply", Entry(SKIPPED, "", origin, seq, (0, 0), {})))
+            if origin == self.dc and hi >= self._next_seq:
+                self._next_seq = hi + 1  # our own dots, lost by a volatile store
+
+    def _apply_entries(self, raw_entries: list[Any], now_ns: int, out: list[Effect]) -> None:
         new: list[Entry] = []
         for raw in raw_entries:
             if type(raw) is Entry and self.config.in_process_entries:
@@ -550,17 +583,20 @@ class HubCore:
             if not isinstance(vv, dict):
                 self.counters["bad_frames"] += 1
                 return
-            missing = self._missing_for(peer, vv, now_ns)
+            self._note_peer_vv(peer, vv, now_ns)
+            missing, skips = self._answer_for(peer, vv, now_ns)
             self._send_peer(peer, {"type": "entries", "entries": self._wire(missing),
-                                   "vv": self.state.version_vector()}, out, reply=True)
+                                   "vv": self.state.version_vector(), **_skip_field(skips)},
+                            out, reply=True)
         elif kind == "entries":
-            self._apply_remote(frame.get("entries"), now_ns, out)
+            self._apply_remote(frame.get("entries"), now_ns, out, frame.get("skip"))
             vv = frame.get("vv")
             if isinstance(vv, dict):  # the answer to our digest: send what the peer lacks
-                missing = self._missing_for(peer, vv, now_ns)
-                if missing:
-                    self._send_peer(peer, {"type": "entries", "entries": self._wire(missing)},
-                                    out)
+                self._note_peer_vv(peer, vv, now_ns)
+                missing, skips = self._answer_for(peer, vv, now_ns)
+                if missing or skips:
+                    self._send_peer(peer, {"type": "entries", "entries": self._wire(missing),
+                                           **_skip_field(skips)}, out)
         elif kind == "push":
             entries = frame.get("entries")
             self._apply_remote(entries, now_ns, out)
@@ -572,9 +608,6 @@ class HubCore:
                     for other in self.config.peers:
                         if other != peer:
                             self.in_flight.record_seq(other, peer, seq, now_ns)
-
-
-            self._apply_remote(frame.get("entries"), now_ns, out)
         elif kind == "rumor":
             self._on_rumor(peer, frame, now_ns, out)
         elif kind == "forward":
@@ -596,13 +629,36 @@ class HubCore:
         else:
             self.counters["bad_frames"] += 1
 
-    def _missing_for(self, peer: str, vv: Mapping[str, Any], now_ns: int) -> list[Entry]:
-        """What `peer` (holding `vv`) lacks and was not sent moments ago; recorded as sent."""
-        missing = self.state.missing_for(self.in_flight.known(peer, vv, now_ns),
-                                         self.config.max_batch_entries,
-                                         self.config.max_batch_bytes)
+    def _answer_for(self, peer: str, vv: Mapping[str, Any],
+                    now_ns: int) -> tuple[list[Entry], list[Skip]]:
+        """What `peer` (holding `vv`) lacks and was not sent moments ago, with the skip ranges of
+        compacted dots among it; the entries are recorded as sent."""
+        missing, skips = self.state.answer_for(self.in_flight.known(peer, vv, now_ns),
+                                               self.config.max_batch_entries,
+                                               self.config.max_batch_bytes)
         self.in_flight.record(peer, missing, now_ns)
-        return missing
+        return missing, skips
+
+    # ------------------------------------------------------------ compaction
+
+    def _note_peer_vv(self, peer: str, vv: Mapping[str, Any], now_ns: int) -> None:
+        """Remember what `peer` holds (its vector, as it just said) and compact what every DC
+        now covers, at most once per `compact_interval_ms`."""
+        if peer not in self.config.peers:
+            return
+        self.peer_vvs[peer] = {origin: seq for origin, seq in vv.items()
+                               if isinstance(origin, str) and type(seq) is int}
+        interval_ns = round(self.config.compact_interval_ms * 1_000_000)
+        if self._compacted_at is not None and now_ns - self._compacted_at < interval_ns:
+            return
+        self._compacted_at = now_ns
+        own = self.state.version_vector()
+        stable: dict[str, int] = {}
+        if all(p in self.peer_vvs for p in self.config.peers):
+            for origin, seq in own.items():
+                stable[origin] = min([seq, *(self.peer_vvs[p].get(origin, 0)
+                                             for p in self.config.peers)])
+        self.counters["compacted"] += self.state.compact(stable)
 
     # ------------------------------------------------------------ timers
 
@@ -686,6 +742,11 @@ class HubCore:
                 self._send_peer(peer, {"type": "rumor", "entries": self._wire(answer)}, out,
                                 reply=True)
         self._apply_remote(entries, now_ns, out)
+
+
+def _skip_field(skips: list[Skip]) -> dict[str, Any]:
+    """The `skip` field of an `entries` frame: `[[origin, lo, hi], ...]`, left out when empty."""
+    return {"skip": [list(skip) for skip in skips]} if skips else {}
 
 
 __all__ = ["COUNTER_NAMES", "HubCore"]

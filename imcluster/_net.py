@@ -279,7 +279,7 @@ class Link:
         self.connect_failures = 0
         self.hang_closes = 0
         self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._stopped = False
 
     @property
     def up(self) -> bool:
@@ -289,16 +289,19 @@ class Link:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        """Stop the link for good. Python 3.11's `asyncio.wait_for` can swallow a cancellation
-        that lands as its inner await completes (the connect or handshake of a reconnecting
-        link), so the task is cancelled again until it ends, and `_run` checks `_stopping`."""
-        self._stopping = True
+        """End the link for good. One cancel may be lost: on Python 3.11 `asyncio.wait_for`
+        returns its inner result when a cancel lands just as the inner await completes (a stop
+        during connect or handshake), so the task is cancelled until it is done, and `_run` ends
+        by itself at its next step once `_stopped` is set."""
+        self._stopped = True
         task = self._task
-        while task is not None and not task.done():
+        if task is None:
+            return
+        while not task.done():
             task.cancel()
-            await asyncio.wait({task}, timeout=0.5)
-        if task is not None and task.done() and not task.cancelled():
-            task.exception()  # retrieved: a link that failed while stopping is not an error
+            await asyncio.wait([task], timeout=0.1)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
 
     def send(self, frame: Frame) -> bool:
         """Queue `frame`; False (dropped) if the link is down or its queue is full."""
@@ -317,7 +320,7 @@ class Link:
 
     async def _run(self) -> None:
         attempt = 0
-        while not self._stopping:
+        while not self._stopped:
             conn: FramedConnection | None = None
             try:
                 conn = await open_framed(self.host, self.port, self.max_frame, self.timeout)
@@ -331,7 +334,7 @@ class Link:
                 await asyncio.sleep(self._backoff(attempt))
                 attempt += 1
                 continue
-            if self._stopping:
+            if self._stopped:
                 conn.close()
                 return
             attempt = 0

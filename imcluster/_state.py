@@ -6,6 +6,7 @@ Pure: no IO, no clock, no randomness. See docs/architecture.md "Replicated state
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -14,7 +15,12 @@ from typing import Any
 from ._wire import WireError, check_field, check_int, validate_msg
 
 KINDS = ("coord", "msg", "tomb")
+SKIPPED = "skipped"  # the kind of the stand-in entry logged for a dot counted by a skip range
+MAX_SKIP_RANGE = 65536  # dots one skip range covers at most (a larger one is split / refused)
+COMPACT_KEYS_PER_PASS = 5000  # messages one `compact` call drops at most
+FORGOTTEN_KEYS = 4096  # keys of compacted messages remembered as delivered (oldest dropped)
 MsgKey = tuple[str, str, str]  # (id, from, to): see `Entry.msg_key`
+Skip = tuple[str, int, int]  # (origin, lo, hi): dots lo..hi of origin were compacted away
 
 
 def msg_key(msg_id: str, data: Mapping[str, Any]) -> MsgKey:
@@ -114,10 +120,20 @@ class ReplicaState:
     on the set of entries applied, never on the order: merge is commutative, associative and
     idempotent. Entries past a gap in an origin's sequence are kept; the version vector counts them
     once the gap fills.
+
+    Compaction (`compact`, docs/architecture.md "Compaction") drops dead entries from memory: a
+    coordinate that lost last-writer-wins, and a message with its tombs once every DC's version
+    vector covers all their dots. A dropped dot stays counted (it is at or below the version
+    vector); a peer lacking it is sent a skip range instead (`answer_for`, `apply_skip`).
     """
 
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._by_origin: dict[str, dict[int, Entry]] = {}
+        self._superseded: set[tuple[str, int]] = set()  # coords that lost LWW, still held
+        self._dots_by_key: dict[MsgKey, list[tuple[str, int]]] = {}  # held msg/tomb dots by key
+        self._forgotten: OrderedDict[MsgKey, None] = OrderedDict()  # compacted (delivered) keys
+        self._late: set[MsgKey] = set()  # copies of a forgotten message that arrived afterwards
+        self.compacted = 0  # entries dropped by `compact`
         self._vv: dict[str, int] = {}
         self._max_seq: dict[str, int] = {}
         self.coords: dict[str, Entry] = {}
@@ -138,9 +154,9 @@ class ReplicaState:
         return dot[1] in self._by_origin.get(dot[0], {})
 
     def apply(self, entry: Entry) -> bool:
-        """Add an entry; True if it was new (a known dot is ignored)."""
+        """Add an entry; True if it was new (a known dot is ignored, compacted ones included)."""
         by_seq = self._by_origin.setdefault(entry.origin, {})
-        if entry.seq in by_seq:
+        if entry.seq in by_seq or entry.seq <= self._vv.get(entry.origin, 0):
             return False
         by_seq[entry.seq] = entry
         if entry.seq > self._max_seq.get(entry.origin, 0):
@@ -154,8 +170,16 @@ class ReplicaState:
             current = self.coords.get(entry.key)
             if current is None or entry_order(entry) > entry_order(current):
                 self.coords[entry.key] = entry
+                if current is not None:
+                    self._superseded.add(current.dot)
+            else:
+                self._superseded.add(entry.dot)
         elif entry.kind == "msg":
             key = entry.msg_key
+            self._dots_by_key.setdefault(key, []).append(entry.dot)
+            if key in self._forgotten:
+                self._late.add(key)  # delivered and compacted already: never pending again
+                return True
             current = self.msgs.get(key)
             if current is None or entry_order(entry) < entry_order(current):
                 # copies of one message (same id, from, to): the earliest stands for them all
@@ -167,6 +191,10 @@ class ReplicaState:
                     self._pending_by_user.setdefault(_recipient(entry), set()).add(key)
         elif entry.kind == "tomb":
             key = entry.msg_key
+            self._dots_by_key.setdefault(key, []).append(entry.dot)
+            if key in self._forgotten:
+                self._late.add(key)
+                return True
             self.tombs.add(key)
             current = self.msgs.get(key)
             if current is not None:
@@ -181,8 +209,92 @@ class ReplicaState:
                 del self._pending_by_user[_recipient(msg)]
 
     def merge(self, other: ReplicaState) -> int:
-        """Apply every entry of `other`; returns how many were new."""
-        return sum(1 for entry in list(other.entries()) if self.apply(entry))
+        """Apply every entry of `other`, then its skip ranges; returns how many entries were new."""
+        new = sum(1 for entry in list(other.entries()) if self.apply(entry))
+        for origin in sorted(other._by_origin):
+            for skip in other._skips_after(origin, 0):
+                self.apply_skip(*skip)
+        return new
+
+    # ------------------------------------------------------------ compaction
+
+    def is_forgotten(self, key: MsgKey) -> bool:
+        """True if message `key` was delivered and compacted away here (recently enough to be
+        remembered: the last `FORGOTTEN_KEYS` keys)."""
+        return key in self._forgotten
+
+    def compact(self, stable: Mapping[str, int], max_keys: int = COMPACT_KEYS_PER_PASS) -> int:
+        """Drop dead entries from memory; returns how many. `stable[origin]` is a seq that every
+        DC's version vector covers (the caller's knowledge; empty: only superseded coordinates go).
+        At most `max_keys` messages are dropped in one call (a hub restored from a long history
+        compacts it over several passes instead of stalling once).
+
+        Dead: a coordinate that lost last-writer-wins (it can never win again), once its dot is
+        at or below this replica's version vector; every msg and tomb entry of a tombed message
+        (or of one compacted already) once each of those dots is at or below `stable`, so that no
+        DC can still receive the message without its tomb. A tomb whose message was never held
+        here stays (nothing tells this replica that the message's dot is covered everywhere).
+        """
+        dropped = 0
+        for dot in sorted(self._superseded):
+            if dot[1] <= self._vv.get(dot[0], 0):
+                self._superseded.discard(dot)
+                dropped += self._drop(dot)
+        done = 0
+        for key in sorted(self.tombs | self._late):
+            if done >= max_keys:
+                break
+            dots = self._dots_by_key.get(key, [])
+            if not all(seq <= stable.get(origin, 0) for origin, seq in dots):
+                continue
+            if key in self.tombs and key not in self.msgs:
+                continue
+            done += 1
+            for dot in dots:
+                dropped += self._drop(dot)
+            del self._dots_by_key[key]
+            self._late.discard(key)
+            self.tombs.discard(key)
+            msg = self.msgs.pop(key, None)
+            if msg is not None:
+                self._unindex(msg)
+                keys = self._keys_by_id.get(key[0])
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._keys_by_id[key[0]]
+            self._forgotten[key] = None
+            self._forgotten.move_to_end(key)
+            while len(self._forgotten) > FORGOTTEN_KEYS:
+                self._forgotten.popitem(last=False)
+        self.compacted += dropped
+        return dropped
+
+    def _drop(self, dot: tuple[str, int]) -> int:
+        return 1 if self._by_origin.get(dot[0], {}).pop(dot[1], None) is not None else 0
+
+    def _skips_after(self, origin: str, known: int) -> Iterator[Skip]:
+        """The compacted ranges of `origin` above `known` (dots counted, not held)."""
+        for item in self._answer_items(origin, known):
+            if not isinstance(item, Entry):
+                yield item
+
+    def apply_skip(self, origin: str, lo: int, hi: int) -> list[int]:
+        """Count dots `lo..hi` of `origin` as known without their entries (a peer compacted them:
+        they carry nothing this replica needs). Only a range that touches the version vector is
+        taken (ranges come in seq order); returns the seqs newly counted that were not held."""
+        known = self._vv.get(origin, 0)
+        if lo > known + 1 or hi <= known:
+            return []
+        by_seq = self._by_origin.setdefault(origin, {})
+        newly = [seq for seq in range(known + 1, hi + 1) if seq not in by_seq]
+        contiguous = hi
+        while contiguous + 1 in by_seq:
+            contiguous += 1
+        self._vv[origin] = contiguous
+        if hi > self._max_seq.get(origin, 0):
+            self._max_seq[origin] = hi
+        return newly
 
     def version_vector(self) -> dict[str, int]:
         """{origin: highest contiguous seq} (origins with nothing contiguous are left out)."""
@@ -201,43 +313,70 @@ class ReplicaState:
 
     def missing_for(self, vv: Mapping[str, int], max_entries: int = 256,
                     max_bytes: int = 256 * 1024) -> list[Entry]:
-        """Entries the holder of version vector `vv` lacks, in seq order per origin, bounded.
+        """Entries the holder of version vector `vv` lacks (see `answer_for`)."""
+        return self.answer_for(vv, max_entries, max_bytes)[0]
+
+    def answer_for(self, vv: Mapping[str, int], max_entries: int = 256,
+                   max_bytes: int = 256 * 1024) -> tuple[list[Entry], list[Skip]]:
+        """Entries the holder of version vector `vv` lacks, in seq order per origin, bounded, and
+        the skip ranges of compacted dots among them (each counts as one item of ~32 bytes).
 
         Origins are served round-robin so that one busy origin cannot starve the others. At least
-        one entry is returned when anything is missing, whatever its size.
+        one item is returned when anything is missing, whatever its size.
         """
-        queues: list[Iterator[Entry]] = []
+        queues: list[Iterator[Entry | Skip]] = []
         for origin in sorted(self._by_origin):
             known = vv.get(origin, 0)
             if not isinstance(known, int) or isinstance(known, bool) or known < 0:
                 known = 0
             if self._max_seq.get(origin, 0) > known:
-                queues.append(self._entries_after(origin, known))
+                queues.append(self._answer_items(origin, known))
         out: list[Entry] = []
+        skips: list[Skip] = []
         size = 0
-        while queues and len(out) < max_entries:
-            still: list[Iterator[Entry]] = []
+        while queues and len(out) + len(skips) < max_entries:
+            still: list[Iterator[Entry | Skip]] = []
             for queue in queues:
-                entry = next(queue, None)
-                if entry is None:
+                item = next(queue, None)
+                if item is None:
                     continue
-                cost = entry_size(entry)
-                if out and size + cost > max_bytes:
-                    return out
-                out.append(entry)
+                cost = entry_size(item) if isinstance(item, Entry) else 32
+                if (out or skips) and size + cost > max_bytes:
+                    return out, skips
+                if isinstance(item, Entry):
+                    out.append(item)
+                else:
+                    skips.append(item)
                 size += cost
                 still.append(queue)
-                if len(out) >= max_entries:
-                    return out
+                if len(out) + len(skips) >= max_entries:
+                    return out, skips
             queues = still
-        return out
+        return out, skips
 
-    def _entries_after(self, origin: str, known: int) -> Iterator[Entry]:
-        by_seq = self._by_origin[origin]
-        for seq in range(known + 1, self._max_seq[origin] + 1):
+    def _answer_items(self, origin: str, known: int) -> Iterator[Entry | Skip]:
+        """Held entries of `origin` above `known` in seq order, with a skip range before each run
+        of compacted dots (at or below the version vector, not held; dots past a gap are unknown
+        here, and never skipped)."""
+        by_seq = self._by_origin.get(origin, {})
+        counted = self._vv.get(origin, 0)
+        start = 0  # first seq of the compacted run being gathered (0: none)
+        for seq in range(known + 1, self._max_seq.get(origin, 0) + 1):
             entry = by_seq.get(seq)
+            if entry is None and seq <= counted:
+                if not start:
+                    start = seq
+                elif seq - start + 1 >= MAX_SKIP_RANGE:
+                    yield (origin, start, seq)
+                    start = 0
+                continue
+            if start:
+                yield (origin, start, seq - 1)
+                start = 0
             if entry is not None:
                 yield entry
+        if start:
+            yield (origin, start, min(counted, self._max_seq.get(origin, 0)))
 
     def pending_for(self, user: str) -> list[Entry]:
         """Messages to `user` without a tomb, oldest first."""
@@ -279,4 +418,5 @@ def _recipient(msg: Entry) -> str:
     return to if isinstance(to, str) else ""
 
 
-__all__ = ["KINDS", "Entry", "MsgKey", "ReplicaState", "entry_order", "entry_size", "msg_key"]
+__all__ = ["COMPACT_KEYS_PER_PASS", "FORGOTTEN_KEYS", "KINDS", "MAX_SKIP_RANGE", "SKIPPED", "Entry", "MsgKey", "ReplicaState",
+           "Skip", "entry_order", "entry_size", "msg_key"]

@@ -84,6 +84,6 @@ def test_partitioned_cluster_converges_and_gossip_stays_lean() -> None:
     originated = sum(h.counters["entries_originated"] for h in hubs)
     assert applied == 2 * originated  # each entry applied once at each other hub
     # pushes carry each entry once to each peer; anti-entropy adds little on top
-    total = sum(len(h.state) for h in hubs)
-    assert total == 3 * originated
+    # every hub counts every dot (compaction may have dropped the delivered ones it held)
+    assert all(sum(h.state.version_vector().values()) == originated for h in hubs)
     assert all(isinstance(e, Entry) for e in cluster.disk["dc1"])

@@ -120,6 +120,9 @@ def check(cluster: MemCluster, schedule: list[tuple[Any, ...]]) -> None:
             assert cluster.hub(dc).coordinate_table()[user] == expected, (dc, user)
     for dc in cluster.dc_names:
         assert cluster.hub(dc).pending_count() == 0, dc
+        # compaction: everything delivered is dropped from memory once every DC has it; what is
+        # left is one coordinate a user (docs/architecture.md "Compaction")
+        assert len(cluster.hub(dc).state) <= len(USERS), (dc, list(cluster.hub(dc).state.entries()))
 
 
 # issue 9 item 1, each found lost before the hub re-offered: a deliver frame that vanished with a

@@ -277,3 +277,29 @@ async def test_stop_ends_a_link_whose_connect_swallowed_the_cancellation(
     link.start()
     await asyncio.sleep(0.05)
     await asyncio.wait_for(link.stop(), 5)
+async def test_stop_ends_the_link_at_any_moment_of_its_connect_and_handshake() -> None:
+    """`stop` right after `start` (a SIGTERM as a node comes up) must end the link whatever step
+    of connect/handshake it hits: on Python 3.11 `asyncio.wait_for` drops a cancel that lands as
+    its inner await completes, and the link then served its connection for ever."""
+    server = await PeerServer(echo).start()
+    hung: list[int] = []
+    try:
+        for steps in range(80):
+            link = Recorder().link(server.port)
+            link.start()
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            stopping = asyncio.ensure_future(link.stop())
+            done, _ = await asyncio.wait([stopping], timeout=2.0)
+            if not done:
+                hung.append(steps)
+                assert link._task is not None
+                while not link._task.done():  # clean up what the old code left running
+                    link._task.cancel()
+                    await asyncio.wait([link._task], timeout=0.1)
+                await stopping
+            assert link._task is not None and link._task.done()
+            assert not link.up
+    finally:
+        await server.stop()
+    assert hung == []
