@@ -48,8 +48,9 @@ def _start(args: list[str], log: Path) -> tuple[subprocess.Popen[bytes], Any]:
 
 
 @contextmanager
-def running_nodes(tmp: Path) -> Iterator[FuzzNodes]:
-    """Start the hub and the access node; afterwards assert neither crashed, and kill both."""
+def running_nodes(tmp: Path, access_args: tuple[str, ...] = ()) -> Iterator[FuzzNodes]:
+    """Start the hub and the access node (with `access_args` added to its command line);
+    afterwards assert neither crashed, and kill both."""
     hub_port, access_port = free_port(), free_port()
     started: list[tuple[subprocess.Popen[bytes], Any]] = []
     try:
@@ -57,8 +58,8 @@ def running_nodes(tmp: Path) -> Iterator[FuzzNodes]:
                                "--peer", f"dc2=127.0.0.1:{free_port()}",
                                "--db", str(tmp / "hub.db")], tmp / "hub.log"))
         started.append(_start(["access", "--dc", "dc1", "--node", "dc1-a1", "--listen",
-                               f"127.0.0.1:{access_port}", "--hub", f"127.0.0.1:{hub_port}"],
-                              tmp / "access.log"))
+                               f"127.0.0.1:{access_port}", "--hub", f"127.0.0.1:{hub_port}",
+                               *access_args], tmp / "access.log"))
         nodes = FuzzNodes(hub_port, access_port, tuple(proc for proc, _ in started))
         yield nodes
         assert nodes.alive(), "a node crashed during the fuzz test"

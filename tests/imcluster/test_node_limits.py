@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzz_nodes import _start
-from fuzz_nodes import free_port as _free_port
+from fuzz_nodes import running_nodes
 
 from imcluster._auth import user_token
 from imcluster.client import AdminClient
@@ -28,23 +24,9 @@ SECRET = "fuzz-secret"  # the one _start puts in the environment
 
 @pytest.fixture(scope="module")
 def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    tmp: Path = tmp_path_factory.mktemp("limits")
-    hub_port, access_port = _free_port(), _free_port()
-    started: list[Any] = []
-    try:
-        started.append(_start(["hub", "--dc", "dc1", "--listen", f"127.0.0.1:{hub_port}",
-                               "--db", str(tmp / "hub.db")], tmp / "hub.log"))
-        started.append(_start(["access", "--dc", "dc1", "--node", "dc1-a1", "--listen",
-                               f"127.0.0.1:{access_port}", "--hub", f"127.0.0.1:{hub_port}",
-                               "--max-connections", "3", "--login-timeout", "1",
-                               "--idle-timeout", "2"], tmp / "access.log"))
-        yield access_port
-    finally:
-        for proc, log_file in started:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            log_file.close()
+    limits = ("--max-connections", "3", "--login-timeout", "1", "--idle-timeout", "2")
+    with running_nodes(tmp_path_factory.mktemp("limits"), access_args=limits) as nodes:
+        yield nodes.access_port
 
 
 def _connect(port: int) -> socket.socket:
