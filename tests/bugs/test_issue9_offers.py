@@ -4,8 +4,8 @@ timeout, and access nodes killed and restarted, must leave every acknowledged me
 Each run goes through `harness.runner.run_test` on the local backend (3 DCs, 20 s, fixed seed),
 the same as `imfault run` with the printed command. Before asserting the verdict each test checks
 from the run's own records that the fault happened as intended (a fault that did not happen must
-never read as a pass): the hub was paused for longer than the 5 s access->hub request timeout and
-its access node closed the hung link; an access node was killed and its users came back.
+never read as a pass): the hub was paused for longer than the 5 s access->hub request timeout while
+users of its DC sent through it; an access node was killed and its users came back.
 """
 
 from __future__ import annotations
@@ -53,8 +53,11 @@ def test_a_hub_paused_past_the_access_hang_timeout_loses_nothing(bug_store: Any)
     pause, resume = hub_pauses[0]
     assert (resume["time"] - pause["time"]) / 1e9 > ACCESS_HUB_TIMEOUT_S + 1
     dc = pause["value"]["node"].removesuffix("-hub")
-    access_log = (outcome.run_dir / "logs" / f"{dc}-a1.log").read_text()
-    assert "no answer for" in access_log  # the access node closed the hung link: a real flap
+    # users of that DC sent through the paused hub (whether its access node then closes the hung
+    # link depends on whether the kernel's socket buffer still took the requests: not asserted)
+    sends = [op for op in history_ops(outcome) if op["type"] == "invoke" and op["f"] == "send"
+             and op["value"].get("dc") == dc and pause["time"] <= op["time"] <= resume["time"]]
+    assert sends, (outcome.run_dir, "no send reached the paused hub's DC during the pause")
     _assert_valid_with_users_online(outcome)
 
 
