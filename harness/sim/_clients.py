@@ -199,11 +199,7 @@ class SimClients:
         every op waiting on it ends `info`."""
         if self._clients.get(client.user) is client:
             self.sessions.pop(client.user, None)
-        waiting = [entry for entries in client.sends.values() for entry in entries]
-        client.sends.clear()
-        if client.login is not None:
-            waiting.append(client.login)
-            client.login = None
+        waiting = _take_waiting(client)
         for op, done in waiting:
             if self._clients.get(client.user) is client:
                 self._drop(client.user, client)
@@ -219,14 +215,20 @@ class SimClients:
             client.open = False
             self.cluster._client_close(client.node, client.conn)
             # what still waited on this connection ends as the real client's `_fail_all` does
-            waiting = [entry for entries in client.sends.values() for entry in entries]
-            client.sends.clear()
-            if client.login is not None:
-                waiting.append(client.login)
-                client.login = None
+            waiting = _take_waiting(client)
             for op, done in waiting:
                 done(op.complete("info", error="ConnectionError: client closed"))
 
     def close_all(self) -> None:
         for user in list(self._clients):
             self._drop(user)
+
+
+def _take_waiting(client: _Conn) -> list[Any]:
+    """Every op still waiting on `client` (its sends, then its login), now taken from it."""
+    waiting: list[Any] = [entry for entries in client.sends.values() for entry in entries]
+    client.sends.clear()
+    if client.login is not None:
+        waiting.append(client.login)
+        client.login = None
+    return waiting
