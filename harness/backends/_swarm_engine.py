@@ -9,13 +9,15 @@ every node, and removal of labelled swarm resources (the swarm backend's private
   docker-py URL in the node label `imfault.engine` (`ssh://user@host`, `tcp://host:2376`);
 - `load_images(...)`: images built on the manager are loaded on every other node that lacks them;
 - `remove_swarm_labelled(client, run_id)`: services, secrets and configs labelled `imfault.run`,
-  then (once their task containers are gone) containers, networks and volumes.
+  then containers, networks (once no task holds them) and volumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +43,7 @@ LOCAL_HOST = "127.0.0.1"
 SWARM_HINT = ("make this engine a swarm manager: `docker swarm init --advertise-addr <this host's "
               "address>` (docs/swarm.md says how to join more hosts)")
 GONE_TIMEOUT_S = 60.0
-TASK_LABEL = "com.docker.swarm.task.id"  # on every container swarm runs for a task
+PARALLEL_REMOVALS = 6
 
 
 @dataclass(frozen=True)
@@ -160,21 +162,54 @@ def load_images(engines: Engines, nodes: Iterable[SwarmNode], tags: list[str]) -
                                      f"({exc})") from exc
 
 
-def _wait_tasks_gone(engine: Any, label: str) -> None:
-    """Wait (bounded) until the engine holds no task container carrying `label`."""
+def _remove_containers(engine: Any, label: str) -> None:
+    """Force-remove the containers carrying `label`, several at a time (the tasks of removed
+    services: swarm would remove them too, but only after seconds)."""
+    from docker.errors import APIError  # type: ignore[import-untyped]
+
+    def remove(container: Any) -> None:
+        with contextlib.suppress(APIError):  # gone already, or being removed: swept below
+            container.remove(force=True, v=True)
+
+    found = engine.containers.list(all=True, filters={"label": label}, ignore_removed=True)
+    with ThreadPoolExecutor(max_workers=PARALLEL_REMOVALS) as pool:
+        list(pool.map(remove, found))
+
+
+def _remove_labelled_when_free(engine: Any, run_id: str | None, include_live: bool
+                               ) -> dict[str, int]:
+    """`remove_labelled`, retried while a network is still held by a task being torn down."""
     deadline = time.monotonic() + GONE_TIMEOUT_S
-    filters = {"label": [label, TASK_LABEL]}
-    while engine.containers.list(all=True, filters=filters, ignore_removed=True):
+    while True:
+        try:
+            return remove_labelled(engine, run_id, include_live=include_live)
+        except SetupError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _wait_networks_gone(engine: Any, label: str, errors: list[str]) -> None:
+    """Removing an overlay returns before the swarm has let go of it: wait (bounded) until no
+    network carrying `label` is listed, removing again what is still there."""
+    from docker.errors import APIError  # type: ignore[import-untyped]
+
+    deadline = time.monotonic() + GONE_TIMEOUT_S
+    while networks := engine.networks.list(filters={"label": label}):
         if time.monotonic() > deadline:
-            return  # remove_labelled force-removes what is left
-        time.sleep(0.2)
+            errors.append(f"networks still there: {sorted(n.name for n in networks)}")
+            return
+        for network in networks:
+            with contextlib.suppress(APIError):
+                network.remove()
+        time.sleep(0.5)
 
 
 def remove_swarm_labelled(client: Any, run_id: str | None = None, include_live: bool = True,
                           engines: Iterable[Any] = ()) -> dict[str, int]:
-    """Remove the services, secrets and configs labelled `imfault.run` (= `run_id`), wait until
-    their task containers are gone on the manager's engine and `engines`, then remove labelled
-    containers, networks and volumes there. Without `include_live`, resources of runs whose
+    """Remove the services, secrets and configs labelled `imfault.run` (= `run_id`), then the
+    labelled containers, networks (retried while a task being torn down holds one) and volumes
+    on the manager's engine and `engines`. Without `include_live`, resources of runs whose
     harness still lives are spared. Every removal is tried; failures are raised together as
     one `SetupError`. Returns counts removed by kind."""
     from docker.errors import NotFound  # type: ignore[import-untyped]
@@ -201,18 +236,17 @@ def remove_swarm_labelled(client: Any, run_id: str | None = None, include_live: 
             for item in collection.list(filters={"label": label}):
                 attempt(kind, item, item.attrs["Spec"].get("Labels") or {})
     for engine in [client, *engines]:
-        _wait_tasks_gone(engine, label)
+        if include_live:
+            _remove_containers(engine, label)
         try:
-            counts = remove_labelled(engine, run_id, include_live=include_live)
-        except SetupError as exc:  # a network still held by a task being removed: once more
-            time.sleep(2)
-            try:
-                counts = remove_labelled(engine, run_id, include_live=include_live)
-            except SetupError:
-                errors.append(str(exc))
-                counts = {}
+            counts = _remove_labelled_when_free(engine, run_id, include_live)
+        except SetupError as exc:
+            errors.append(str(exc))
+            counts = {}
         for kind, n in counts.items():
             removed[kind] = removed.get(kind, 0) + n
+        if include_live:
+            _wait_networks_gone(engine, label, errors)
         for volume in engine.volumes.list(filters={"label": label}):
             attempt("volumes", volume, volume.attrs.get("Labels") or {})
     if errors:
