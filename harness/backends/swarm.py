@@ -59,6 +59,7 @@ SECRET_FILE = "imfault-cluster-secret"
 # The node image's entrypoint, with the cluster secret taken from the swarm secret's file.
 NODE_ENTRYPOINT = ["sh", "-c", (f'IMCLUSTER_SECRET="$(cat /run/secrets/{SECRET_FILE})" '
                                 'exec python3 -m imcluster "$@"'), "imcluster"]
+TASK_START_S = 2.0
 LIVE_STATES = ("new", "allocated", "pending", "assigned", "accepted", "preparing", "ready",
                "starting", "running")
 # Run inside a node: try each (label, host, port); a hub greets every connection with its
@@ -226,8 +227,9 @@ class SwarmBackend(DockerBackend):
     def _wait_running(self, names: list[str], not_task: str | None = None
                       ) -> dict[str, dict[str, Any]]:
         """Wait until each service's newest task (other than `not_task`) runs; returns
-        {name: task}. `SetupError` when a task fails or at the deadline."""
-        deadline = time.monotonic() + self.ready_timeout_s
+        {name: task}. `SetupError` when a task fails or at the deadline (`ready_timeout_s` plus
+        `TASK_START_S` per task: a node's agent starts its tasks a few at a time)."""
+        deadline = time.monotonic() + self.ready_timeout_s + TASK_START_S * len(names)
         running: dict[str, dict[str, Any]] = {}
         while True:
             for name, task in self._tasks([n for n in names if n not in running]).items():
@@ -244,8 +246,8 @@ class SwarmBackend(DockerBackend):
                 return running
             if time.monotonic() > deadline:
                 late = sorted(set(names) - set(running))
-                raise SetupError(f"the swarm did not run the tasks of {late} within "
-                                 f"{self.ready_timeout_s:g}s (`docker service ps` tells why)")
+                raise SetupError(f"the swarm did not run the tasks of {late} in time "
+                                 "(`docker service ps` tells why)")
             time.sleep(0.2)
 
     def _start_toxiproxy(self, spec: ClusterSpec) -> None:
