@@ -68,7 +68,8 @@ def test_resources_are_labelled_placed_and_unpublished(cluster: SwarmBackend, sw
         assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
         assert f"node.id=={swarm}" in spec["TaskTemplate"]["Placement"]["Constraints"]
         assert not service.attrs.get("Endpoint", {}).get("Ports"), "a port is published"
-        assert spec["TaskTemplate"]["ContainerSpec"].get("Env") is None  # secret not in the spec
+        env = spec["TaskTemplate"]["ContainerSpec"].get("Env") or []
+        assert not any(cluster.secret in item for item in env)  # a swarm secret, not in the spec
     networks = docker_client.networks.list(filters=label)
     assert sorted(n.name for n in networks) == [cluster._resource_name(dc) for dc in DCS]
     assert all(n.attrs["Driver"] == "overlay" and n.attrs["Attachable"] for n in networks)
