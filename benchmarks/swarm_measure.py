@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=int, default=30)
     parser.add_argument("--store", default="/tmp/imfault-swarm-measure")
     args = parser.parse_args()
-    client = docker_client()
+    client = docker_client(timeout=300)
     services = 1 + args.dcs * (1 + args.access_per_dc)
     log = Path(args.store) / "output.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +89,11 @@ def main() -> None:
         "dockerd": _rss_mib("dockerd"), "containerd": _rss_mib("containerd")}}
     seen_all = teardown_start = None
     while child.poll() is None:
-        left = _left(client, child.pid)
+        try:
+            left = _left(client, child.pid)
+        except Exception:  # noqa: BLE001 - a busy engine timed out or a container went away
+            time.sleep(0.5)
+            continue
         now = time.monotonic() - started
         if seen_all is None and len(_ids(child.pid)) == services + 1:  # every task + the edge
             seen_all = now

@@ -50,9 +50,10 @@ def create_edge(client: Any, image: str, name: str, labels: dict[str, str],
     return container, api_port, host_ports
 
 
-def add_forwards(container: Any, api_port: int, upstreams: list[tuple[str, str]]) -> None:
+def add_forwards(container: Any, api_port: int, upstreams: list[tuple[str, str]]) -> str:
     """Forward port FIRST_FORWARD_PORT + i on the edge's bridge address to `upstreams[i]`
-    (`(name, "host:port")`), through the edge's API (already answering on `api_port`)."""
+    (`(name, "host:port")`), through the edge's API (already answering on `api_port`); returns
+    that bridge address."""
     container.reload()
     bridge_ip = container.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
     proxies = [{"name": name, "listen": f"{bridge_ip}:{FIRST_FORWARD_PORT + index}",
@@ -63,3 +64,4 @@ def add_forwards(container: Any, api_port: int, upstreams: list[tuple[str, str]]
         headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()
+    return str(bridge_ip)

@@ -60,6 +60,9 @@ SECRET_FILE = "imfault-cluster-secret"
 NODE_ENTRYPOINT = ["sh", "-c", (f'IMCLUSTER_SECRET="$(cat /run/secrets/{SECRET_FILE})" '
                                 'exec python3 -m imcluster "$@"'), "imcluster"]
 TASK_START_S = 2.0
+# One Docker API call may take minutes on a loaded host: starting the edge of a 20-DC cluster (20
+# overlay attachments, 42 published ports) took over 60 s, docker-py's default here.
+API_TIMEOUT_S = 300.0
 LIVE_STATES = ("new", "allocated", "pending", "assigned", "accepted", "preparing", "ready",
                "starting", "running")
 # Run inside a node: try each (label, host, port); a hub greets every connection with its
@@ -131,7 +134,7 @@ class SwarmBackend(DockerBackend):
     def start(self, spec: ClusterSpec) -> None:
         self.spec = spec
         spec.work_dir.mkdir(parents=True, exist_ok=True)
-        self._client = docker_client()
+        self._client = docker_client(timeout=API_TIMEOUT_S)
         try:
             nodes = swarm_nodes(self._client)
             self._placement = plan_placement(nodes, spec.dc_names)
@@ -174,12 +177,10 @@ class SwarmBackend(DockerBackend):
         self._containers["edge"] = _Container("edge", self._resource_name("edge"), container.id)
         self._edge_ports = dict(zip(names, ports, strict=True))
         self._wait_toxiproxy_api(api_port)
-        add_forwards(container, api_port, [
+        self.edge_bridge_ip = add_forwards(container, api_port, [
             (name, (f"{self._resource_name(name)}:"
                    f"{TOXIPROXY_API_PORT if name == 'toxiproxy' else NODE_PORT}"))
             for name in names])
-        container.reload()
-        self.edge_bridge_ip = container.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
 
     def _create_service(self, name: str, dc: str, image: str, args: list[str],
                         networks: list[str], **kwargs: Any) -> _Service:
