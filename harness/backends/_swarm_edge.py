@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._procs import free_port
@@ -25,7 +24,6 @@ __all__ = ["EDGE_API_PORT", "FIRST_FORWARD_PORT", "add_forwards", "create_edge"]
 EDGE_API_PORT = 8474
 FIRST_FORWARD_PORT = 20000
 HOST = "127.0.0.1"
-PARALLEL_CONNECTS = 6
 
 
 def create_edge(client: Any, image: str, name: str, labels: dict[str, str],
@@ -42,10 +40,8 @@ def create_edge(client: Any, image: str, name: str, labels: dict[str, str],
         hostname="edge", detach=True, labels=labels, network="bridge", ports=ports,
         environment={"LOG_LEVEL": "warn"},  # not a trace line per forwarded chunk
     )
-    # One at a time, each overlay attachment waits for the swarm's allocator: ~2 s apiece here.
-    with ThreadPoolExecutor(max_workers=PARALLEL_CONNECTS) as pool:
-        list(pool.map(lambda network: client.networks.get(network).connect(container.id),
-                      networks))
+    for network in networks:  # one at a time: one container's endpoints change together
+        client.networks.get(network).connect(container.id)
     container.start()
     return container, api_port, host_ports
 

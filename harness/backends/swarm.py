@@ -144,8 +144,11 @@ class SwarmBackend(DockerBackend):
                 self._engines.of(node)  # refuse at setup when a node's engine is out of reach
             self.images = ensure_images_on(self._client, self._engines,
                                            list(self._placement.values()))
-            for dc in spec.dc_names:
-                self._networks[dc] = self._create_network(dc)
+            # Several at a time: the swarm takes seconds per overlay on a loaded host.
+            with ThreadPoolExecutor(max_workers=PARALLEL_API_CALLS) as pool:
+                for dc, network in zip(spec.dc_names, pool.map(self._create_network,
+                                                               spec.dc_names), strict=True):
+                    self._networks[dc] = network
             secret = self._client.secrets.create(name=self._resource_name("secret"),
                                                  data=spec.secret.encode(), labels=self._labels())
             self._secret = (str(secret.id), self._resource_name("secret"))
