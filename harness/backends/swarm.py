@@ -400,7 +400,19 @@ class SwarmBackend(DockerBackend):
 
     # ------------------------------------------------------------------ results
     def _log_tail(self, name: str, lines: int = 30) -> str:
-        return self._service_logs(name, tail=lines)
+        """The service's last log lines and, for a node, what the edge sees of it (so a setup
+        error tells a node that does not answer from one the edge cannot resolve or reach)."""
+        tail = self._service_logs(name, tail=lines)
+        if name not in self._edge_ports or name == "toxiproxy":
+            return tail
+        try:
+            edge = self._client.containers.get(self._containers["edge"].container_id)
+            _, output = edge.exec_run(["python3", "-c", PROBE, json.dumps(
+                [["from_edge", self._resource_name(name), NODE_PORT]])])
+            seen = bytes(output).decode("utf-8", "replace").strip()
+        except Exception as exc:  # noqa: BLE001 - best effort, for error messages
+            seen = f"(no probe: {exc})"
+        return f"{tail}\nthe edge connecting to {self._resource_name(name)}:{NODE_PORT}: {seen}"
 
     def _service_logs(self, name: str, tail: int | str = "all") -> str:
         try:
