@@ -73,6 +73,7 @@ class DockerBackend(Backend):
     """A cluster of containers. `run_id` names and labels its resources (default: random)."""
 
     name = "docker"
+    health_timeout_s = 2.0  # one admin status attempt while waiting for a node to be healthy
 
     def __init__(self, run_id: str | None = None, ready_timeout_s: float = 60.0) -> None:
         super().__init__()
@@ -293,7 +294,7 @@ class DockerBackend(Backend):
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             try:
-                await self.admin_status(node, timeout=2.0)
+                await self.admin_status(node, timeout=self.health_timeout_s)
                 return
             except Exception as exc:
                 exited = self._exit_code(node.name)
