@@ -80,7 +80,8 @@ def swarm(docker_client: Any) -> Iterator[str]:
     """A single-node swarm on this engine; yields the local node id. When the engine is in no
     swarm, `docker swarm init --advertise-addr <default route's address>` (or
     $IMFAULT_SWARM_ADVERTISE_ADDR) makes one, and `docker swarm leave --force` ends it at the end
-    of the session; a swarm that was already there is used and left alone."""
+    of the session; a swarm that was already there is used and left alone. (Docker keeps the
+    `docker_gwbridge` network a swarm made after leaving it; it is reused by the next swarm.)"""
     swarm_state = docker_client.info().get("Swarm") or {}
     created = False
     if swarm_state.get("LocalNodeState") == "inactive":
