@@ -171,7 +171,8 @@ def add_clean_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-temp", action="store_true",
                    help="do not search the temp dir's imfault-cluster-* work dirs")
     p.add_argument("--no-docker", action="store_true",
-                   help="do not sweep Docker containers/networks labelled imfault.run")
+                   help="do not sweep Docker containers/networks (and swarm services, secrets, "
+                   "configs, volumes) labelled imfault.run")
     return p
 
 
@@ -267,15 +268,20 @@ def _clean_docker(dry_run: bool) -> None:
             finally:
                 client.close()
             return
-        removed = clean_leftovers()
+        from .backends.swarm import clean_leftovers as clean_swarm_leftovers
+        removed = clean_swarm_leftovers()  # services first: they hold overlays and volumes
+        for kind, count in clean_leftovers().items():
+            removed[kind] = removed.get(kind, 0) + count
     except ImportError as exc:
         print(f"docker: skipped ({exc})")
         return
     except Exception as exc:  # noqa: BLE001 - SetupError: no engine answers
         print(f"docker: skipped ({type(exc).__name__}: {exc})")
         return
+    swarm = ", ".join(f"{removed[kind]} {kind[:-1]}(s)" for kind in
+                      ("services", "secrets", "configs", "volumes") if removed.get(kind))
     print(f"docker: removed {removed.get('containers', 0)} container(s), "
-          f"{removed.get('networks', 0)} network(s)")
+          f"{removed.get('networks', 0)} network(s){', ' + swarm if swarm else ''}")
 
 
 __all__ = ["add_check_parser", "add_clean_parser", "add_run_parser", "handle_check",

@@ -32,7 +32,7 @@ __all__ = ["BACKENDS", "RUN_OPTIONS", "OptionSpec", "RunOptions", "add_run_argum
            "cluster_spec", "cluster_spec_fields_of", "command_args", "fmt_value",
            "options_from_namespace", "problem"]
 
-BACKENDS = ("local", "docker", "sim")
+BACKENDS = ("local", "docker", "sim", "swarm")
 _NO_PYTEST = object()
 _SAME = object()
 
@@ -83,7 +83,7 @@ def _name_ok(x: Any) -> bool:
 class RunOptions:
     """Every `imfault run` option, named as in `test.json` (times: ms, except s where noted)."""
 
-    backend: str = opt("local", "local (default), docker or sim (virtual time)",
+    backend: str = opt("local", "local (default), docker, swarm (Docker Swarm) or sim (virtual time)",
                        choices=BACKENDS, pytest_default="local")
     dcs: int = opt(5, "number of datacenters (default 5)", check=_at_least(1),
                    requirement="must be at least 1", cluster="dcs", pytest_default=3)

@@ -75,8 +75,9 @@ def cluster_spec_fields(options: RunOptions) -> dict[str, Any]:
 
 
 def ensure_backend_available(backend: str) -> None:
-    """Skip the test when the docker backend has no engine (fail with IMFAULT_REQUIRE_DOCKER=1)."""
-    if backend != "docker":
+    """Skip the test when the docker or swarm backend has no engine (fail with
+    IMFAULT_REQUIRE_DOCKER=1)."""
+    if backend not in ("docker", "swarm"):
         return
     try:
         from .backends._docker_engine import ENABLE_HINT, engine_available

@@ -124,7 +124,8 @@ def _clean(roots: list[Path]) -> None:
 
 
 def _remove_docker_resources_of(pid: int) -> None:
-    """Remove the containers and networks a docker-backend run of harness `pid` left."""
+    """Remove what a docker- or swarm-backend run of harness `pid` left (services and secrets
+    first, then containers, networks and volumes)."""
     try:
         from harness.backends._docker_engine import HARNESS_PID_LABEL, docker_client
     except ImportError:
@@ -135,10 +136,16 @@ def _remove_docker_resources_of(pid: int) -> None:
         return
     try:
         label = {"label": f"{HARNESS_PID_LABEL}={pid}"}
-        for container in client.containers.list(all=True, filters=label):
+        if (client.info().get("Swarm") or {}).get("ControlAvailable"):  # a swarm-backend run
+            for swarm_resource in (*client.services.list(filters=label),
+                                   *client.secrets.list(filters=label)):
+                swarm_resource.remove()
+        for container in client.containers.list(all=True, filters=label, ignore_removed=True):
             container.remove(force=True, v=True)
         for network in client.networks.list(filters=label):
             network.remove()
+        for volume in client.volumes.list(filters=label):
+            volume.remove(force=True)
     finally:
         client.close()
 

@@ -2,6 +2,7 @@
 
 `local` (default): nodes as subprocesses on loopback, the real `toxiproxy-server` between DCs.
 `docker`: one container per node, one network per DC, Toxiproxy as a container.
+`swarm`: the docker backend on a Docker Swarm: a service per node, an overlay network per DC.
 `sim`: every node in one process under a seeded virtual clock (`harness.sim`).
 """
 
@@ -32,7 +33,7 @@ __all__ = [
     "run_coroutine_sync",
 ]
 
-BACKEND_NAMES = ("local", "docker", "sim")
+BACKEND_NAMES = ("local", "docker", "sim", "swarm")
 
 
 def get_backend(name: str = "local") -> Backend:
@@ -41,16 +42,17 @@ def get_backend(name: str = "local") -> Backend:
         from .local import LocalBackend
 
         return LocalBackend()
-    if name == "docker":
+    if name in ("docker", "swarm"):
         try:
             from .docker import DockerBackend  # type: ignore[import-not-found,unused-ignore]
+            from .swarm import SwarmBackend
         except ModuleNotFoundError as exc:
             if exc.name == "docker":
                 raise SetupError("the docker backend needs docker-py: run scripts/bootstrap "
                                  "or pip install 'docker>=7'") from exc
-            raise UsageError("the docker backend is not available; use --backend local") \
+            raise UsageError(f"the {name} backend is not available; use --backend local") \
                 from exc
-        backend: Backend = DockerBackend()
+        backend: Backend = DockerBackend() if name == "docker" else SwarmBackend()
         return backend
     if name == "sim":
         from ..sim import SimBackend

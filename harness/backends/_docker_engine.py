@@ -76,7 +76,7 @@ def remove_labelled(client: Any, run_id: str | None = None,
     label = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
     removed = {"containers": 0, "networks": 0}
     errors: list[str] = []
-    containers = client.containers.list(all=True, filters={"label": label})
+    containers = client.containers.list(all=True, filters={"label": label}, ignore_removed=True)
     for container in containers:
         if include_live or not _harness_alive(container.labels):
             _remove(container, "containers", removed, errors, force=True, v=True)

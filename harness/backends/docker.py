@@ -73,6 +73,7 @@ class DockerBackend(Backend):
     """A cluster of containers. `run_id` names and labels its resources (default: random)."""
 
     name = "docker"
+    health_timeout_s = 2.0  # one admin status attempt while waiting for a node to be healthy
 
     def __init__(self, run_id: str | None = None, ready_timeout_s: float = 60.0) -> None:
         super().__init__()
@@ -121,8 +122,8 @@ class DockerBackend(Backend):
         for attempt in range(2):
             try:
                 network = self._client.networks.create(
-                    self._resource_name(dc), driver="bridge", labels=self._labels(dc=dc),
-                    check_duplicate=True,
+                    self._resource_name(dc), labels=self._labels(dc=dc), check_duplicate=True,
+                    **self._network_options(),
                 )
                 return str(network.id)
             except APIError as exc:
@@ -136,6 +137,10 @@ class DockerBackend(Backend):
                     ) from exc
                 remove_labelled(self._client, include_live=False)
         raise AssertionError("unreachable")
+
+    def _network_options(self) -> dict[str, Any]:
+        """Driver options of a DC network (the swarm backend makes attachable overlays)."""
+        return {"driver": "bridge"}
 
     def _write_resources(self) -> None:
         assert self.spec is not None
@@ -225,6 +230,32 @@ class DockerBackend(Backend):
         port = self._links[(src, dst)].rsplit(":", 1)[1]
         return f"{self.toxiproxy_addresses[src]}:{port}"
 
+    def _hub_command(self, spec: ClusterSpec, index: int, dc: str) -> list[str]:
+        """The `imcluster hub` arguments of dc's hub (the `index`-th DC): data in /data, peers
+        through Toxiproxy."""
+        command = ["hub", "--dc", dc, "--listen", f"0.0.0.0:{NODE_PORT}",
+                   "--db", "/data/hub.db", "--event-log", "/data/events.jsonl",
+                   "--gossip", spec.gossip, "--gossip-interval", f"{spec.gossip_interval_ms:g}",
+                   "--gossip-fanout", str(spec.gossip_fanout),
+                   "--delivery", spec.delivery, "--seed", str(spec.seed * 1000 + index)]
+        for peer in spec.dc_names:
+            if peer != dc:
+                command += ["--peer", f"{peer}={self.peer_address(dc, peer)}"]
+        for bug in spec.bugs:
+            command += ["--bug", bug]
+        return command
+
+    def _access_command(self, dc: str, name: str) -> list[str]:
+        """The `imcluster access` arguments of access node `name` of `dc`."""
+        return ["access", "--dc", dc, "--node", name, "--listen", f"0.0.0.0:{NODE_PORT}",
+                "--hub", f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}"]
+
+    @staticmethod
+    def _access_names(spec: ClusterSpec) -> list[tuple[str, str]]:
+        """(dc, node name) of every access node, in DC order."""
+        return [(dc, f"{dc}-a{k}") for dc in spec.dc_names
+                for k in range(1, spec.access_per_dc + 1)]
+
     def _start_nodes(self, spec: ClusterSpec) -> None:
         """Create and start every hub, then every access node, several at a time."""
         assert self.images is not None
@@ -234,26 +265,11 @@ class DockerBackend(Backend):
             name = f"{dc}-hub"
             data_dir = (spec.work_dir / name).resolve()
             data_dir.mkdir(parents=True, exist_ok=True)
-            command = ["hub", "--dc", dc, "--listen", f"0.0.0.0:{NODE_PORT}",
-                       "--db", "/data/hub.db", "--event-log", "/data/events.jsonl",
-                       "--gossip", spec.gossip, "--gossip-interval", f"{spec.gossip_interval_ms:g}",
-                       "--gossip-fanout", str(spec.gossip_fanout),
-                       "--delivery", spec.delivery, "--seed", str(spec.seed * 1000 + index)]
-            for peer in spec.dc_names:
-                if peer != dc:
-                    command += ["--peer", f"{peer}={self.peer_address(dc, peer)}"]
-            for bug in spec.bugs:
-                command += ["--bug", bug]
-            hubs.append((NodeInfo(name, dc, "hub", HOST, 0), command,
+            hubs.append((NodeInfo(name, dc, "hub", HOST, 0), self._hub_command(spec, index, dc),
                          {"volumes": {str(data_dir): {"bind": "/data", "mode": "rw"}}}))
-        accesses: list[tuple[NodeInfo, list[str], dict[str, Any]]] = []
-        for dc in spec.dc_names:
-            for k in range(1, spec.access_per_dc + 1):
-                name = f"{dc}-a{k}"
-                command = ["access", "--dc", dc, "--node", name,
-                           "--listen", f"0.0.0.0:{NODE_PORT}",
-                           "--hub", f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}"]
-                accesses.append((NodeInfo(name, dc, "access", HOST, 0), command, {}))
+        accesses: list[tuple[NodeInfo, list[str], dict[str, Any]]] = [
+            (NodeInfo(name, dc, "access", HOST, 0), self._access_command(dc, name), {})
+            for dc, name in self._access_names(spec)]
         for group in (hubs, accesses):
 
             def launch(item: tuple[NodeInfo, list[str], dict[str, Any]]) -> NodeInfo:
@@ -278,7 +294,7 @@ class DockerBackend(Backend):
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             try:
-                await self.admin_status(node, timeout=2.0)
+                await self.admin_status(node, timeout=self.health_timeout_s)
                 return
             except Exception as exc:
                 exited = self._exit_code(node.name)

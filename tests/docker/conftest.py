@@ -64,3 +64,35 @@ def docker_cluster_factory(
     finally:
         for backend in started:
             backend.stop()
+
+
+def _default_route_address() -> str:
+    """This host's address on its default route (no packet is sent)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.254", 9))
+        return str(probe.getsockname()[0])
+
+
+@pytest.fixture(scope="session")
+def swarm(docker_client: Any) -> Iterator[str]:
+    """A single-node swarm on this engine; yields the local node id. When the engine is in no
+    swarm, `docker swarm init --advertise-addr <default route's address>` (or
+    $IMFAULT_SWARM_ADVERTISE_ADDR) makes one, and `docker swarm leave --force` ends it at the end
+    of the session; a swarm that was already there is used and left alone. (Docker keeps the
+    `docker_gwbridge` network a swarm made after leaving it; it is reused by the next swarm.)"""
+    swarm_state = docker_client.info().get("Swarm") or {}
+    created = False
+    if swarm_state.get("LocalNodeState") == "inactive":
+        address = os.environ.get("IMFAULT_SWARM_ADVERTISE_ADDR") or _default_route_address()
+        docker_client.swarm.init(advertise_addr=address)
+        created = True
+    elif not swarm_state.get("ControlAvailable"):
+        pytest.fail(f"this engine is in a swarm but not a manager ({swarm_state}): the swarm "
+                    "tests need a manager", pytrace=False)
+    try:
+        yield str(docker_client.info()["Swarm"]["NodeID"])
+    finally:
+        if created:
+            docker_client.swarm.leave(force=True)
