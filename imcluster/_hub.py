@@ -160,11 +160,19 @@ class HubCore:
             return []
         return [SetTimer(GOSSIP_TIMER, self.rng.random() * self.config.gossip_interval_ms)]
 
+    def peer_connected(self, peer: str) -> None:
+        """A new connection with `peer` (either way) replaced an old one: entries sent before
+        may have been lost with the old one's queue (frames written into a blackhole, or dropped
+        while the link was down), so they no longer count as on their way (`InFlight`): the next
+        answer to `peer` carries them, instead of up to `resend_after_ms` later."""
+        self.in_flight.forget(peer)
+
     def greeting(self, peer: str) -> list[Frame]:
         """Frames for `peer` as soon as a link to it opens (the driver pipelines them behind the
         handshake): a digest in the anti-entropy modes, so that what two DCs lack after a
         partition or a restart is exchanged in one round trip, not when the gossip timer next
         happens to pick this peer (every `gossip_interval` one peer of N - 1)."""
+        self.peer_connected(peer)
         if self.config.rumor or not self.config.anti_entropy or peer not in self.config.peers:
             return []
         self.counters["digests_sent"] += 1

@@ -180,6 +180,8 @@ class HubNode(ClockedNode):
             old.stop()
             old.conn.close()
         self.incoming[hello.dc] = sender
+        if self.core is not None:
+            self.core.peer_connected(hello.dc)
         try:
             await self._read_into(conn, lambda frame: self.dispatch(PeerFrame(hello.dc, frame)))
         finally:

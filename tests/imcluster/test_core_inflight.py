@@ -115,3 +115,20 @@ def test_a_new_link_opens_with_a_digest() -> None:
     assert core.counters["digests_sent"] == 1
     assert core.greeting("dc9") == []  # not a peer
     assert hub(gossip="push").greeting("dc2") == []  # no anti-entropy, no digest
+
+
+def test_a_new_connection_to_a_peer_forgets_what_was_on_its_way() -> None:
+    """Entries pushed while a link was cut (or queued on a connection that was then replaced)
+    may be lost: once a new connection with that peer opens they are answered at once, not
+    `resend_after_ms` later."""
+    core = hub()
+    core._now_ns = 0
+    entries = [core._originate("coord", f"u{n}", {"dc": "dc1", "node": "dc1-a1", "conn": "c",
+                                                  "online": True}, 0, []) for n in range(3)]
+    core._push(entries, [])
+    assert answer(core, "dc2", {}, 300 * MS) == []  # in flight
+    core.peer_connected("dc2")
+    assert [e["seq"] for e in answer(core, "dc2", {}, 310 * MS)] == [1, 2, 3]
+    assert answer(core, "dc3", {}, 320 * MS) == []  # still on its way to the other peer
+    core.greeting("dc3")  # our own link to dc3 (re)opened
+    assert [e["seq"] for e in answer(core, "dc3", {}, 330 * MS)] == [1, 2, 3]
