@@ -21,6 +21,7 @@ from ._convergence import check_convergence
 from ._delivery import check_delivery
 from ._index import HistoryIndex, Op, index_history
 from ._load import RunData, load_run, release_run
+from ._nemesis import check_nemesis_protocol
 from ._ordering import check_ordering
 from ._perf import check_perf
 from ._routing import check_routing
@@ -77,6 +78,9 @@ def check_all(
                 results[name] = checker(indexed, events, options, final)
             except Exception as error:  # noqa: BLE001 (a checker bug must not hide the others)
                 results[name] = unknown(f"checker crashed: {type(error).__name__}: {error}")
+        protocol = check_nemesis_protocol(options)
+        if protocol is not None:
+            results["nemesis_protocol"] = protocol
         verdict = {"valid": compose(results.values()), **results}
         # free the index while the collector is still paused: re-enabled with a million young
         # containers alive, its next young-generation pass would traverse them all

@@ -154,3 +154,26 @@ class ActivePeriods:
         """True if some fault period overlaps `[start, end]` (ends inclusive)."""
         position = bisect_right(self._ends, start - 1)  # the first period ending at/after start
         return position < len(self._starts) and self._starts[position] <= end
+
+
+def check_nemesis_protocol(options: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """`results.json`'s `nemesis_protocol`: the nemesis protocol breaches the runner's validating
+    wrapper recorded (`test.json`'s `nemesis_problems`), or None for a run without that record
+    (older runs, hand-made histories: the entry is then left out).
+
+    `unknown` when there is any: the history's record of when each fault opened and closed may
+    be wrong, so a pass could rest on faults that did not happen; true when the list is empty.
+    """
+    problems = (options or {}).get("nemesis_problems")
+    if problems is None:
+        return None
+    if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+        return {"valid": "unknown", "reason": "test.json nemesis_problems must be a list of "
+                f"strings, not {problems!r:.80}", "problems": [], "problem_count": 0}
+    result: dict[str, Any] = {"valid": True, "problems": list(problems),
+                              "problem_count": len(problems)}
+    if problems:
+        result["valid"] = "unknown"
+        result["reason"] = (f"the nemesis breached its protocol {len(problems)} time(s): the "
+                            "fault record in the history cannot be trusted")
+    return result

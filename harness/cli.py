@@ -81,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler_ref is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        # called as the process's entry (no argv given): a handler may end the process itself
+        args.process_entry = argv is None
         return int(_load(handler_ref)(args))
     except UsageError as exc:
         print(f"imfault: usage error: {exc}", file=sys.stderr)

@@ -98,13 +98,31 @@ def _versions() -> dict[str, str]:
 
 
 def build_test_json(options: RunOptions, start_wall_ns: int, phases: dict[str, list[int]],
-                    fault_ops: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
-    """`test.json`: the options, plus `fault_ops` (`fault_ops_json` of the run's nemesis)."""
+                    fault_ops: dict[str, dict[str, str]] | None = None,
+                    nemesis_problems: list[str] | None = None) -> dict[str, Any]:
+    """`test.json`: the options, plus `fault_ops` (`fault_ops_json` of the run's nemesis) and
+    `nemesis_problems` (the protocol breaches its `ValidatingNemesis` found), when given."""
     test = options.to_json()
     test["name"] = options.test_name()
     test.update(dc_names=options.dc_names, versions=dict(_versions()), command=options.command(),
                 start_wall_ns=start_wall_ns, phases=phases, fault_ops=fault_ops or {})
+    if nemesis_problems is not None:
+        test["nemesis_problems"] = list(nemesis_problems)
     return test
+
+
+def checked_nemesis(options: RunOptions, backend: Any) -> Any:
+    """The run's nemesis (`--nemesis`) wrapped in `validate`, after asking it whether it can
+    fault this cluster (`Nemesis.check_cluster`): a `UsageError` (exit 2) then comes before the
+    run directory exists or any process starts. `backend` is the backend not yet started."""
+    from .nemesis import NemesisContext, get_nemesis, validate
+
+    nemesis = get_nemesis(options.nemesis)  # UsageError naming an unknown nemesis
+    spec = cluster_spec(options, Path(options.store) / "not-started")  # nothing is created
+    nemesis.check_cluster(NemesisContext(backend=backend, dc_names=options.dc_names,
+                                         rng=random.Random(options.seed),
+                                         options=options.to_json(), spec=spec))
+    return validate(nemesis)
 
 
 def fault_ops_json(nemesis: Any) -> dict[str, dict[str, str]]:
@@ -213,9 +231,11 @@ def run_test(options: RunOptions, state: RunState | None = None,
         from .sim import run_sim_test
         return run_sim_test(options, state, say, backend)
     from .backends import get_backend
-    from .nemesis import NemesisContext, get_nemesis
+    from .nemesis import NemesisContext
 
-    nemesis = get_nemesis(options.nemesis)  # UsageError before anything starts
+    backend = backend if backend is not None else get_backend(options.backend)
+    nemesis = checked_nemesis(options, backend)  # UsageError before anything starts
+    validator = nemesis
     fault_ops = fault_ops_json(nemesis)
     state = state or RunState()
     state.fault_ops = fault_ops_of({"fault_ops": fault_ops})  # live progress: as recorded
@@ -225,13 +245,12 @@ def run_test(options: RunOptions, state: RunState | None = None,
     phases: dict[str, list[int]] = {}
 
     def test_json() -> dict[str, Any]:
-        return build_test_json(options, start_wall_ns, phases, fault_ops)
+        return build_test_json(options, start_wall_ns, phases, fault_ops, validator.problems)
 
     write_json(run_dir / "test.json", test_json())
     say(f"seed {options.seed}  run dir {run_dir}")
     history = HistoryWriter(run_dir / "history.jsonl", start_ns=start_mono)
     spec = cluster_spec(options, run_dir / "work")
-    backend = backend if backend is not None else get_backend(options.backend)
     nemesis_ctx = None
     results: dict[str, Any] = {"valid": "unknown"}
     try:

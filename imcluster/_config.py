@@ -45,6 +45,7 @@ class HubConfig:
     forward_timeout_ms: float = 2000
     max_batch_entries: int = 256
     max_batch_bytes: int = 256 * 1024
+    max_answer_batches: int = 32  # batches one digest answer may carry (a lagging peer's repair)
     # anti-entropy does not resend entries sent to a peer less than this long ago (`_inflight`)
     resend_after_ms: float = 1000
     reoffer_after_ms: float = 3000  # an unacknowledged offer older than this is sent again
@@ -75,7 +76,7 @@ class HubConfig:
         if isinstance(self.gossip_fanout, bool) or not isinstance(self.gossip_fanout, int) \
                 or self.gossip_fanout < 1:
             raise ValueError("gossip_fanout must be an integer >= 1")
-        if self.max_batch_entries < 1 or self.max_batch_bytes < 1:
+        if self.max_batch_entries < 1 or self.max_batch_bytes < 1 or self.max_answer_batches < 1:
             raise ValueError("batch bounds must be positive")
         if self.resend_after_ms < 0:
             raise ValueError("resend_after_ms must be >= 0")

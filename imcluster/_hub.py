@@ -160,6 +160,25 @@ class HubCore:
             return []
         return [SetTimer(GOSSIP_TIMER, self.rng.random() * self.config.gossip_interval_ms)]
 
+    def peer_connected(self, peer: str) -> None:
+        """A new connection with `peer` (either way) replaced an old one: entries sent before
+        may have been lost with the old one's queue (frames written into a blackhole, or dropped
+        while the link was down), so they no longer count as on their way (`InFlight`): the next
+        answer to `peer` carries them, instead of up to `resend_after_ms` later."""
+        self.in_flight.forget(peer)
+
+    def greeting(self, peer: str) -> list[Frame]:
+        """Frames for `peer` as soon as a link to it opens (the driver pipelines them behind the
+        handshake): a digest in the anti-entropy modes, so that what two DCs lack after a
+        partition or a restart is exchanged in one round trip, not when the gossip timer next
+        happens to pick this peer (every `gossip_interval` one peer of N - 1)."""
+        self.peer_connected(peer)
+        if self.config.rumor or not self.config.anti_entropy or peer not in self.config.peers:
+            return []
+        self.counters["digests_sent"] += 1
+        self.counters["wan_frames_sent"] += 1
+        return [{"type": "digest", "vv": self.state.version_vector()}]
+
     def handle(self, event: object, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
         self._now_ns = now_ns  # for `_push`'s in-flight record
@@ -584,19 +603,13 @@ class HubCore:
                 self.counters["bad_frames"] += 1
                 return
             self._note_peer_vv(peer, vv, now_ns)
-            missing, skips = self._answer_for(peer, vv, now_ns)
-            self._send_peer(peer, {"type": "entries", "entries": self._wire(missing),
-                                   "vv": self.state.version_vector(), **_skip_field(skips)},
-                            out, reply=True)
+            self._answer(peer, vv, now_ns, out, reply=True)
         elif kind == "entries":
             self._apply_remote(frame.get("entries"), now_ns, out, frame.get("skip"))
             vv = frame.get("vv")
             if isinstance(vv, dict):  # the answer to our digest: send what the peer lacks
                 self._note_peer_vv(peer, vv, now_ns)
-                missing, skips = self._answer_for(peer, vv, now_ns)
-                if missing or skips:
-                    self._send_peer(peer, {"type": "entries", "entries": self._wire(missing),
-                                           **_skip_field(skips)}, out)
+                self._answer(peer, vv, now_ns, out, reply=False)
         elif kind == "push":
             entries = frame.get("entries")
             self._apply_remote(entries, now_ns, out)
@@ -629,15 +642,34 @@ class HubCore:
         else:
             self.counters["bad_frames"] += 1
 
-    def _answer_for(self, peer: str, vv: Mapping[str, Any],
-                    now_ns: int) -> tuple[list[Entry], list[Skip]]:
-        """What `peer` (holding `vv`) lacks and was not sent moments ago, with the skip ranges of
-        compacted dots among it; the entries are recorded as sent."""
-        missing, skips = self.state.answer_for(self.in_flight.known(peer, vv, now_ns),
-                                               self.config.max_batch_entries,
-                                               self.config.max_batch_bytes)
-        self.in_flight.record(peer, missing, now_ns)
-        return missing, skips
+    def _answer(self, peer: str, vv: Mapping[str, Any], now_ns: int, out: list[Effect],
+                reply: bool) -> None:
+        """Send `peer` (holding `vv`) what it lacks, in up to `max_answer_batches` `entries`
+        frames of one bounded batch each. A reply to a digest (`reply`) is always sent, its first
+        frame carrying our version vector (push-pull); otherwise nothing is sent when nothing is
+        missing. Several batches at once: after a long partition a peer lacks thousands of
+        entries, and one batch per digest (a digest reaches a given peer every (N - 1) gossip
+        intervals on average) took many seconds to repair it."""
+        known = dict(self.in_flight.known(peer, vv, now_ns))
+        for n in range(self.config.max_answer_batches):
+            missing, skips = self.state.answer_for(known, self.config.max_batch_entries,
+                                                   self.config.max_batch_bytes)
+            self.in_flight.record(peer, missing, now_ns)
+            if not (missing or skips) and (n or not reply):
+                return
+            frame: dict[str, Any] = {"type": "entries", "entries": self._wire(missing),
+                                     **_skip_field(skips)}
+            if reply and n == 0:
+                frame["vv"] = self.state.version_vector()
+            self._send_peer(peer, frame, out, reply=reply)
+            if not (missing or skips):
+                return
+            # the next batch starts after what this one carries
+            for origin, seq in [*((e.origin, e.seq) for e in missing),
+                                *((origin, hi) for origin, _, hi in skips)]:
+                held = known.get(origin, 0)
+                if not isinstance(held, int) or isinstance(held, bool) or seq > held:
+                    known[origin] = seq
 
     # ------------------------------------------------------------ compaction
 

@@ -92,7 +92,7 @@ class HubNode(ClockedNode):
                         dc=self.config.dc, node=self.config.node, rng=self.net_rng,
                         on_up=lambda: None, on_frame=self._peer_frame_handler(peer),
                         on_down=lambda: None, counters=self.wan, timeout=self.peer_timeout,
-                        requests=PEER_REQUESTS)
+                        requests=PEER_REQUESTS, greeting=self._greeting_for(peer))
             self.links[peer] = link
             link.start()
         self._run(self.core.start(self.now_ns()))
@@ -113,6 +113,12 @@ class HubNode(ClockedNode):
         self.events.close()
 
     # ------------------------------------------------------------ events and effects
+
+    def _greeting_for(self, peer: str) -> Callable[[], list[dict[str, Any]]]:
+        """The core's first frames for `peer` on each new link (a digest: `HubCore.greeting`)."""
+        def greeting() -> list[dict[str, Any]]:
+            return self.core.greeting(peer) if self.core is not None else []
+        return greeting
 
     def _peer_frame_handler(self, peer: str) -> Callable[[dict[str, Any]], None]:
         return lambda frame: self.dispatch(PeerFrame(peer, frame))
@@ -174,6 +180,8 @@ class HubNode(ClockedNode):
             old.stop()
             old.conn.close()
         self.incoming[hello.dc] = sender
+        if self.core is not None:
+            self.core.peer_connected(hello.dc)
         try:
             await self._read_into(conn, lambda frame: self.dispatch(PeerFrame(hello.dc, frame)))
         finally:

@@ -45,6 +45,11 @@ class InFlight:
         elif not batches or seq > batches[-1][0]:
             batches.append((seq, now_ns))
 
+    def forget(self, peer: str) -> None:
+        """Nothing is on its way to `peer` any more (its connection was replaced: what was
+        queued on the old one may be lost)."""
+        self._sent.pop(peer, None)
+
     def known(self, peer: str, vv: Mapping[str, Any], now_ns: int) -> Mapping[str, Any]:
         """`vv` (the peer's version vector) raised by what is on its way to the peer; batches
         `vv` covers are retired, and an origin whose oldest unretired batch is overdue is sent

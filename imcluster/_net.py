@@ -158,15 +158,24 @@ class HandshakeRefused(Exception):
 
 
 async def client_handshake(conn: FramedConnection, secret: bytes, role: str, dc: str, node: str,
-                           timeout: float = HANDSHAKE_TIMEOUT_S) -> None:
-    """Answer the server's challenge; raises `HandshakeRefused` or `asyncio.TimeoutError`."""
+                           timeout: float = HANDSHAKE_TIMEOUT_S,
+                           then: Callable[[], list[Frame]] | None = None) -> int:
+    """Answer the server's challenge; raises `HandshakeRefused` or `asyncio.TimeoutError`.
+    `then()` gives frames written right behind the hello, before the server's answer (the server
+    reads them once it accepted the hello): they arrive one round trip earlier than frames sent
+    after the handshake. Returns how many bytes of such frames were written."""
+    written = 0
+
     async def run() -> None:
+        nonlocal written
         challenge = await conn.read_frame()
         if not challenge or challenge.get("type") != "challenge" or not isinstance(
                 challenge.get("nonce"), str):
             raise HandshakeRefused(f"expected a challenge, got {challenge!r}")
         mac = _auth.hello_mac(secret, challenge["nonce"], role, dc, node)
         conn.write_frame({"type": "hello", "role": role, "dc": dc, "node": node, "mac": mac})
+        for frame in then() if then is not None else ():
+            written += conn.write_frame(frame)
         answer = await conn.read_frame()
         if not answer or answer.get("type") != "hello_ok":
             raise HandshakeRefused(f"hello refused: {answer!r}")
@@ -174,6 +183,7 @@ async def client_handshake(conn: FramedConnection, secret: bytes, role: str, dc:
         await asyncio.wait_for(run(), timeout)
     except FrameError as exc:
         raise HandshakeRefused(str(exc)) from None
+    return written
 
 
 # ---------------------------------------------------------------- bounded sending
@@ -257,6 +267,13 @@ class Link:
     to replies one by one (a digest has no id), so a request lost to a short blackhole cannot
     leave the link looking busy for ever.
     An invalid frame from the other side closes the link too (e.g. a torn line after a blackhole).
+    `greeting()` gives frames to pipeline behind the handshake's hello (see `client_handshake`).
+
+    Reconnecting: a refused or closed attempt backs off exponentially (`_backoff`); an attempt
+    that timed out (its handshake vanished in a blackhole) is retried at once, the timeout
+    having paced it. So a link cut by a blackhole always has an attempt in progress, and when the
+    cut heals (Toxiproxy closes the connections of a proxy whose `timeout` toxic it removes) the
+    next attempt starts within the minimum back-off, not after up to `BACKOFF_MAX_S`.
     """
 
     def __init__(self, name: str, host: str, port: int, *, secret: bytes, role: str, dc: str,
@@ -264,7 +281,8 @@ class Link:
                  on_frame: Callable[[Frame], None], on_down: Callable[[], None],
                  counters: SendCounters | None = None, timeout: float = 1.5,
                  requests: frozenset[str] = frozenset(),
-                 max_frame: int = _wire.MAX_PEER_FRAME) -> None:
+                 max_frame: int = _wire.MAX_PEER_FRAME,
+                 greeting: Callable[[], list[Frame]] | None = None) -> None:
         self.name, self.host, self.port = name, host, port
         self.secret, self.role, self.dc, self.node = secret, role, dc, node
         self.rng = rng
@@ -273,6 +291,8 @@ class Link:
         self.timeout = timeout
         self.requests = requests
         self.max_frame = max_frame
+        self.greeting = greeting
+        self._greeted: list[Frame] = []
         self.sender: FrameSender | None = None
         self.waiting_since: float | None = None
         self.connects = 0
@@ -322,15 +342,20 @@ class Link:
         attempt = 0
         while not self._stopped:
             conn: FramedConnection | None = None
+            self._greeted = []
             try:
                 conn = await open_framed(self.host, self.port, self.max_frame, self.timeout)
-                await client_handshake(conn, self.secret, self.role, self.dc, self.node,
-                                       self.timeout)
+                greeted_bytes = await client_handshake(
+                    conn, self.secret, self.role, self.dc, self.node, self.timeout,
+                    then=self._greet if self.greeting is not None else None)
             except (TimeoutError, OSError, HandshakeRefused, ConnectionError) as exc:
                 log.debug("link %s: connect failed: %r", self.name, exc)
                 self.connect_failures += 1
                 if conn:
                     conn.close()
+                if isinstance(exc, TimeoutError):  # paced by the timeout: try again at once
+                    await asyncio.sleep(self._backoff(0))
+                    continue
                 await asyncio.sleep(self._backoff(attempt))
                 attempt += 1
                 continue
@@ -339,12 +364,20 @@ class Link:
                 return
             attempt = 0
             self.connects += 1
+            self.counters.frames_sent += len(self._greeted)
+            self.counters.bytes_sent += greeted_bytes
             await self._serve(conn)
             await asyncio.sleep(self._backoff(attempt))
             attempt += 1
 
+    def _greet(self) -> list[Frame]:
+        assert self.greeting is not None
+        self._greeted = self.greeting()
+        return self._greeted
+
     async def _serve(self, conn: FramedConnection) -> None:
-        self.waiting_since = None
+        greeted_request = any(frame.get("type") in self.requests for frame in self._greeted)
+        self.waiting_since = time.monotonic() if greeted_request else None
         self.sender = FrameSender(conn, self.counters)
         reader = asyncio.ensure_future(self._read(conn))
         watchdog = asyncio.ensure_future(self._watch(conn))

@@ -63,7 +63,10 @@ class NemesisContext:
 
     def __post_init__(self) -> None:
         if self.wan is None and self.backend is not None:
-            self.wan = getattr(self.backend, "wan", None)
+            try:
+                self.wan = getattr(self.backend, "wan", None)
+            except Exception:  # noqa: BLE001 - a backend not started yet has no WAN
+                self.wan = None
 
     @property
     def interval_s(self) -> float:
@@ -320,6 +323,13 @@ class Nemesis:
             return {}
         return {self.fault_kind or self.start_f.removeprefix("start-"):
                 (self.start_f, self.stop_f)}
+
+    def check_cluster(self, ctx: NemesisContext) -> None:
+        """Refuse a cluster this nemesis cannot fault, before anything starts: raise `UsageError`
+        (exit 2) saying why. The runner calls it before it creates the run directory or starts
+        any process, so `ctx` has the options, the `ClusterSpec` (`ctx.spec`), the DC names and
+        the backend **not yet started** (what its class can do; no nodes, no WAN). Default:
+        accept. `setup` runs later, on the started cluster."""
 
     def setup(self, ctx: NemesisContext) -> None:
         """Prepare (check the backend can do this fault). Raise `UsageError`/`SetupError` here."""

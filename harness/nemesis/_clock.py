@@ -37,9 +37,12 @@ class ClockSkewNemesis(Nemesis):
     def __init__(self) -> None:
         self.skewed: dict[str, int] = {}
 
-    def setup(self, ctx: NemesisContext) -> None:
+    def check_cluster(self, ctx: NemesisContext) -> None:
         if ctx.backend is None or not callable(getattr(ctx.backend, "set_clock", None)):
             raise UsageError("nemesis 'clock-skew' needs a backend with set_clock")
+
+    def setup(self, ctx: NemesisContext) -> None:
+        self.check_cluster(ctx)
 
     def start_value(self, ctx: NemesisContext, rng: random.Random) -> dict[str, Any]:
         dc = rng.choice(list(ctx.dc_names))

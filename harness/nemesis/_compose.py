@@ -60,6 +60,10 @@ class ComposedNemesis(Nemesis):
                 handlers = [child for child in handlers if child.name == tag]
         return handlers
 
+    def check_cluster(self, ctx: NemesisContext) -> None:
+        for child in self.children:
+            child.check_cluster(ctx)
+
     def setup(self, ctx: NemesisContext) -> None:
         for child in self.children:
             child.setup(ctx)
@@ -169,6 +173,9 @@ class WrappingNemesis(Nemesis):
     def fault_ops(self) -> Mapping[str, tuple[str, str]]:
         return self.inner.fault_ops
 
+    def check_cluster(self, ctx: NemesisContext) -> None:
+        self.inner.check_cluster(ctx)
+
     def setup(self, ctx: NemesisContext) -> None:
         self.inner.setup(ctx)
 
@@ -186,10 +193,21 @@ class WrappingNemesis(Nemesis):
 
 
 class ValidatingNemesis(WrappingNemesis):
-    """Wraps a nemesis and checks the protocol: ops well formed, a start followed by a stop.
+    """Wraps a nemesis and checks its protocol (Jepsen's `validate`). The runner wraps every run's
+    nemesis in one and records `problems` in `test.json` (`nemesis_problems`); the checkers list
+    them in `results.json` (`nemesis_protocol`). A breach is one of:
 
-    An invalid op is not passed on: it completes as `info` with an `error`. Every problem found is
-    also kept in `problems` (a start still active at teardown is one).
+    - a malformed invoke op (type, process, an `f` not in `fs`, a value that is not a mapping) or a
+      start of a fault its nemesis still holds open: not passed on, completed `info` with `error`;
+    - `invoke` raising, or returning something that is not an op (a mapping or an `Op`);
+    - a completion of another type than `info`, or with another `f` or `process` than its invoke;
+    - a main-phase stop when that nemesis holds no fault open (still carried out: heals are
+      idempotent, and the heal phase's stops, tagged `final`, may find nothing to heal);
+    - a start never followed by its stop (found at teardown).
+
+    Whatever the inner nemesis returned, the completion handed back is the invoke's own `info`
+    completion (its `f` and `process`; the value returned, when there is one), with an `error`
+    naming the breach: the history's fault record stays well formed.
     """
 
     def __init__(self, inner: Nemesis) -> None:
@@ -199,13 +217,17 @@ class ValidatingNemesis(WrappingNemesis):
 
     def _pairs(self) -> dict[str, str]:
         """start f -> stop f, for the inner nemesis and, if composed, each of its children."""
-        nemeses = getattr(self.inner, "children", [self.inner])
-        return {n.start_f: n.stop_f for n in nemeses if n.start_f}
+        return {n.start_f: n.stop_f for n in _leaves(self.inner) if n.start_f}
 
     def _owner(self, op: Any) -> str:
         value = op_field(op, "value")
         tag = value.get("nemesis") if isinstance(value, Mapping) else None
         return str(tag or self.inner.name)
+
+    def _note(self, op: Any, problems: list[str]) -> None:
+        index, f = op_field(op, "index"), op_field(op, "f")
+        where = f"op {index} {f}" if index is not None else f"{f}"
+        self.problems.extend(f"{where}: {problem}" for problem in problems)
 
     def check_invoke(self, op: Any) -> list[str]:
         """Problems with an invoke op before it is carried out."""
@@ -225,6 +247,9 @@ class ValidatingNemesis(WrappingNemesis):
         return problems
 
     def check_completion(self, op: Any, done: Any) -> list[str]:
+        """Problems with what `invoke` returned for `op`."""
+        if not isinstance(done, Mapping) and not hasattr(done, "f"):
+            return [f"invoke returned {type(done).__name__} {_short(done)}, not an op"]
         problems: list[str] = []
         if op_field(done, "type") != "info":
             problems.append(f"completion type must be 'info', got {op_field(done, 'type')!r}")
@@ -237,29 +262,61 @@ class ValidatingNemesis(WrappingNemesis):
     def invoke(self, ctx: NemesisContext, op: Any) -> Any:
         problems = self.check_invoke(op)
         if problems:
-            self.problems.extend(problems)
+            self._note(op, problems)
             return completion(op, op_field(op, "value"), error="invalid nemesis op: "
                               + "; ".join(problems))
-        done = self.inner.invoke(ctx, op)
-        completion_problems = self.check_completion(op, done)
-        if completion_problems:
-            self.problems.extend(completion_problems)
+        try:
+            done = self.inner.invoke(ctx, op)
+            problems = self.check_completion(op, done)
+        except Exception as exc:  # noqa: BLE001 - a raising nemesis is a breach, not a crash
+            done, problems = None, [f"invoke raised {type(exc).__name__}: {exc}"]
+        self._track(op)
+        if not problems:
+            return done
+        self._note(op, problems)
+        is_op = isinstance(done, Mapping) or hasattr(done, "f")
+        errors = [str(op_field(done, "error"))] if is_op and op_field(done, "error") else []
+        errors.append("nemesis protocol breach: " + "; ".join(problems))
+        value = op_field(done, "value") if is_op else op_field(op, "value")
+        return completion(op, value, error="; ".join(errors))
+
+    def _track(self, op: Any) -> None:
+        """Open or close the fault `op` starts or stops (after it was carried out)."""
         f, owner = str(op_field(op, "f")), self._owner(op)
         pairs = self._pairs()
         if f in pairs:
             self.active.add((owner, f))
-        else:
-            starts = [start for start, stop in pairs.items() if stop == f]
-            for start in starts:
-                self.active.discard((owner, start))
-                if owner == self.inner.name:  # an untagged stop heals every child
-                    self.active = {(o, s) for o, s in self.active if s != start}
-        return done
+            return
+        starts = {start for start, stop in pairs.items() if stop == f}
+        if not starts:
+            return
+        untagged = owner == self.inner.name  # an untagged stop heals every child
+        closed = {(o, s) for o, s in self.active if s in starts and (untagged or o == owner)}
+        value = op_field(op, "value")
+        final = isinstance(value, Mapping) and bool(value.get("final"))
+        if not closed and not final:
+            self._note(op, [f"{f} by {owner} heals no fault it opened"])
+        self.active -= closed
 
     def teardown(self, ctx: NemesisContext) -> None:
         for owner, start in sorted(self.active):
             self.problems.append(f"{start} by {owner} was never followed by its stop")
         self.inner.teardown(ctx)
+
+
+def _leaves(nemesis: Nemesis) -> list[Nemesis]:
+    """The nemeses that do the work: wrappers unwrapped, compositions flattened."""
+    while isinstance(nemesis, WrappingNemesis):
+        nemesis = nemesis.inner
+    children = getattr(nemesis, "children", None)
+    if not children:
+        return [nemesis]
+    return [leaf for child in children for leaf in _leaves(child)]
+
+
+def _short(thing: Any) -> str:
+    text = repr(thing)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def validate(nemesis: Nemesis) -> ValidatingNemesis:

@@ -2,9 +2,9 @@
 
 The docker backend blackholes the node's traffic to its hub inside the container's network
 namespace (`isolate_node` / `rejoin_node`) while clients still reach the node; the sim backend
-drops the frames between them. Ops
-[`start-partition-node`/`stop-partition-node`]; the start value names the node. On a backend
-without that ability, `setup` refuses with a usage error that says which backends have it.
+drops the frames between them. Ops [`start-partition-node`/`stop-partition-node`]; the start
+value names the node. On a backend without that ability, `check_cluster` refuses (before anything
+starts) with a usage error that says which backends have it.
 """
 
 from __future__ import annotations
@@ -30,12 +30,15 @@ class NodePartitionNemesis(_HoldDownNemesis):
     down_method = "isolate_node"
     up_method = "rejoin_node"
 
-    def setup(self, ctx: NemesisContext) -> None:
+    def check_cluster(self, ctx: NemesisContext) -> None:
         if not callable(getattr(ctx.backend, self.down_method, None)):
             backend = getattr(ctx.backend, "name", type(ctx.backend).__name__)
             raise UsageError(f"nemesis 'partition-node' needs the docker or sim backend "
                              f"(--backend docker|sim); the {backend!r} backend cannot cut one "
                              "node")
+        super().check_cluster(ctx)
+
+    def setup(self, ctx: NemesisContext) -> None:
         super().setup(ctx)
         if not _access_nodes(ctx):
             raise UsageError("nemesis 'partition-node': the backend has no access nodes")

@@ -39,8 +39,11 @@ class _HoldDownNemesis(Nemesis):
     def __init__(self) -> None:
         self.held: list[str] = []
 
-    def setup(self, ctx: NemesisContext) -> None:
+    def check_cluster(self, ctx: NemesisContext) -> None:
         _require_backend(ctx, self.name, "nodes", self.down_method, self.up_method)
+
+    def setup(self, ctx: NemesisContext) -> None:
+        self.check_cluster(ctx)
         if not node_names(ctx):
             raise UsageError(f"nemesis {self.name!r}: the backend has no nodes")
 

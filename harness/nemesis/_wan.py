@@ -40,6 +40,9 @@ class PartitionNemesis(Nemesis):
 
     def setup(self, ctx: NemesisContext) -> None:
         _require_wan(ctx, self.name)
+        self.check_cluster(ctx)
+
+    def check_cluster(self, ctx: NemesisContext) -> None:
         if ctx.partition_style not in PARTITION_STYLES:
             raise UsageError(
                 f"--partition-style must be one of {', '.join(PARTITION_STYLES)}, "
@@ -111,6 +114,9 @@ class WanDegradeNemesis(Nemesis):
 
     def setup(self, ctx: NemesisContext) -> None:
         _require_wan(ctx, self.name)
+        self.check_cluster(ctx)
+
+    def check_cluster(self, ctx: NemesisContext) -> None:
         if len(ctx.dc_names) < 2:
             raise UsageError("wan-degrade needs at least 2 DCs (--dcs)")
 

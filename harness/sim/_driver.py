@@ -162,9 +162,11 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
     cluster, which costs nothing. `check=False` stops after collecting (benchmarks).
     `test.json`'s `sim` holds the wall and virtual seconds of setup..collect."""
     from .. import runner
-    from ..nemesis import NemesisContext, get_nemesis
+    from ..nemesis import NemesisContext
 
-    nemesis = get_nemesis(options.nemesis)  # UsageError before anything starts
+    sim = SimBackend()
+    nemesis = runner.checked_nemesis(options, sim)  # UsageError before anything starts
+    validator = nemesis
     fault_ops = runner.fault_ops_json(nemesis)
     state = state or runner.RunState()
     state.fault_ops = runner.fault_ops_of({"fault_ops": fault_ops})  # live progress: as recorded
@@ -175,7 +177,8 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
     speed: dict[str, float] = {}
 
     def test_json() -> dict[str, Any]:
-        test = runner.build_test_json(options, start_wall_ns, phases, fault_ops)
+        test = runner.build_test_json(options, start_wall_ns, phases, fault_ops,
+                                      validator.problems)
         test["clock"] = "virtual"
         if speed:
             test["sim"] = dict(speed)
@@ -188,7 +191,6 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
         if getattr(backend, "name", "sim") != "sim":
             raise UsageError(f"--backend sim cannot run on a {backend.name!r} cluster")
         backend.start(spec)  # a shared cluster: checks that the run fits it
-    sim = SimBackend()
     sim.start(spec)
     cluster = sim._cluster()
     history = HistoryWriter(run_dir / "history.jsonl", start_ns=0,

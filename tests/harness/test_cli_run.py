@@ -71,7 +71,8 @@ def test_nemesis_lists_and_repeats_merge():
     assert options.bug == ["gateway-drop"]
 
 
-def test_check_works_with_only_a_history(tmp_path, capsys):
+def _one_send_run(tmp_path):
+    """A run directory with only a history: one acknowledged send, never received."""
     run = tmp_path / "run"
     run.mkdir()
     ops = [{"index": 0, "time": 1, "process": 0, "type": "invoke", "f": "send",
@@ -79,6 +80,11 @@ def test_check_works_with_only_a_history(tmp_path, capsys):
            {"index": 1, "time": 2, "process": 0, "type": "ok", "f": "send",
             "value": {"id": "m1", "from": "u001", "to": "u002", "dc": "dc1"}}]
     (run / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops))
+    return run
+
+
+def test_check_works_with_only_a_history(tmp_path, capsys):
+    run = _one_send_run(tmp_path)
     code = main(["check", str(run)])
     results = json.loads((run / "results.json").read_text())
     assert code in (1, 3) and results["valid"] in (False, "unknown")
@@ -87,6 +93,18 @@ def test_check_works_with_only_a_history(tmp_path, capsys):
         assert code == 3 and results["delivery"]["valid"] == "unknown"
         assert results["delivery"]["offline_at_end"] == ["u002"]
     assert main(["check", str(tmp_path / "nothing")]) == 2
+
+
+def test_check_as_its_own_process_writes_everything_before_its_fast_exit(tmp_path):
+    """`imfault check` as a process ends with os._exit (the parsed run is never freed): the
+    verdict's exit code, results.json, report.html and the summary on stdout all come first."""
+    run = _one_send_run(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "harness", "check", str(run)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert json.loads((run / "results.json").read_text())["valid"] == "unknown"
+    assert (run / "report.html").stat().st_size > 0
+    assert proc.stdout.rstrip().endswith(str(run / "report.html")), proc.stdout
 
 
 def _spawn(argv):

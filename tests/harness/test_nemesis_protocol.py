@@ -143,10 +143,51 @@ def test_validate_requires_a_stop_between_two_starts() -> None:
     assert "was not stopped" in second["error"]
     assert "error" not in checked.invoke(ctx, nemesis_op("stop-rec"))
     assert "error" not in checked.invoke(ctx, nemesis_op("stop-rec")), "heals are idempotent"
+    assert checked.problems[-1].endswith("stop-rec: stop-rec by recording heals no fault it opened")
+    final = checked.invoke(ctx, nemesis_op("stop-rec", {"nemesis": "recording", "final": True}))
+    assert "error" not in final and len(checked.problems) == 2, "a final heal may heal nothing"
     assert "error" not in checked.invoke(ctx, nemesis_op("start-rec"))
-    assert [f for f, _ in inner.seen] == ["start-rec", "stop-rec", "stop-rec", "start-rec"]
+    assert [f for f, _ in inner.seen] == ["start-rec", "stop-rec", "stop-rec", "stop-rec",
+                                          "start-rec"]
     checked.teardown(ctx)
     assert checked.problems[-1] == "start-rec by recording was never followed by its stop"
+
+
+class BreachingNemesis(RecordingNemesis):
+    """Overrides `invoke` and breaks the protocol the way `how` says."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    def invoke(self, ctx: NemesisContext, op: Any) -> Any:
+        if self.how == "raise":
+            raise RuntimeError("boom")
+        if self.how == "none":
+            return None
+        done = super().invoke(ctx, op)
+        if self.how == "other-f":
+            return done.with_(f="stop-rec" if done.f == "start-rec" else "start-rec")
+        if self.how == "ok-type":
+            return done.with_(type="ok")
+        return done
+
+
+@pytest.mark.parametrize("how, fragment", [
+    ("raise", "invoke raised RuntimeError: boom"),
+    ("none", "invoke returned NoneType None, not an op"),
+    ("other-f", "completion f 'stop-rec' != 'start-rec'"),
+    ("ok-type", "completion type must be 'info', got 'ok'"),
+])
+def test_validate_lists_a_breaching_invoke_and_keeps_the_completion_well_formed(
+        how: str, fragment: str) -> None:
+    checked = validate(BreachingNemesis(how))
+    op = Op(7, 100, "nemesis", "invoke", "start-rec", {"nemesis": "recording"})
+    done = checked.invoke(context(), op)
+    assert isinstance(done, Op)
+    assert (done.index, done.process, done.type, done.f) == (7, "nemesis", "info", "start-rec")
+    assert fragment in (done.error or "") and "nemesis protocol breach" in (done.error or "")
+    assert checked.problems == [f"op 7 start-rec: {fragment}"]
 
 
 def test_validate_tracks_composed_children_separately() -> None:

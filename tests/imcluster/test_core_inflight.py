@@ -87,3 +87,48 @@ def test_partitioned_cluster_converges_and_gossip_stays_lean() -> None:
     # every hub counts every dot (compaction may have dropped the delivered ones it held)
     assert all(sum(h.state.version_vector().values()) == originated for h in hubs)
     assert all(isinstance(e, Entry) for e in cluster.disk["dc1"])
+
+
+def test_a_lagging_peer_gets_everything_it_lacks_in_one_answer_of_bounded_batches() -> None:
+    """After a long partition a peer lacks thousands of entries: one digest is answered with
+    up to `max_answer_batches` frames of one bounded batch each (the first with our vector),
+    not one batch per digest (a digest reaches a given peer every N - 1 gossip intervals)."""
+    core = hub(max_batch_entries=100, max_answer_batches=4)
+    for n in range(1, 351):
+        core.handle(PeerFrame("dc3", {"type": "entries", "entries": [coord("dc3", n)]}), 0)
+    effects = core.handle(PeerFrame("dc2", {"type": "digest", "vv": {}}), 10 * MS)
+    frames = [e.frame for e in effects if isinstance(e, SendPeer) and e.peer == "dc2"]
+    assert [len(f["entries"]) for f in frames] == [100, 100, 100, 50]
+    assert "vv" in frames[0] and not any("vv" in f for f in frames[1:])
+    assert [e["seq"] for f in frames for e in f["entries"]] == list(range(1, 351))
+    assert answer(core, "dc2", {}, 20 * MS) == []  # all of it is on its way
+    capped = hub(max_batch_entries=100, max_answer_batches=2)
+    for n in range(1, 351):
+        capped.handle(PeerFrame("dc3", {"type": "entries", "entries": [coord("dc3", n)]}), 0)
+    effects = capped.handle(PeerFrame("dc2", {"type": "digest", "vv": {}}), 10 * MS)
+    assert sum(isinstance(e, SendPeer) for e in effects) == 2  # bounded per digest
+
+
+def test_a_new_link_opens_with_a_digest() -> None:
+    core = hub()
+    assert core.greeting("dc2") == [{"type": "digest", "vv": core.state.version_vector()}]
+    assert core.counters["digests_sent"] == 1
+    assert core.greeting("dc9") == []  # not a peer
+    assert hub(gossip="push").greeting("dc2") == []  # no anti-entropy, no digest
+
+
+def test_a_new_connection_to_a_peer_forgets_what_was_on_its_way() -> None:
+    """Entries pushed while a link was cut (or queued on a connection that was then replaced)
+    may be lost: once a new connection with that peer opens they are answered at once, not
+    `resend_after_ms` later."""
+    core = hub()
+    core._now_ns = 0
+    entries = [core._originate("coord", f"u{n}", {"dc": "dc1", "node": "dc1-a1", "conn": "c",
+                                                  "online": True}, 0, []) for n in range(3)]
+    core._push(entries, [])
+    assert answer(core, "dc2", {}, 300 * MS) == []  # in flight
+    core.peer_connected("dc2")
+    assert [e["seq"] for e in answer(core, "dc2", {}, 310 * MS)] == [1, 2, 3]
+    assert answer(core, "dc3", {}, 320 * MS) == []  # still on its way to the other peer
+    core.greeting("dc3")  # our own link to dc3 (re)opened
+    assert [e["seq"] for e in answer(core, "dc3", {}, 330 * MS)] == [1, 2, 3]

@@ -303,3 +303,67 @@ async def test_stop_ends_the_link_at_any_moment_of_its_connect_and_handshake() -
     finally:
         await server.stop()
     assert hung == []
+
+
+class HealingHole:
+    """Toxiproxy's `timeout` toxic (timeout 0) seen from the link: while cut, connections are
+    accepted and then hear nothing (the challenge vanishes); `heal()` closes every one of them
+    (Toxiproxy closes a proxy's connections when it removes that toxic) and later connections
+    get the real handshake and an echo."""
+
+    def __init__(self) -> None:
+        self.cut = True
+        self.held: list[asyncio.StreamWriter] = []
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def start(self) -> HealingHole:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut:
+            self.held.append(writer)
+            return
+        conn = FramedConnection(reader, writer)
+        if await server_handshake(conn, SECRET) is not None:
+            try:
+                await echo(conn)
+            finally:
+                conn.close()
+
+    def heal(self) -> None:
+        self.cut = False
+        for writer in self.held:
+            writer.close()
+        self.held.clear()
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def test_a_link_is_up_again_at_once_when_a_blackhole_heals() -> None:
+    """Handshakes lost in a blackhole time out without growing the back-off: the link always
+    has an attempt open, and the heal (which closes it) is followed by a new one at once. Before,
+    each timed-out attempt doubled the back-off, so a heal found the link asleep for up to 2 s."""
+    hole = await HealingHole().start()
+    recorder = Recorder()
+    link = recorder.link(hole.port, timeout=0.3)
+    link.greeting = lambda: [{"type": "digest", "n": "greeting"}]
+    link.start()
+    try:
+        await asyncio.sleep(3.5)  # ~10 handshakes time out in the cut
+        assert not link.up and link.connect_failures >= 5
+        loop = asyncio.get_running_loop()
+        healed_at = loop.time()
+        hole.heal()
+        await wait_for(lambda: link.up, 3.0)
+        assert loop.time() - healed_at < 0.3, f"up {loop.time() - healed_at:.2f} s after the heal"
+        # the greeting went out behind the hello: its answer comes without another request
+        await wait_for(lambda: any(f.get("n") == "greeting" for f in recorder.frames), 1.0)
+        assert link.counters.frames_sent >= 1
+    finally:
+        await link.stop()
+        await hole.stop()
