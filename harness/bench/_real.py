@@ -6,9 +6,10 @@ in per DC. A trial is the sim's: one message sent at a random DC at a random mom
 the trial done when every hub's version vector holds it (admin `status`, polled), then — with
 `cooldown` — (R + 1) rounds more so the rumor's stop rule has run out before the next trial and
 the WAN frames and bytes of the hubs' counters in between are the trial's. Without `cooldown`
-the next trial starts as soon as the last converged (faster; a rumor still hot then rides in the
-same frames, which changes no update's rounds but shares the frames, so frames and bytes are
-then the run's total divided by the trials). Rounds and ms come from the hubs' event logs
+the trials overlap, one sent at a random moment of the round after the last was sent (fast; an
+update still spreading rides in the same frames as the next: each hub still calls uniformly
+random peers whatever it holds, so no update's rounds change, but the frames are shared, so
+frames and bytes are then the run's total divided by the trials). Rounds and ms come from the hubs' event logs
 (real wall clock, the clock the hubs' round boundaries are aligned to), counted as the sim
 counts them (`_convergence.trial_rounds`).
 """
@@ -81,13 +82,15 @@ def measure_real(backend_name: str, dcs: int, mode: str, fanout: int = 1, trials
 async def _trials(backend: Backend, spec: ClusterSpec, trials: int, rng: random.Random,
                   cooldown: bool) -> tuple[list[tuple[str, str]], list[int], list[int]]:
     """Send the trials' messages; (message id, origin DC) of each, and the frames and bytes."""
-    from imcluster.client import Client
+    from imcluster.client import AdminClient, Client
 
     names = spec.dc_names
     interval_s = spec.gossip_interval_ms / 1000
     round_s = round_ms(spec.gossip_interval_ms, spec.wan_latency_ms) / 1000
     hot_s = (rumor_rounds(spec.dcs) + 1) * round_s if spec.gossip in RUMOR_MODES else round_s
     clients: dict[str, Client] = {}
+    admins = {dc: AdminClient(backend.hub(dc).host, backend.hub(dc).port, backend.secret)
+              for dc in names}  # one connection each, kept: polled several times a round
     sent: list[tuple[str, str]] = []
     frames: list[int] = []
     sizes: list[int] = []
@@ -97,44 +100,57 @@ async def _trials(backend: Backend, spec: ClusterSpec, trials: int, rng: random.
             await client.connect()
             await client.login(f"bench-{dc}")
         await asyncio.sleep(hot_s + round_s)  # the logins' coordinates spread and cool down
-        first = await _counters(backend, names)
+        first = await _counters(admins, names)
+        seqs = {dc: first[dc][2] for dc in names}  # each hub's own last entry
         for trial in range(trials):
-            before = await _counters(backend, names)
+            before = await _counters(admins, names) if cooldown else first
             origin = names[rng.randrange(len(names))]
-            seq = before[origin][2] + 1  # the trial's message is the origin's next entry
+            seqs[origin] += 1  # the trial's message is the origin's next entry
             now = time.time()
             await asyncio.sleep((now // interval_s + 1) * interval_s
                                 + rng.random() * interval_s - now)
             msg_id = f"bench{spec.seed}-{trial}"
             await clients[origin].send(msg_id, "nobody", "x")
             sent.append((msg_id, origin))
-            deadline = time.monotonic() + TRIAL_TIMEOUT_ROUNDS * round_s
-            while time.monotonic() < deadline:
-                status = await _counters(backend, names, origin)
-                if all(vv >= seq for _, _, vv in status.values()):
-                    break
-                await asyncio.sleep(round_s / 4)
-            if cooldown:
+            if cooldown:  # wait for this one to reach every DC and to cool down
+                await _until_held(admins, names, {origin: seqs[origin]}, round_s)
                 await asyncio.sleep(hot_s)
-                after = await _counters(backend, names)
+                after = await _counters(admins, names)
                 frames.append(sum(after[dc][0] - before[dc][0] for dc in names))
                 sizes.append(sum(after[dc][1] - before[dc][1] for dc in names))
-        if not cooldown:
+        if not cooldown:  # the trials overlapped: wait for the last ones, share the frames
+            await _until_held(admins, names, seqs, round_s)
             await asyncio.sleep(hot_s)
-            last = await _counters(backend, names)
+            last = await _counters(admins, names)
             frames = [round(sum(last[dc][0] - first[dc][0] for dc in names) / trials)]
             sizes = [round(sum(last[dc][1] - first[dc][1] for dc in names) / trials)]
     finally:
         for client in clients.values():
             await client.close()
+        for admin in admins.values():
+            await admin.close()
     return sent, frames, sizes
 
 
-async def _counters(backend: Backend, names: list[str],
+async def _until_held(admins: dict[str, Any], names: list[str], seqs: dict[str, int],
+                      round_s: float) -> None:
+    """Poll the hubs until each holds entry `seqs[origin]` of every origin (or time is up: the
+    event logs then tell which trials did not converge)."""
+    deadline = time.monotonic() + TRIAL_TIMEOUT_ROUNDS * round_s
+    await asyncio.sleep(round_s)
+    while time.monotonic() < deadline:
+        held = [await _counters(admins, names, origin) for origin in seqs]
+        if all(vv >= seqs[origin] for origin, status in zip(seqs, held, strict=True)
+               for _, _, vv in status.values()):
+            return
+        await asyncio.sleep(round_s / 4)
+
+
+async def _counters(admins: dict[str, Any], names: list[str],
                     origin: str | None = None) -> dict[str, tuple[int, int, int]]:
     """{dc: (WAN frames sent, WAN bytes sent, version vector entry of `origin`)} of each hub
-    (`origin` None: each hub's own entry)."""
-    statuses = await asyncio.gather(*(backend.admin_status(backend.hub(dc)) for dc in names))
+    (`origin` None: each hub's own entry), from its admin `status`."""
+    statuses = await asyncio.gather(*(admins[dc].status() for dc in names))
     out = {}
     for dc, status in zip(names, statuses, strict=True):
         counters = status.get("counters", {})
