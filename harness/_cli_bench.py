@@ -117,6 +117,8 @@ def handle(args: argparse.Namespace) -> int:
                                        args.gossip_interval, args.wan_latency, seed,
                                        cooldown=args.cooldown)
                 rows.append(row)
+                if args.out is not None:  # after each row: a long run stopped keeps its rows
+                    write_outputs(args.out, [r.to_json() for r in rows], seed)
                 console.print(f"{mode} K={fanout} N={n}: mean {row.mean_rounds:.2f} rounds "
                               f"({time.monotonic() - started:.1f} s wall, {row.cpu_s:.1f} s CPU)")
     table = Table(title=f"convergence of one update ({args.backend}, seed {seed}, "

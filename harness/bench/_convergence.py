@@ -213,8 +213,15 @@ def measure(dcs: int, mode: str, fanout: int = 1, trials: int = 200, interval_ms
     args = [(dcs, mode, fanout, n, interval_ms, latency_ms, seed, b, engine)
             for b, n in enumerate(sizes)]
     if jobs > 1 and len(args) > 1:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(args))) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(args)))
+        try:
             blocks = list(pool.map(_run_block, *zip(*args, strict=True)))
+        except BaseException:  # Ctrl-C, an error: end the workers by id, not after their block
+            for worker in list(getattr(pool, "_processes", {}).values()):
+                worker.terminate()
+            raise
+        finally:
+            pool.shutdown(cancel_futures=True)
     else:
         blocks = [_run_block(*a) for a in args]
     rounds = sorted(r for b in blocks for r in b.rounds) or [math.inf]
