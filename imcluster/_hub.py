@@ -192,7 +192,7 @@ class HubCore:
             self._drop_access_node(event.node, now_ns, out)
         elif isinstance(event, AccessConnected):
             pass  # the access node sends `sync` right after connecting
-        if self.hot:
+        if self.hot and not self._round_armed:
             self._arm_round(now_ns, out)  # rumor modes: something new to spread
         return out
 
@@ -738,7 +738,7 @@ class HubCore:
         """One round: call `fanout` distinct random peers; `rumor-push` sends them the hot
         updates (if any), `rumor-pull` asks them for theirs, `rumor-push-pull` does both in one
         frame. Then every hot update ages by one round and is dropped at zero (the stop rule)."""
-        gossip, peers = self.config.gossip, self.config.peers
+        gossip, peers, fanout = self.config.gossip, self.config.peers, self.config.fanout
         hot = [entry for entry, _ in self.hot.values()]
         pull = gossip != "rumor-push"
         if hot or pull:
@@ -747,7 +747,7 @@ class HubCore:
             if pull:
                 frame["pull"] = True
             called: list[str] = []
-            while len(called) < self.config.fanout:
+            while len(called) < fanout:
                 peer = self.rng.choice(peers)
                 if peer not in called:
                     called.append(peer)

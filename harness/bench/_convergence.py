@@ -28,7 +28,7 @@ from imcluster._events import AccessFrame, LogEvent, PeerFrame, SendPeer, SetTim
 from imcluster._hub import HubCore
 from imcluster._state import Entry
 
-__all__ = ["ConvergenceRow", "measure", "round_ms", "theory_rounds"]
+__all__ = ["ConvergenceRow", "measure", "percentile", "round_ms", "theory_rounds", "trial_rounds"]
 
 MAX_TRIAL_ROUNDS = 10_000  # a trial that has not converged by then counts as not converged
 
@@ -56,6 +56,15 @@ def round_ms(interval_ms: float, latency_ms: float) -> float:
     """A round on the wire: frames sent on a boundary are used on the next boundary after
     they arrived (a frame arriving exactly on a boundary waits for the next one)."""
     return interval_ms * (math.floor(latency_ms / interval_ms) + 1)
+
+
+def trial_rounds(origin_ns: int, last_ns: int, interval_ns: int, round_ns: int,
+                 rumor: bool) -> int:
+    """Rounds of one trial: from the first round boundary after the origination (rumor modes:
+    the hubs gossip on the boundaries; other modes: from the origination itself) to the last
+    DC's apply, in whole rounds of `round_ns` (the round in which the last DC applied it)."""
+    t0 = (origin_ns // interval_ns + 1) * interval_ns if rumor else origin_ns
+    return math.floor((last_ns - t0) / round_ns) + 1
 
 
 _HEADS: dict[tuple[Any, ...], int] = {}
@@ -100,12 +109,15 @@ class ConvergenceRow:
     mean_ms: float = 0.0
     unconverged: int = 0
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # CPU seconds of the trials (summed over worker processes; sim only)
+    backend: str = "sim"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _percentile(ordered: list[float], q: float) -> float:
+def percentile(ordered: list[float], q: float) -> float:
+    """The `q` quantile (nearest rank) of the sorted list `ordered`."""
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
@@ -153,6 +165,10 @@ class _Net:
     def handle(self, i: int, event: object) -> None:
         self._carry(i, self.hubs[i].handle(event, self.now))
 
+    def run_to(self, limit_ns: int) -> None:
+        """Carry out every event due at or before `limit_ns`."""
+        self.run_until(lambda: False, limit_ns)
+
     def run_until(self, done: Callable[[], bool], limit_ns: int) -> bool:
         while self.queue and not done():
             if self.queue[0][0] > limit_ns:
@@ -163,15 +179,83 @@ class _Net:
         return done()
 
 
+BLOCK_TRIALS = 50  # trials per cluster: a row's blocks are independent (`--jobs` runs them apart)
+
+
+@dataclass
+class _Block:
+    """The raw results of one block of trials on one cluster."""
+
+    rounds: list[float]
+    times: list[float]
+    frames: list[int]
+    sizes: list[int]
+    unconverged: int
+    cpu_s: float
+
+
 def measure(dcs: int, mode: str, fanout: int = 1, trials: int = 200, interval_ms: float = 200,
-            latency_ms: float = 50, seed: int = 0) -> ConvergenceRow:
-    """Run `trials` single-update trials on `dcs` hubs in gossip `mode`; one row of results."""
+            latency_ms: float = 50, seed: int = 0, engine: str = "lean",
+            jobs: int = 1) -> ConvergenceRow:
+    """Run `trials` single-update trials on `dcs` hubs in gossip `mode`; one row of results.
+
+    The trials run in blocks of `BLOCK_TRIALS`, each on a cluster of its own seeded from
+    (`seed`, N, mode, K, block), so a row does not depend on `jobs` (worker processes that run
+    the blocks side by side). The rumor modes run on `RumorNet` (`engine="lean"`) or on the
+    general `_Net` (`engine="heap"`, the reference the lean loop is tested against)."""
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    if engine not in ("lean", "heap"):
+        raise ValueError(f"unknown engine {engine!r}")
+    started = time.monotonic()
+    sizes = [min(BLOCK_TRIALS, trials - b) for b in range(0, trials, BLOCK_TRIALS)]
+    args = [(dcs, mode, fanout, n, interval_ms, latency_ms, seed, b, engine)
+            for b, n in enumerate(sizes)]
+    if jobs > 1 and len(args) > 1:
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(args)))
+        try:
+            blocks = list(pool.map(_run_block, *zip(*args, strict=True)))
+        except BaseException:  # Ctrl-C, an error: end the workers by id, not after their block
+            for worker in list(getattr(pool, "_processes", {}).values()):
+                worker.terminate()
+            raise
+        finally:
+            pool.shutdown(cancel_futures=True)
+    else:
+        blocks = [_run_block(*a) for a in args]
+    rounds = sorted(r for b in blocks for r in b.rounds) or [math.inf]
+    times = [t for b in blocks for t in b.times]
+    frames = [f for b in blocks for f in b.frames]
+    sent = [s for b in blocks for s in b.sizes]
+    return ConvergenceRow(
+        dcs=dcs, gossip=mode, fanout=fanout, trials=trials,
+        mean_rounds=statistics.fmean(rounds), p50_rounds=percentile(rounds, 0.5),
+        p99_rounds=percentile(rounds, 0.99), max_rounds=rounds[-1],
+        theory_rounds=theory_rounds(mode, dcs, fanout),
+        frames_per_update=statistics.fmean(frames) if frames else math.inf,
+        bytes_per_update=statistics.fmean(sent) if sent else math.inf,
+        mean_ms=statistics.fmean(times) if times else math.inf,
+        unconverged=sum(b.unconverged for b in blocks),
+        wall_s=round(time.monotonic() - started, 3),
+        cpu_s=round(sum(b.cpu_s for b in blocks), 3))
+
+
+def _run_block(dcs: int, mode: str, fanout: int, trials: int, interval_ms: float,
+               latency_ms: float, seed: int, block: int, engine: str) -> _Block:
+    """`trials` trials, one after the other, on one cluster (block 0's seed is the row's)."""
     import time
 
-    started = time.monotonic()
-    rng = random.Random(f"{seed}:{dcs}:{mode}:{fanout}")
-    net = _Net(dcs, mode, fanout, interval_ms, latency_ms, rng)
+    from ._rumor_net import RumorNet
+
+    cpu0 = time.process_time()
+    rng = random.Random(f"{seed}:{dcs}:{mode}:{fanout}" + (f":{block}" if block else ""))
     rumor = mode in RUMOR_MODES
+    net: _Net | RumorNet
+    if rumor and engine == "lean":
+        net = RumorNet(dcs, mode, fanout, interval_ms, latency_ms, rng, frame_bytes)
+    else:
+        net = _Net(dcs, mode, fanout, interval_ms, latency_ms, rng)
     interval_ns = int(interval_ms * 1e6)
     round_ns = int(round_ms(interval_ms, latency_ms) * 1e6)
     rounds: list[float] = []
@@ -195,7 +279,7 @@ def measure(dcs: int, mode: str, fanout: int = 1, trials: int = 200, interval_ms
         net.on_apply = on_apply
         # originate at a random DC, at a random moment of a round, after the last trial settled
         start = (net.now // interval_ns + 1) * interval_ns + int(rng.random() * interval_ns)
-        net.run_until(lambda: False, start)
+        net.run_to(start)
         net.now = start
         origin = rng.randrange(dcs)
         frames0, bytes0 = net.frames, net.bytes
@@ -204,30 +288,21 @@ def measure(dcs: int, mode: str, fanout: int = 1, trials: int = 200, interval_ms
         net.handle(origin, AccessFrame("bench-access", {"type": "route", "msg": msg}))
         if len(applied) != 1:
             raise RuntimeError(f"{hub.dc} did not originate the trial's update")
-        t0 = (start // interval_ns + 1) * interval_ns if rumor else start
         limit = start + MAX_TRIAL_ROUNDS * round_ns
-
-        def converged(applied: set[int] = applied) -> bool:
-            return len(applied) == dcs
-
-        if not net.run_until(converged, limit):
-            unconverged += 1
+        if rumor:
+            # round by round until no hub holds the update hot (the stop rule ends every rumor)
+            while any(target[0] in h.hot for h in net.hubs) and net.now < limit:
+                boundary = (net.now // interval_ns + 1) * interval_ns
+                net.run_to(boundary)
+                net.now = boundary
+        else:
+            assert isinstance(net, _Net)
+            net.run_until(lambda applied=applied: len(applied) == dcs, limit)  # type: ignore[misc]
+        if len(applied) < dcs:
+            unconverged += 1  # a rumor that died out (or a trial past MAX_TRIAL_ROUNDS)
             continue
-        rounds.append(math.floor((last[0] - t0) / round_ns) + 1 if dcs > 1 else 0)
+        rounds.append(trial_rounds(start, last[0], interval_ns, round_ns, rumor) if dcs > 1 else 0)
         times.append((last[0] - start) / 1e6)
-        while rumor and any(target[0] in h.hot for h in net.hubs) and net.now < limit:
-            boundary = (net.now // interval_ns + 1) * interval_ns
-            net.run_until(lambda: False, boundary)
-            net.now = boundary
         frames.append(net.frames - frames0)
         sizes.append(net.bytes - bytes0)
-    ordered = sorted(rounds) or [math.inf]
-    return ConvergenceRow(
-        dcs=dcs, gossip=mode, fanout=fanout, trials=trials,
-        mean_rounds=statistics.fmean(ordered), p50_rounds=_percentile(ordered, 0.5),
-        p99_rounds=_percentile(ordered, 0.99), max_rounds=ordered[-1],
-        theory_rounds=theory_rounds(mode, dcs, fanout),
-        frames_per_update=statistics.fmean(frames) if frames else math.inf,
-        bytes_per_update=statistics.fmean(sizes) if sizes else math.inf,
-        mean_ms=statistics.fmean(times) if times else math.inf,
-        unconverged=unconverged, wall_s=round(time.monotonic() - started, 3))
+    return _Block(rounds, times, frames, sizes, unconverged, time.process_time() - cpu0)

@@ -36,6 +36,26 @@ def test_fanout_speeds_up_rumor_push() -> None:
     assert three.mean_rounds < one.mean_rounds
 
 
+@pytest.mark.parametrize(("dcs", "mode", "fanout"), [(5, "rumor-push", 1), (10, "rumor-pull", 1),
+                                                    (20, "rumor-push-pull", 2)])
+def test_lean_loop_gives_the_general_drivers_rows(dcs: int, mode: str, fanout: int) -> None:
+    """`RumorNet` (slots per instant, ignored frames not handed over) is only a faster clock:
+    the same rows as `_Net`, which hands every frame to the core through a heap."""
+    lean, heap = (measure(dcs, mode, fanout, trials=30, seed=5, engine=e).to_json()
+                  for e in ("lean", "heap"))
+    for row in (lean, heap):
+        row.pop("wall_s"), row.pop("cpu_s")
+    assert lean == heap
+
+
+def test_rows_do_not_depend_on_jobs() -> None:
+    one, two = (measure(10, "rumor-push-pull", trials=120, seed=6, jobs=j).to_json()
+                for j in (1, 2))
+    for row in (one, two):
+        row.pop("wall_s"), row.pop("cpu_s")
+    assert one == two and one["trials"] == 120
+
+
 def test_same_seed_same_row() -> None:
     a, b = (measure(10, "rumor-pull", trials=20, seed=9) for _ in range(2))
     assert (a.mean_rounds, a.frames_per_update) == (b.mean_rounds, b.frames_per_update)
@@ -55,7 +75,18 @@ def test_cli_writes_json_csv_and_plot(tmp_path: Path) -> None:
     assert "<svg" in (tmp_path / "convergence.html").read_text()
 
 
+def test_cli_fanout_list_gives_a_row_per_fanout(tmp_path: Path) -> None:
+    code = main(["bench", "convergence", "--dcs", "10", "--gossip", "rumor-push",
+                 "--fanout", "1,3", "--trials", "10", "--seed", "4", "--out", str(tmp_path)])
+    assert code == 0
+    rows = json.loads((tmp_path / "convergence.json").read_text())
+    assert [(r["fanout"], r["backend"]) for r in rows] == [(1, "sim"), (3, "sim")]
+    assert "rumor-push K=3" in (tmp_path / "convergence.svg").read_text()
+
+
 def test_cli_rejects_unknown_mode_and_bad_sizes() -> None:
+    assert main(["bench", "convergence", "--backend", "local", "--dcs", "5,30"]) == 2
+    assert main(["bench", "convergence", "--fanout", "0"]) == 2
     assert main(["bench", "convergence", "--gossip", "gossipy"]) == 2
     assert main(["bench", "convergence", "--dcs", "1"]) == 2
     assert main(["bench", "convergence", "--dcs", "a,b"]) == 2
