@@ -67,12 +67,16 @@ class SimClients:
         self.sessions: dict[str, str] = {}
         self._sessions_view = MappingProxyType(self.sessions)
         self._down_since: dict[str, int] = {}
+        self._no_down_facts: Mapping[str, Any] = MappingProxyType(
+            {"sessions": self._sessions_view, "down_dcs": []})
         self.acked = 0
         self.delivered = 0
         self.last_delivery = 0
 
     # facts for the generators -------------------------------------------------
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> Mapping[str, Any]:
+        if not self._down_since:  # the usual case: one dict for every poll
+            return self._no_down_facts
         now = self.cluster.now_ns
         memory = int(DOWN_DC_MEMORY_S * 1e9)
         down = sorted(dc for dc, t in self._down_since.items() if now - t < memory)
