@@ -22,6 +22,7 @@ from ..generators import Context, Generator, Pending
 from ..history import HistoryWriter, ProcessTable
 from ..ops import NEMESIS, Op
 from ..schedule_file import plan_nemesis
+from ..seams import Backend
 from ..store import create_run_dir, write_json
 from ..workload import WorkloadSpec
 from ._backend import SimBackend, SimCluster
@@ -156,7 +157,7 @@ class EventSink:
 
 
 def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = lambda m: None,
-                 backend: Any = None, check: bool = True) -> Any:
+                 backend: Backend | None = None, check: bool = True) -> Any:
     """`run_test` on the sim backend (see the module docstring). A shared cluster handed in
     (`im_cluster`) is only checked against the run's options: each sim run gets a fresh
     cluster, which costs nothing. `check=False` stops after collecting (benchmarks).
