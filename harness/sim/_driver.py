@@ -50,6 +50,8 @@ class SimInterpreter:
         self.seed = seed
         self.on_op = on_op
         self.busy: set[str] = set()
+        self._free: frozenset[str] | None = None  # the free threads, until `busy` changes
+        self._free_of: object = None  # ... of this workers snapshot
         self.in_flight = 0
         self.changed = False
 
@@ -60,6 +62,7 @@ class SimInterpreter:
         self.busy.discard(thread)
         self.in_flight -= 1
         self.changed = True
+        self._free = None
         if self.on_op is not None:
             self.on_op(recorded)
 
@@ -83,7 +86,10 @@ class SimInterpreter:
         while True:
             workers = self.processes.snapshot()
             busy = self.busy
-            free = frozenset(workers.keys() - busy)
+            free = self._free
+            if free is None or self._free_of is not workers:
+                free = self._free = frozenset(workers.keys() - busy)
+                self._free_of = workers
             ctx = Context(cluster.now_ns, free, workers, self.seed, self.clients.facts())
             result = gen.op(ctx)
             if result is None:
@@ -92,6 +98,7 @@ class SimInterpreter:
             if isinstance(value, Op):
                 thread = self.processes.thread(value.process)
                 busy.add(thread)
+                self._free = None
                 self.in_flight += 1
                 invocation = self.history.append(value)
                 if self.on_op is not None:
