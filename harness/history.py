@@ -23,33 +23,6 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"))
 """One encoder for every line (`json.dumps` with options builds a new one per call)."""
 
 
-def _stdlib_line(obj: Any) -> bytes:
-    return _ENCODER.encode(obj).encode("ascii") + b"\n"
-
-
-def _line_encoder() -> Callable[[Any], bytes]:
-    """`obj` as one history line: msgspec's encoder (~10x the stdlib's speed; a declared
-    dependency) when its bytes are ASCII, else the stdlib's `ensure_ascii` line. The two agree
-    byte for byte except on floats msgspec writes without `+`/leading zeros of an exponent
-    (`1e16` for `1e+16`): the same numbers."""
-    try:
-        import msgspec
-    except ImportError:  # pragma: no cover - msgspec is a dependency
-        return _stdlib_line
-    fast = msgspec.json.Encoder().encode
-
-    def line(obj: Any) -> bytes:
-        try:
-            data = fast(obj)
-        except (TypeError, ValueError, OverflowError):
-            return _stdlib_line(obj)  # what msgspec cannot encode (a mapping proxy, ...)
-        return data + b"\n" if data.isascii() else _stdlib_line(obj)
-    return line
-
-
-_encode_line = _line_encoder()
-
-
 class HistoryWriter:
     """Append-only, flushed, thread-safe JSON-lines writer of ops."""
 
@@ -62,7 +35,7 @@ class HistoryWriter:
         self._lock = threading.Lock()
         self._next_index = 0
         self._last_time = 0
-        self._file: IO[bytes] | None = open(self.path, "ab")  # noqa: SIM115
+        self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         self.counts: dict[str, int] = {}
 
     def now(self) -> int:
@@ -78,7 +51,7 @@ class HistoryWriter:
             stamped = Op(self._next_index, now, op.process, op.type, op.f, op.value, op.error)
             self._next_index += 1
             self._last_time = now
-            self._file.write(_encode_line(stamped.to_json()))
+            self._file.write(_ENCODER.encode(stamped.to_json()) + "\n")
             if self.flush:
                 self._file.flush()
             key = f"{stamped.f}:{stamped.type}"
