@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._options import cluster_spec
 from ..errors import UsageError
@@ -27,6 +27,11 @@ from ..store import create_run_dir, write_json
 from ..workload import WorkloadSpec
 from ._backend import SimBackend, SimCluster
 from ._clients import SimClients
+
+if TYPE_CHECKING:
+    from .._options import RunOptions
+    from ..nemesis import NemesisContext
+    from ..runner import RunOutcome, RunState
 
 __all__ = ["EventSink", "SimInterpreter", "run_sim_test"]
 
@@ -163,8 +168,9 @@ class EventSink:
         self._file.close()
 
 
-def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = lambda m: None,
-                 backend: Backend | None = None, check: bool = True) -> Any:
+def run_sim_test(options: RunOptions, state: RunState | None = None,
+                 say: Callable[[str], None] = lambda m: None, backend: Backend | None = None,
+                 check: bool = True) -> RunOutcome:
     """`run_test` on the sim backend (see the module docstring). A shared cluster handed in
     (`im_cluster`) is only checked against the run's options: each sim run gets a fresh
     cluster, which costs nothing. `check=False` stops after collecting (benchmarks).
@@ -238,8 +244,8 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
     return runner.RunOutcome(run_dir, results, runner.exit_code_of(results))
 
 
-def _phases(options: Any, sim: SimBackend, nemesis: Any, nemesis_ctx: Any,
-            history: HistoryWriter, phases: dict[str, list[int]], state: Any,
+def _phases(options: RunOptions, sim: SimBackend, nemesis: Any, nemesis_ctx: NemesisContext,
+            history: HistoryWriter, phases: dict[str, list[int]], state: RunState,
             say: Callable[[str], None], run_dir: Path, sink: EventSink) -> None:
     from .. import runner
 
