@@ -7,9 +7,7 @@ that reproduces the run). `SharedCluster` lets several runs use one started clus
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field, fields
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._bridge import call_outside_loop
 from ._options import RUN_OPTIONS, cluster_spec_fields_of
 
 if TYPE_CHECKING:
@@ -244,33 +243,6 @@ def verdict_table(results: dict[str, Any]) -> str:
                      for name, word, numbers in rows)
 
 
-def _in_thread_if_loop_runs(function: Any) -> Any:
-    """Call `function()`; in a helper thread when this thread already runs an event loop
-    (an async test), because the runner drives its own loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        loop_runs = False
-    else:
-        loop_runs = True
-    if not loop_runs:  # outside the except block: a failure's traceback stays the run's own
-        return function()
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="imfault-pytest-run")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 def run_scenario(options: RunOptions, cluster: Backend | None = None) -> tuple[Path, dict[str, Any],
                                                                               int, Path | None]:
     """Run one test (fresh cluster, or `cluster` shared); (run dir, results, exit code, report)."""
@@ -278,7 +250,8 @@ def run_scenario(options: RunOptions, cluster: Backend | None = None) -> tuple[P
 
     ensure_backend_available(options.backend)
     backend = SharedCluster(cluster) if cluster is not None else None
-    outcome = _in_thread_if_loop_runs(lambda: run_test(options, backend=backend))
+    outcome = call_outside_loop(lambda: run_test(options, backend=backend),
+                                name="imfault-pytest-run")
     report = outcome.run_dir / "report.html"
     return outcome.run_dir, outcome.results, outcome.exit_code, \
         report if report.is_file() else None

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checkers import FaultOps, fault_ops_of
 
@@ -39,6 +39,9 @@ from .ops import NEMESIS, Op
 from .schedule_file import plan_nemesis
 from .store import create_run_dir, write_json
 from .workload import UserClients, UserWorkload, WorkloadSpec, recovery_logins
+
+if TYPE_CHECKING:
+    from .seams import Backend
 
 QUIET_PERIOD_S = 2.0
 """Recovery ends when every hub's version vector is equal and no delivery arrived for this long."""
@@ -154,7 +157,7 @@ def merge_event_logs(paths: dict[str, Path], start_wall_ns: int, out: Path) -> i
     return len(events)
 
 
-async def hub_statuses(backend: Any, dc_names: list[str]) -> dict[str, dict[str, Any] | None]:
+async def hub_statuses(backend: Backend, dc_names: list[str]) -> dict[str, dict[str, Any] | None]:
     async def one(dc: str) -> dict[str, Any] | None:
         try:
             return await backend.admin_status(backend.hub(dc), timeout=2.0)
@@ -224,7 +227,7 @@ Reporter = Callable[[str], None]
 
 
 def run_test(options: RunOptions, state: RunState | None = None,
-             say: Reporter = lambda message: None, backend: Any = None) -> RunOutcome:
+             say: Reporter = lambda message: None, backend: Backend | None = None) -> RunOutcome:
     """Run one test end to end; teardown always. `SetupError` propagates (exit 4).
     `--backend sim` runs in virtual time (`harness.sim`)."""
     if options.backend == "sim":
@@ -284,7 +287,7 @@ def run_test(options: RunOptions, state: RunState | None = None,
     return RunOutcome(run_dir, results, exit_code_of(results))
 
 
-def _teardown(backend: Any, nemesis: Any, nemesis_ctx: Any, run_dir: Path, start_wall_ns: int,
+def _teardown(backend: Backend, nemesis: Any, nemesis_ctx: Any, run_dir: Path, start_wall_ns: int,
               state: RunState, say: Reporter) -> None:
     """Collect what an interrupted or failed run left, tear the nemesis down, stop the backend;
     each step runs even when the one before it failed (the backend's error is raised last)."""
@@ -302,7 +305,7 @@ def _teardown(backend: Any, nemesis: Any, nemesis_ctx: Any, run_dir: Path, start
     backend.stop()
 
 
-async def _phases(options: RunOptions, backend: Any, nemesis: Any, nemesis_ctx: Any,
+async def _phases(options: RunOptions, backend: Backend, nemesis: Any, nemesis_ctx: Any,
                   history: HistoryWriter, phases: dict[str, list[int]], state: RunState,
                   say: Reporter, collect_events: Callable[[], None]) -> None:
     nemesis_ctx.loop = asyncio.get_running_loop()
@@ -364,13 +367,13 @@ def recovery_generator(options: RunOptions, spec: WorkloadSpec) -> Generator:
     return on_clients(time_limit(options.recovery_timeout, recovery_logins(spec)))
 
 
-def collect(backend: Any, run_dir: Path, start_wall_ns: int) -> None:
+def collect(backend: Backend, run_dir: Path, start_wall_ns: int) -> None:
     """Node logs into `logs/`, the hubs' event logs merged into `events.jsonl`."""
     event_logs = backend.collect(run_dir)
     merge_event_logs(event_logs, start_wall_ns, run_dir / "events.jsonl")
 
 
-def backend_started(backend: Any) -> bool:
+def backend_started(backend: Backend) -> bool:
     try:
         return bool(backend.nodes())
     except Exception:  # noqa: BLE001 - not started
@@ -386,7 +389,7 @@ def as_generator(schedule: Any, limit_s: float) -> Generator:
     return from_schedule(steps)
 
 
-async def _await_convergence(backend: Any, dc_names: list[str], clients: UserClients,
+async def _await_convergence(backend: Backend, dc_names: list[str], clients: UserClients,
                              deadline: float) -> dict[str, dict[str, Any] | None]:
     while True:
         statuses = await hub_statuses(backend, dc_names)

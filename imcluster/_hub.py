@@ -616,7 +616,11 @@ class HubCore:
             if isinstance(entries, list):
                 # the origin pushed its entries to every peer at once: they are on their way to
                 # the others too (if lost, the resend timeout runs out)
-                seq = max((_seq_of(e) for e in entries if _origin_of(e) == peer), default=0)
+                if len(entries) == 1:  # the usual push: one new entry
+                    seq = _seq_of(entries[0]) if _origin_of(entries[0]) == peer else 0
+                else:
+                    seq = max((_seq_of(e) for e in entries if _origin_of(e) == peer),
+                              default=0)
                 if seq and (peer, seq) in self.state:
                     for other in self.config.peers:
                         if other != peer:

@@ -62,6 +62,10 @@ def _wire_copy(frame: Frame) -> Frame:
     return decoded
 
 
+_WanHop = tuple[str, str, int, int, Frame]
+"""A frame on the WAN: (source DC, destination DC, their incarnations when sent, frame)."""
+
+
 def _ns(ms: float) -> int:
     return round(ms * 1_000_000)
 
@@ -190,7 +194,10 @@ class MemCluster:
         self._access_noticed: set[str] = set()  # down links both sides know are down
         self.deliver_drops: dict[str, int] = {}  # node -> deliver frames still to drop
         self._queue: list[tuple[int, int, Callable[[], None]]] = []
-        self._order = itertools.count()
+        self._seq = 0  # the tie-breaker of the last event scheduled
+        # the WAN arrivals of the event scheduled last, while nothing was scheduled after it:
+        # (time_ns, seq, hops); a frame sent to several peers at once arrives in one event
+        self._wan_batch: tuple[int, int, list[_WanHop]] | None = None
         self._timers: dict[tuple[str, str], int] = {}
         self._timer_last: dict[tuple[str, str], tuple[float, Callable[[TimerFired], None]]] = {}
         # (node or DC, event, exception) for every event a core raised on (the drivers go on)
@@ -217,11 +224,27 @@ class MemCluster:
         return self.now_ns / 1_000_000
 
     def _at(self, delay_ms: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, (self.now_ns + _ns(delay_ms), next(self._order), action))
+        self._seq += 1
+        heapq.heappush(self._queue, (self.now_ns + _ns(delay_ms), self._seq, action))
+
+    def _at_local(self, action: Callable[[], None]) -> None:
+        """Run `action` one local hop (`local_latency_ms`) from now."""
+        self._seq += 1
+        heapq.heappush(self._queue, (self.now_ns + self._local_ns, self._seq, action))
+
+    @property
+    def local_latency_ms(self) -> float:
+        """One-way delay between a client, its access node and its hub."""
+        return self._local_ns / 1_000_000
+
+    @local_latency_ms.setter
+    def local_latency_ms(self, ms: float) -> None:
+        self._local_ns = _ns(ms)
 
     def at_ns(self, time_ns: int, action: Callable[[], None]) -> None:
         """Run `action` at virtual time `time_ns` (now, if that has passed)."""
-        heapq.heappush(self._queue, (max(time_ns, self.now_ns), next(self._order), action))
+        self._seq += 1
+        heapq.heappush(self._queue, (max(time_ns, self.now_ns), self._seq, action))
 
     def next_time_ns(self) -> int | None:
         """When the next scheduled event is due (None: nothing is scheduled)."""
@@ -232,18 +255,24 @@ class MemCluster:
         if not self._queue:
             return False
         time_ns, _, action = heapq.heappop(self._queue)
-        self.now_ns = max(self.now_ns, time_ns)
+        if time_ns > self.now_ns:  # noqa: PLR1730 - no max() call per event
+            self.now_ns = time_ns
         action()
         return True
 
     def run_until_ns(self, t_ns: int, until: Callable[[], bool] | None = None) -> bool:
         """Run events up to virtual time `t_ns` (or until `until()` holds; then True)."""
         queue = self._queue
-        while queue and queue[0][0] <= t_ns:
-            self.step()
+        pop = heapq.heappop
+        while queue and queue[0][0] <= t_ns:  # `step`, inlined: this loop runs every event
+            time_ns, _, action = pop(queue)
+            if time_ns > self.now_ns:  # noqa: PLR1730 - no max() call per event
+                self.now_ns = time_ns
+            action()
             if until is not None and until():
                 return True
-        self.now_ns = max(self.now_ns, t_ns)
+        if t_ns > self.now_ns:  # noqa: PLR1730 - as above
+            self.now_ns = t_ns
         return until is not None and until()
 
     def run_until(self, t_ms: float, until: Callable[[], bool] | None = None) -> bool:
@@ -390,7 +419,7 @@ class MemCluster:
         for conn, client in list(self._clients.items()):
             if conn.startswith(node + ":") and client.conn == conn:
                 client._closed_by_server()
-        self._at(self.local_latency_ms, lambda: self._hub_event(dc, AccessDisconnected(node)))
+        self._at_local(lambda: self._hub_event(dc, AccessDisconnected(node)))
 
     def restart_access(self, node: str) -> None:
         """Start access node `node` again, empty; it reconnects to its hub."""
@@ -457,10 +486,15 @@ class MemCluster:
 
     def _hub_event(self, dc: str, event: object) -> None:
         hub = self.hubs.get(dc)
-        if hub is not None and not (self.paused and self._held(
+        if hub is None or (self.paused and self._held(
                 f"{dc}-hub", lambda: self._hub_event(dc, event))):
-            effects = self._handle(dc, hub, event, self.node_now_ns(dc))
-            self._carry_out_hub(dc, effects)
+            return
+        now_ns = self.node_now_ns(dc) if self.clock_offset_ms else self.now_ns
+        try:  # `_handle`, inlined for the most frequent events
+            effects = hub.handle(event, now_ns)
+        except Exception as exc:  # noqa: BLE001 - logged and recorded by `_core_failed`
+            effects = self._core_failed(dc, event, exc)
+        self._carry_out_hub(dc, effects)
 
     def _handle(self, owner: str, core: HubCore | AccessCore, event: object,
                 now_ns: int) -> list[Effect]:
@@ -469,13 +503,17 @@ class MemCluster:
         its last delay (a core error never silences a timer)."""
         try:
             return core.handle(event, now_ns)
-        except Exception as exc:
-            log.exception("%s: core failed on %r", owner, event)
-            self.core_errors.append((owner, event, exc))
-            if isinstance(event, TimerFired) and (owner, event.name) in self._timer_last:
-                delay_ms, fire = self._timer_last[(owner, event.name)]
-                self._set_timer(owner, SetTimer(event.name, delay_ms), fire)
-            return []
+        except Exception as exc:  # noqa: BLE001 - logged and recorded by `_core_failed`
+            return self._core_failed(owner, event, exc)
+
+    def _core_failed(self, owner: str, event: object, exc: Exception) -> list[Effect]:
+        """A core raised on `event`: see `_handle`."""
+        log.error("%s: core failed on %r", owner, event, exc_info=exc)
+        self.core_errors.append((owner, event, exc))
+        if isinstance(event, TimerFired) and (owner, event.name) in self._timer_last:
+            delay_ms, fire = self._timer_last[(owner, event.name)]
+            self._set_timer(owner, SetTimer(event.name, delay_ms), fire)
+        return []
 
     def _carry_out_hub(self, dc: str, effects: Iterable[Effect]) -> None:
         incarnation = self.incarnation[dc]
@@ -512,17 +550,28 @@ class MemCluster:
         if self._wan_cut(src, dst) or dst not in self.hubs:
             self.dropped_frames += 1
             return
-        incarnations = (self.incarnation[src], self.incarnation[dst])
         data = self._carry(frame)
+        arrival = self._wan_arrival_ns(src, dst, data)
+        hop = (src, dst, self.incarnation[src], self.incarnation[dst], data)
+        batch = self._wan_batch
+        if batch is not None and batch[0] == arrival and batch[1] == self._seq:
+            # due at the same instant as the event scheduled last (a push to every peer):
+            # they would run one after the other anyway, so they share that event
+            batch[2].append(hop)
+            return
+        hops = [hop]
+        self.at_ns(arrival, lambda: self._wan_arrive(hops))
+        self._wan_batch = (arrival, self._seq, hops)
 
-        def arrive() -> None:
-            if self._wan_cut(src, dst) or incarnations != (self.incarnation[src],
-                                                           self.incarnation[dst]):
+    def _wan_arrive(self, hops: list[_WanHop]) -> None:
+        """Frames reach their hubs (in the order sent), unless cut or a side restarted."""
+        incarnation = self.incarnation
+        for src, dst, src_incarnation, dst_incarnation, data in hops:
+            if (self._wan_cut(src, dst) or src_incarnation != incarnation[src]
+                    or dst_incarnation != incarnation[dst]):
                 self.dropped_frames += 1
-                return
+                continue
             self._hub_event(dst, PeerFrame(src, data))
-
-        self.at_ns(self._wan_arrival_ns(src, dst, data), arrive)
 
     def _send_to_access(self, dc: str, incarnation: int, node: str, frame: Frame) -> None:
         if (self.access_dc.get(node) != dc or node in self.access_cuts
@@ -540,7 +589,7 @@ class MemCluster:
                     and node not in self.access_cuts and self._access_link_open(node, generation)):
                 self._access_event(node, HubFrameIn(data))
 
-        self._at(self.local_latency_ms, arrive)
+        self._at_local(arrive)
 
     def _set_timer(self, owner: str, effect: SetTimer, fire: Callable[[TimerFired], None]) -> None:
         key = (owner, effect.name)
@@ -590,7 +639,7 @@ class MemCluster:
                     and self._access_link_open(node, generation)):
                 self._hub_event(dc, AccessFrame(node, data))
 
-        self._at(self.local_latency_ms, arrive)
+        self._at_local(arrive)
 
     # ---------------------------------------------------------------- clients
 
@@ -607,14 +656,14 @@ class MemCluster:
         return conn
 
     def _client_bytes(self, node: str, conn: str, data: bytes) -> None:
-        self._at(self.local_latency_ms, lambda: self._access_event(node, ClientData(conn, data)))
+        self._at_local(lambda: self._access_event(node, ClientData(conn, data)))
 
     def _client_frame(self, node: str, conn: str, frame: Frame) -> None:
         """A parsed frame from client `conn` (in-process clients: no JSON on the way)."""
-        self._at(self.local_latency_ms, lambda: self._access_event(node, ClientFrame(conn, frame)))
+        self._at_local(lambda: self._access_event(node, ClientFrame(conn, frame)))
 
     def _client_close(self, node: str, conn: str) -> None:
-        self._at(self.local_latency_ms, lambda: self._access_event(node, ClientClosed(conn)))
+        self._at_local(lambda: self._access_event(node, ClientClosed(conn)))
 
     def _send_to_client(self, conn: str, frame: Frame) -> None:
         client = self._clients.get(conn)
@@ -626,7 +675,7 @@ class MemCluster:
             if client.conn == conn and client.open:
                 client._receive(data)
 
-        self._at(self.local_latency_ms, arrive)
+        self._at_local(arrive)
 
     def _server_close(self, node: str, conn: str) -> None:
         client = self._clients.get(conn)
@@ -636,7 +685,7 @@ class MemCluster:
                 client._closed_by_server()
             self._access_event(node, ClientClosed(conn))
 
-        self._at(self.local_latency_ms, closed)
+        self._at_local(closed)
 
     # ---------------------------------------------------------------- observations
 

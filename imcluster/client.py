@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Self
 
 from ._auth import hello_mac, user_token
+from ._clientcore import ClientCore, login_frame, logout_frame, ping_frame, send_frame
 
 Frame = dict[str, Any]
 _READ_LIMIT = 8 * 1024 * 1024
@@ -61,12 +62,10 @@ class Client:
         self.on_frame = on_frame
         self.user: str | None = None
         self.raw_deliveries: asyncio.Queue[Frame] = asyncio.Queue()
-        self.errors: list[Frame] = []
         self._deliveries: asyncio.Queue[Frame | None] = asyncio.Queue()
-        self._seen: set[tuple[object, str]] = set()  # (from, id): ids are per sender
-        self._sends: dict[str, list[asyncio.Future[Frame]]] = {}
-        self._login: asyncio.Future[Frame] | None = None
-        self._pings: list[asyncio.Future[Frame]] = []
+        # the protocol (frames, what answers which waiter) is the sans-IO core's
+        self.core: ClientCore[asyncio.Future[Frame]] = ClientCore(auto_ack)
+        self.errors: list[Frame] = self.core.errors
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -110,39 +109,36 @@ class Client:
             if self.secret is None:
                 raise ValueError("login needs a token or the cluster secret")
             token = user_token(self.secret.encode(), user)
-        self._login = asyncio.get_running_loop().create_future()
-        self._write({"type": "login", "user": user, "token": token})
-        frame = await asyncio.wait_for(self._login, timeout)
+        login: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self.core.login = login
+        self._write(login_frame(user, token))
+        frame = await asyncio.wait_for(login, timeout)
         self.user = user
         return frame
 
     async def send(self, id: str, to: str, body: str, timeout: float = 5.0) -> Frame:
         """Send a message; returns `send_ok`, raises `SendRejected` or `asyncio.TimeoutError`."""
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self._sends.setdefault(id, []).append(future)
+        self.core.wait_send(id, future)
         try:
-            self._write({"type": "send", "id": id, "to": to, "body": body})
+            self._write(send_frame(id, to, body))
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         finally:
-            waiting = self._sends.get(id, [])
-            if future in waiting:
-                waiting.remove(future)
-            if not waiting:
-                self._sends.pop(id, None)
+            self.core.forget_send(id, future)
 
     async def ack(self, id: str) -> None:
         self._write({"type": "ack", "id": id})
         await self._drain()
 
     async def logout(self) -> None:
-        self._write({"type": "logout"})
+        self._write(logout_frame())
         await self._drain()
         self.user = None
 
     async def ping(self, timeout: float = 5.0) -> Frame:
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self._pings.append(future)
-        self._write({"type": "ping"})
+        self.core.pings.append(future)
+        self._write(ping_frame())
         return await asyncio.wait_for(future, timeout)
 
     async def send_raw(self, data: bytes) -> None:
@@ -191,43 +187,26 @@ class Client:
     def _handle(self, frame: Frame) -> None:
         if self.on_frame is not None:
             self.on_frame(frame)
-        kind = frame.get("type")
-        if kind == "deliver":
+        received = self.core.receive(frame)
+        if received.delivery is not None:
             self.raw_deliveries.put_nowait(frame)
-            msg_id = frame.get("id")
-            if isinstance(msg_id, str) and (frame.get("from"), msg_id) not in self._seen:
-                self._seen.add((frame.get("from"), msg_id))
+            if received.first_delivery:
                 self._deliveries.put_nowait(frame)
-            if self.auto_ack and isinstance(msg_id, str):
+            if received.ack is not None:
                 with contextlib.suppress(ConnectionError):
-                    self._write({"type": "ack", "id": msg_id})
-        elif kind in ("send_ok", "send_err"):
-            for future in self._sends.get(str(frame.get("id")), []):
-                if not future.done():
-                    if kind == "send_ok":
-                        future.set_result(frame)
-                    else:
-                        future.set_exception(SendRejected(str(frame.get("code")),
-                                                          str(frame.get("message", ""))))
-        elif kind == "login_ok":
-            if self._login is not None and not self._login.done():
-                self._login.set_result(frame)
-        elif kind == "pong":
-            if self._pings:
-                future = self._pings.pop(0)
-                if not future.done():
-                    future.set_result(frame)
-        elif kind == "error":
-            self.errors.append(frame)
-            if self._login is not None and not self._login.done():
-                self._login.set_exception(LoginFailed(str(frame.get("code")),
-                                                      str(frame.get("message", ""))))
+                    self._write(received.ack)
+            return
+        refusal = SendRejected if received.kind == "send_err" else LoginFailed
+        for future in received.answered:
+            if future.done():
+                continue
+            if received.refused:
+                future.set_exception(refusal(received.code, received.message))
+            else:
+                future.set_result(frame)
 
     def _fail_all(self, exc: Exception) -> None:
-        futures = [f for fs in self._sends.values() for f in fs] + self._pings
-        if self._login is not None:
-            futures.append(self._login)
-        for future in futures:
+        for future in self.core.take_all():
             if not future.done():
                 future.set_exception(exc)
                 future.exception()  # mark retrieved: nobody may be waiting any more

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -20,10 +19,11 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from imcluster._config import BUGS, DELIVERY_MODES, GOSSIP_MODES, PARTITION_STYLES
 
+from .._bridge import run_sync
 from ..errors import SetupError, UsageError
 
 if TYPE_CHECKING:
-    from .._toxiproxy import Wan
+    from ..seams import Wan
 
 __all__ = [
     "BUG_NAMES",
@@ -124,26 +124,8 @@ NodeRef = str | NodeInfo
 
 def run_coroutine_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run `coro` to completion from sync code, also when the caller's thread already runs an
-    event loop (then in a helper thread with its own loop)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    result: list[T] = []
-    error: list[BaseException] = []
-
-    def runner() -> None:
-        try:
-            result.append(asyncio.run(coro))
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            error.append(exc)
-
-    thread = threading.Thread(target=runner, name="imfault-sync-coroutine")
-    thread.start()
-    thread.join()
-    if error:
-        raise error[0]
-    return result[0]
+    event loop (then in a helper thread with its own loop): `harness._bridge.run_sync`."""
+    return run_sync(coro)
 
 
 class Backend(ABC):
@@ -212,7 +194,7 @@ class Backend(ABC):
     @property
     @abstractmethod
     def wan(self) -> Wan:
-        """The Toxiproxy WAN of this cluster."""
+        """The WAN of this cluster (Toxiproxy's, or the sim's)."""
 
     @property
     def secret(self) -> str:

@@ -37,6 +37,7 @@ from typing import Any
 from .._procs import free_port
 from .._signals import teardown_shield
 from ..errors import SetupError, UsageError
+from ..seams import Wan
 from ._base import Backend, ClusterSpec, NodeInfo, NodeRef, run_coroutine_sync
 from ._docker_engine import HARNESS_PID_LABEL, RUN_LABEL, docker_client, remove_labelled
 from ._docker_images import Images, ensure_images
@@ -189,7 +190,7 @@ class DockerBackend(Backend):
         raise AssertionError("unreachable")
 
     def _start_toxiproxy(self, spec: ClusterSpec) -> None:
-        from .._toxiproxy import Wan
+        from .._toxiproxy import Wan as ToxiproxyWan
 
         assert self.images is not None
         dcs = spec.dc_names
@@ -206,7 +207,7 @@ class DockerBackend(Backend):
         self.toxiproxy_addresses = {dc: networks[self._resource_name(dc)]["IPAddress"]
                                     for dc in dcs}
         self._wait_toxiproxy_api(api_port)
-        self._wan = Wan(HOST, api_port, dcs)
+        self._wan = ToxiproxyWan(HOST, api_port, dcs)
         self._links = self._wan.create_links(
             {dc: f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}" for dc in dcs},
             spec.wan_latency_ms, spec.wan_jitter_ms, listen_hosts=self.toxiproxy_addresses,
@@ -370,7 +371,7 @@ class DockerBackend(Backend):
         return list(self._nodes)
 
     @property
-    def wan(self) -> Any:
+    def wan(self) -> Wan:
         if self._wan is None:
             raise SetupError("the docker cluster has not been started")
         return self._wan

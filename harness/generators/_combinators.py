@@ -222,24 +222,37 @@ def stagger(seconds: float, gen: Any, seed: int = 0) -> Generator:
 
 def _soonest(gens: tuple[Generator, ...], ctx: Context,
              order: tuple[int, ...]) -> tuple[Any, tuple[Generator, ...]]:
-    """Ask gens in `order`; return (first op or merged Pending or None, updated gens)."""
-    updated = list(gens)
+    """Ask gens in `order`; return (first op or merged Pending or None, updated gens). The
+    updated gens are `gens` itself when none changed (polls are frequent: no new tuple)."""
+    updated: list[Generator] | None = None
     wake: int | None = None
     any_alive = False
-    exhausted: set[int] = set()
+    exhausted: set[int] | None = None
     for i in order:
-        result = gens[i].op(ctx)
+        gen = gens[i]
+        result = gen.op(ctx)
         if result is None:
+            if exhausted is None:
+                exhausted = set()
             exhausted.add(i)
             continue
         any_alive = True
         value, successor = result
-        updated[i] = successor
+        if successor is not gen:
+            if updated is None:
+                updated = list(gens)
+            updated[i] = successor
         if isinstance(value, Op):
-            return value, tuple(g for j, g in enumerate(updated) if j not in exhausted)
+            return value, _alive(gens, updated, exhausted)
         wake = earliest(wake, value.wake_at)
-    alive = tuple(g for j, g in enumerate(updated) if j not in exhausted)
-    return (Pending(wake) if any_alive else None), alive
+    return (Pending(wake) if any_alive else None), _alive(gens, updated, exhausted)
+
+
+def _alive(gens: tuple[Generator, ...], updated: list[Generator] | None,
+           exhausted: set[int] | None) -> tuple[Generator, ...]:
+    if exhausted is None:
+        return gens if updated is None else tuple(updated)
+    return tuple(g for j, g in enumerate(updated or gens) if j not in exhausted)
 
 
 @dataclass(frozen=True)
@@ -275,7 +288,8 @@ class AnyOf(Generator):
         value, gens = _soonest(self.gens, ctx, tuple(range(len(self.gens))))
         if value is None:
             return None
-        if len(gens) == len(self.gens) and all(map(operator.is_, gens, self.gens)):
+        if gens is self.gens or (len(gens) == len(self.gens)
+                                 and all(map(operator.is_, gens, self.gens))):
             return value, self  # nothing changed (polls are frequent: no new object)
         return value, AnyOf(gens)
 

@@ -21,9 +21,14 @@ import random
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from .._bridge import run_sync
 from ..generators import SEC, Context, Generator, Pending, Result, fill, on_nemesis
+
+if TYPE_CHECKING:
+    from ..backends._base import ClusterSpec
+    from ..seams import Backend, Wan
 
 __all__ = [
     "NEMESIS_PROCESS",
@@ -52,12 +57,12 @@ class NemesisContext:
     backend calls (`set_clock`, `admin_status`) are then run on it from the nemesis worker thread.
     """
 
-    backend: Any
+    backend: Backend
     dc_names: list[str]
     rng: random.Random
     options: Mapping[str, Any] = field(default_factory=dict)
-    wan: Any = None
-    spec: Any = None
+    wan: Wan | None = None
+    spec: ClusterSpec | None = None
     loop: asyncio.AbstractEventLoop | None = None
     call_timeout_s: float = 30.0
 
@@ -79,8 +84,8 @@ class NemesisContext:
         return str(self.options.get("partition_style", "blackhole"))
 
     @classmethod
-    def for_run(cls, backend: Any, seed: int, options: Mapping[str, Any] | None = None,
-                loop: asyncio.AbstractEventLoop | None = None, spec: Any = None
+    def for_run(cls, backend: Backend, seed: int, options: Mapping[str, Any] | None = None,
+                loop: asyncio.AbstractEventLoop | None = None, spec: ClusterSpec | None = None
                 ) -> NemesisContext:
         """The context of a run: DC names from the backend's spec, rng seeded from `seed`."""
         spec = spec if spec is not None else getattr(backend, "spec", None)
@@ -97,53 +102,15 @@ class NemesisContext:
         """Run a coroutine from synchronous nemesis code and return its result.
 
         On the runner's loop when one is given and we are in another thread; otherwise on a
-        private loop (in a helper thread if this thread already runs a loop).
+        private loop (in a helper thread if this thread already runs a loop): `run_sync`.
         """
-        loop = self.loop
-        if loop is not None and loop.is_running() and not _in_loop_thread(loop):
-            future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), loop)
-            return future.result(timeout=self.call_timeout_s)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(_as_coroutine(awaitable))
-        return _run_in_helper_thread(awaitable, self.call_timeout_s)
+        return run_sync(awaitable, self.loop, self.call_timeout_s)
 
 
 def derive_seed(seed: int, label: str) -> int:
     """A 64-bit seed for the stream `label` of the run seeded `seed` (BLAKE2, stable)."""
     digest = hashlib.blake2b(f"{seed}|{label}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
-
-
-def _in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
-
-
-async def _as_coroutine(awaitable: Awaitable[T]) -> T:
-    return await awaitable
-
-
-def _run_in_helper_thread(awaitable: Awaitable[T], timeout_s: float) -> T:
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(_as_coroutine(awaitable))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="nemesis-async", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
-        raise TimeoutError(f"async backend call did not finish within {timeout_s} s")
-    if "error" in box:
-        raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------ ops

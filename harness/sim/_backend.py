@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ class SimWan:
         self._sync()
 
     # ------------------------------------------------------------------ degradation
-    def degrade(self, kind: str, links: Any = None, *, stream: str = "both",
+    def degrade(self, kind: str, links: Iterable[Link] | None = None, *, stream: str = "both",
                 toxicity: float = 1.0, **attributes: Any) -> list[dict[str, Any]]:
         if kind not in DEGRADE_KINDS:
             raise UsageError(f"unknown WAN degradation {kind!r}; use one of {DEGRADE_KINDS}")
@@ -209,7 +210,7 @@ class SimBackend(Backend):
         return list(self._nodes)
 
     @property
-    def wan(self) -> SimWan:  # type: ignore[override]
+    def wan(self) -> SimWan:
         if self._wan is None:
             raise SetupError("the sim cluster has not been started")
         return self._wan

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from imcluster._auth import user_token
+from imcluster._clientcore import ClientCore, login_frame, logout_frame, send_frame
 
 from ..history import HistoryWriter, ProcessTable
 from ..ops import Op
@@ -37,8 +38,9 @@ class _Conn:
         self.dc = dc
         self.conn: str | None = None
         self.open = False
-        self.login: tuple[Op, Done] | None = None
-        self.sends: dict[str, list[tuple[Op, Done]]] = {}
+        # the client protocol is the sans-IO core's (as for `imcluster.client.Client`); every
+        # deliver frame is recorded, so no deduplication
+        self.core: ClientCore[tuple[Op, Done]] = ClientCore(auto_ack=True, dedup=False)
 
     def write(self, frame: dict[str, Any]) -> None:
         assert self.conn is not None
@@ -67,12 +69,16 @@ class SimClients:
         self.sessions: dict[str, str] = {}
         self._sessions_view = MappingProxyType(self.sessions)
         self._down_since: dict[str, int] = {}
+        self._no_down_facts: Mapping[str, Any] = MappingProxyType(
+            {"sessions": self._sessions_view, "down_dcs": []})
         self.acked = 0
         self.delivered = 0
         self.last_delivery = 0
 
     # facts for the generators -------------------------------------------------
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> Mapping[str, Any]:
+        if not self._down_since:  # the usual case: one dict for every poll
+            return self._no_down_facts
         now = self.cluster.now_ns
         memory = int(DOWN_DC_MEMORY_S * 1e9)
         down = sorted(dc for dc, t in self._down_since.items() if now - t < memory)
@@ -87,7 +93,7 @@ class SimClients:
         elif op.f == "logout":
             client = self._clients.get(user)
             if client is not None and client.open:
-                client.write({"type": "logout"})
+                client.write(logout_frame())
             self._drop(user)
             done(op.complete("ok"))
         elif op.f == "send":
@@ -109,9 +115,9 @@ class SimClients:
         client.conn = self.cluster._open_conn(client)  # type: ignore[arg-type]
         client.open = True
         self._clients[user] = client
-        client.login = (op, done)
-        client.write({"type": "login", "user": user, "token": user_token(self.secret, user)})
-        self._timeout(client, lambda: client.login is not None and client.login[0] is op,
+        client.core.login = (op, done)
+        client.write(login_frame(user, user_token(self.secret, user)))
+        self._timeout(client, lambda: client.core.login is not None and client.core.login[0] is op,
                       lambda: self._fail_login(client, "TimeoutError: "))
 
     def _send(self, op: Op, user: str, done: Done) -> None:
@@ -125,19 +131,19 @@ class SimClients:
             done(op.complete("info", error="ConnectionError: not connected"))
             return
         msg_id = op.value["id"]
-        client.sends.setdefault(msg_id, []).append((op, done))
-        client.write({"type": "send", "id": msg_id, "to": op.value["to"],
-                      "body": f"body of {msg_id}"})
+        sends = client.core.sends
+        client.core.wait_send(msg_id, (op, done))
+        client.write(send_frame(msg_id, op.value["to"], f"body of {msg_id}"))
 
         def pending() -> bool:
-            return any(waiting is op for waiting, _ in client.sends.get(msg_id, ()))
+            return any(waiting is op for waiting, _ in sends.get(msg_id, ()))
 
         def expire() -> None:
-            waiting = client.sends.get(msg_id, [])
+            waiting = sends.get(msg_id, [])
             for entry in [e for e in waiting if e[0] is op]:
                 waiting.remove(entry)
             if not waiting:
-                client.sends.pop(msg_id, None)
+                sends.pop(msg_id, None)
             self._drop(user)
             done(op.complete("info", error="TimeoutError: "))
 
@@ -152,47 +158,47 @@ class SimClients:
 
     # frames from the access node ---------------------------------------------------
     def _on_frame(self, client: _Conn, frame: dict[str, Any]) -> None:
-        kind = frame.get("type")
-        if kind == "deliver":
-            self._on_deliver(client, frame)
-        elif kind == "send_ok" or kind == "send_err":
-            for op, done in client.sends.pop(str(frame.get("id")), []):
-                if kind == "send_ok":
+        received = client.core.receive(frame)
+        if received.delivery is not None:
+            self._on_deliver(client, frame, received.ack)
+        elif received.kind == "send_ok" or received.kind == "send_err":
+            for op, done in received.answered:
+                if not received.refused:
                     self.acked += 1
                     done(op.complete("ok"))
                 else:
-                    done(op.complete("fail", error=f"SendRejected: {frame.get('code')}: "
-                                                   f"{frame.get('message', '')}"))
-        elif kind == "login_ok" and client.login is not None:
-            op, done = client.login
-            client.login = None
+                    done(op.complete("fail", error=f"SendRejected: {received.code}: "
+                                                   f"{received.message}"))
+        elif received.kind == "login_ok" and received.answered:
+            [(op, done)] = received.answered
             self._down_since.pop(client.dc, None)
             self.sessions[client.user] = client.dc
             done(op.complete("ok", dict(op.value, node=frame.get("node"),
                                         conn=frame.get("conn"))))
-        elif kind == "error" and client.login is not None:
-            code = str(frame.get("code"))
-            if code == "unavailable":
+        elif received.kind == "error" and received.answered:
+            if received.code == "unavailable":
                 self._down_since[client.dc] = self.cluster.now_ns
-            self._fail_login(client, f"LoginFailed: {code}: {frame.get('message', '')}")
+            [(op, done)] = received.answered
+            self._drop(client.user, client)
+            done(op.complete("info", error=f"LoginFailed: {received.code}: {received.message}"))
 
     def _fail_login(self, client: _Conn, error: str) -> None:
-        if client.login is None:
+        if client.core.login is None:
             return
-        op, done = client.login
-        client.login = None
+        op, done = client.core.login
+        client.core.login = None
         self._drop(client.user, client)
         done(op.complete("info", error=error))
 
-    def _on_deliver(self, client: _Conn, frame: dict[str, Any]) -> None:
+    def _on_deliver(self, client: _Conn, frame: dict[str, Any], ack: dict[str, Any] | None
+                    ) -> None:
         self.delivered += 1
         self.last_delivery = self.cluster.now_ns
         value = {"user": client.user, "id": frame.get("id"), "from": frame.get("from"),
                  "to": frame.get("to"), "dc": frame.get("dc"), "via": frame.get("via")}
         self.history.record(self.processes.process(client.user), "ok", "recv", value)
-        msg_id = frame.get("id")
-        if client.open and isinstance(msg_id, str):
-            client.write({"type": "ack", "id": msg_id})
+        if client.open and ack is not None:
+            client.write(ack)
 
     def _on_closed(self, client: _Conn) -> None:
         """The server closed the connection (node killed, login refused): the user is offline;
@@ -226,9 +232,4 @@ class SimClients:
 
 def _take_waiting(client: _Conn) -> list[Any]:
     """Every op still waiting on `client` (its sends, then its login), now taken from it."""
-    waiting: list[Any] = [entry for entries in client.sends.values() for entry in entries]
-    client.sends.clear()
-    if client.login is not None:
-        waiting.append(client.login)
-        client.login = None
-    return waiting
+    return client.core.take_all()

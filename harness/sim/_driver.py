@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._options import cluster_spec
 from ..errors import UsageError
@@ -22,10 +22,16 @@ from ..generators import Context, Generator, Pending
 from ..history import HistoryWriter, ProcessTable
 from ..ops import NEMESIS, Op
 from ..schedule_file import plan_nemesis
+from ..seams import Backend
 from ..store import create_run_dir, write_json
 from ..workload import WorkloadSpec
 from ._backend import SimBackend, SimCluster
 from ._clients import SimClients
+
+if TYPE_CHECKING:
+    from .._options import RunOptions
+    from ..nemesis import NemesisContext
+    from ..runner import RunOutcome, RunState
 
 __all__ = ["EventSink", "SimInterpreter", "run_sim_test"]
 
@@ -49,6 +55,8 @@ class SimInterpreter:
         self.seed = seed
         self.on_op = on_op
         self.busy: set[str] = set()
+        self._free: frozenset[str] | None = None  # the free threads, until `busy` changes
+        self._free_of: object = None  # ... of this workers snapshot
         self.in_flight = 0
         self.changed = False
 
@@ -59,6 +67,7 @@ class SimInterpreter:
         self.busy.discard(thread)
         self.in_flight -= 1
         self.changed = True
+        self._free = None
         if self.on_op is not None:
             self.on_op(recorded)
 
@@ -82,7 +91,10 @@ class SimInterpreter:
         while True:
             workers = self.processes.snapshot()
             busy = self.busy
-            free = frozenset(workers.keys() - busy)
+            free = self._free
+            if free is None or self._free_of is not workers:
+                free = self._free = frozenset(workers.keys() - busy)
+                self._free_of = workers
             ctx = Context(cluster.now_ns, free, workers, self.seed, self.clients.facts())
             result = gen.op(ctx)
             if result is None:
@@ -91,6 +103,7 @@ class SimInterpreter:
             if isinstance(value, Op):
                 thread = self.processes.thread(value.process)
                 busy.add(thread)
+                self._free = None
                 self.in_flight += 1
                 invocation = self.history.append(value)
                 if self.on_op is not None:
@@ -155,8 +168,9 @@ class EventSink:
         self._file.close()
 
 
-def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = lambda m: None,
-                 backend: Any = None, check: bool = True) -> Any:
+def run_sim_test(options: RunOptions, state: RunState | None = None,
+                 say: Callable[[str], None] = lambda m: None, backend: Backend | None = None,
+                 check: bool = True) -> RunOutcome:
     """`run_test` on the sim backend (see the module docstring). A shared cluster handed in
     (`im_cluster`) is only checked against the run's options: each sim run gets a fresh
     cluster, which costs nothing. `check=False` stops after collecting (benchmarks).
@@ -232,8 +246,8 @@ def run_sim_test(options: Any, state: Any = None, say: Callable[[str], None] = l
     return runner.RunOutcome(run_dir, results, runner.exit_code_of(results))
 
 
-def _phases(options: Any, sim: SimBackend, nemesis: Any, nemesis_ctx: Any,
-            history: HistoryWriter, phases: dict[str, list[int]], state: Any,
+def _phases(options: RunOptions, sim: SimBackend, nemesis: Any, nemesis_ctx: NemesisContext,
+            history: HistoryWriter, phases: dict[str, list[int]], state: RunState,
             say: Callable[[str], None], run_dir: Path, sink: EventSink) -> None:
     from .. import runner
 

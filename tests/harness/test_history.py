@@ -59,3 +59,27 @@ def test_info_gives_thread_a_fresh_process_but_nemesis_keeps_its_own():
     assert fresh == 2 and table.process("u001") == 2 and table.thread(2) == "u001"
     assert table.thread(0) == "u001"  # old ids still resolve (late recv ops)
     assert table.crashed("nemesis") == "nemesis"
+
+
+def test_lines_are_the_stdlib_json_lines(tmp_path) -> None:
+    """msgspec writes the lines; where its bytes would differ (non-ASCII text), the stdlib's
+    `ensure_ascii` line is written instead."""
+    values: list[object] = [{"user": "u001", "n": 7, "ok": True, "none": None, "list": [1, "a"]},
+                            {"body": "héllo ☃"}, 2.5, "plain", {"big": 2**70}]
+    path = tmp_path / "history.jsonl"
+    with HistoryWriter(path, clock=lambda: 5, start_ns=0) as writer:
+        for value in values:
+            writer.record(1, "invoke", "send", value)
+    lines = path.read_text(encoding="ascii").splitlines()
+    for index, (line, value) in enumerate(zip(lines, values, strict=True)):
+        expected = {"index": index, "time": 5, "process": 1, "type": "invoke", "f": "send",
+                    "value": value}
+        assert line == json.dumps(expected, separators=(",", ":"))
+
+
+def test_a_value_json_cannot_encode_is_refused(tmp_path) -> None:
+    import pytest
+
+    with HistoryWriter(tmp_path / "history.jsonl", clock=lambda: 5, start_ns=0) as writer, \
+            pytest.raises(TypeError):
+        writer.record(1, "invoke", "send", {1, 2})

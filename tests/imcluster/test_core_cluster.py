@@ -303,3 +303,19 @@ def test_online_first_forward_timeout_falls_back_to_the_pool(bugs: frozenset[str
     assert bool(cluster.hub("dc1").state.messages_with_id("m1")) is delivered
     cluster.run_for(3000)  # dc3 relays the pooled message to dc2 despite the cut
     assert (bob.received_ids() == ["m1"]) is delivered
+
+
+def test_a_push_to_every_peer_arrives_in_one_event() -> None:
+    """The frames of one push, due at the same instant, share one heap event (in send order)."""
+    cluster = MemCluster(dcs=5, seed=1, latency_ms=200)
+    alice = online(cluster, "alice", "dc1")
+    alice.send("m1", "bob")
+    hub = cluster.hub("dc1")
+    assert cluster.run_for(10, until=lambda: hub.counters["entries_originated"] > 0)
+    assert cluster._wan_batch is not None
+    arrival, _, hops = cluster._wan_batch
+    assert [(src, dst) for src, dst, *_ in hops] == [("dc1", f"dc{i}") for i in range(2, 6)]
+    assert [t for t, _, _ in cluster._queue].count(arrival) == 1
+    cluster.run_for(1000)
+    assert all(cluster.hub(dc).state.version_vector().get("dc1", 0) >= 1
+               for dc in cluster.dc_names)

@@ -10,7 +10,7 @@ import pytest
 import imcluster
 
 CORE_MODULES = ("_hlc", "_state", "_events", "_wire", "_auth", "_hub", "_access", "_config",
-                "_offers")
+                "_offers", "_clientcore")
 FORBIDDEN = {"asyncio", "socket", "time", "random", "os", "sqlite3", "selectors", "threading",
              "subprocess", "datetime", "secrets", "harness"}
 PACKAGE_DIR = Path(imcluster.__file__).parent
