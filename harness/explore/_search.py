@@ -1,0 +1,281 @@
+"""`explore`: a Hypothesis search over `Example`s on the sim backend, shrinking the first failure.
+
+Each example is a sim run in a scratch store (checked, then deleted). An invalid run raises an
+`Invalid` subclass named after its reason (the invalid checkers, and the delivery problems), so
+Hypothesis shrinks each reason on its own and never trades one failure for another. The minimal
+example is then run once more into the real store, with its report and `schedule.json`, and
+`explore.json` records the search. The example database lives in `<store>/.hypothesis/explore`
+(keyed by the search's options), so a rerun tries the last counterexample first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .._options import RunOptions, command_args
+from ..store import write_json
+from ._space import Example, SearchSpace, examples
+
+__all__ = ["ExploreResult", "ExploreState", "Invalid", "explore", "offending_ids", "reason_of"]
+
+DATABASE_DIR = Path(".hypothesis") / "explore"
+
+
+class Invalid(Exception):
+    """An example whose run was invalid (subclassed per reason: see `_invalid_class`)."""
+
+    def __init__(self, example: Example, reason: str) -> None:
+        super().__init__(f"invalid: {reason}")
+        self.example = example
+        self.reason = reason
+
+
+_CLASSES: dict[str, type[Invalid]] = {}
+
+
+def _invalid_class(reason: str) -> type[Invalid]:
+    """One class per reason: Hypothesis tells failures apart by exception type."""
+    if reason not in _CLASSES:
+        _CLASSES[reason] = type(f"Invalid[{reason}]", (Invalid,), {})
+    return _CLASSES[reason]
+
+
+def reason_of(results: dict[str, Any]) -> str:
+    """`delivery(lost)+convergence`: the invalid checkers, delivery's problem kinds named."""
+    from reports._verdict import PROBLEM_KINDS, checker_names, problem_count
+
+    parts = []
+    for name in checker_names(results):
+        if results[name].get("valid") is not False:
+            continue
+        if name == "delivery":
+            kinds = [k for k in PROBLEM_KINDS if problem_count(results[name], k)]
+            name += f"({','.join(kinds)})" if kinds else ""
+        parts.append(name)
+    return "+".join(parts) or "invalid"
+
+
+def offending_ids(results: dict[str, Any], limit: int = 20) -> dict[str, list[str]]:
+    """The offending message ids (delivery), dots (convergence) and users (routing)."""
+    from reports._verdict import PROBLEM_KINDS, problem_ids
+
+    found: dict[str, list[str]] = {}
+    delivery = results.get("delivery")
+    for kind in PROBLEM_KINDS:
+        ids = problem_ids(delivery, kind)
+        if ids:
+            found[kind] = ids[:limit]
+    convergence = results.get("convergence") or {}
+    if convergence.get("unconverged"):
+        found["unconverged dots"] = [str(d) for d in convergence["unconverged"][:limit]]
+    routing = results.get("routing") or {}
+    if routing.get("wrong_users"):
+        found["wrongly routed users"] = [str(u) for u in routing["wrong_users"][:limit]]
+    return found
+
+
+@dataclass
+class ExploreState:
+    """Live figures of a search (read by the progress display)."""
+
+    examples: int = 0
+    invalid: int = 0
+    unknown: int = 0
+    phase: str = "search"
+    best: str = ""
+    started: float = field(default_factory=time.monotonic)
+    first: Example | None = None
+    first_reason: str = ""
+    first_at_example: int = 0
+    first_after_s: float = 0.0
+    reasons: set[str] = field(default_factory=set)
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        best = f"  best failure: {self.best}" if self.best else ""
+        return (f"explore: {self.phase}  examples {self.examples}  invalid {self.invalid}  "
+                f"elapsed {elapsed:.0f} s{best}")
+
+
+@dataclass
+class ExploreResult:
+    """What `explore` found: nothing (`run_dir` None), or the minimal failing run."""
+
+    space: SearchSpace
+    state: ExploreState
+    elapsed_s: float
+    hypothesis_seed: int
+    example: Example | None = None
+    reason: str = ""
+    run_dir: Path | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    replay: dict[str, str] = field(default_factory=dict)
+    exit_code: int = 0
+
+    @property
+    def found(self) -> bool:
+        return self.example is not None
+
+    def summary(self) -> dict[str, Any]:
+        """`explore.json`: the search and its outcome."""
+        space, state = self.space, self.state
+        document: dict[str, Any] = {
+            "nemeses": space.names, "max_faults": space.max_faults,
+            "examples": state.examples, "invalid_examples": state.invalid,
+            "unknown_examples": state.unknown, "elapsed_s": round(self.elapsed_s, 1),
+            "hypothesis_seed": self.hypothesis_seed, "found": self.found}
+        if self.example is not None and state.first is not None:
+            document.update(
+                reason=self.reason, first_failure_at_example=state.first_at_example,
+                first_failure_after_s=round(state.first_after_s, 1),
+                first_failure_reason=state.first_reason,
+                fault_ops_before_shrinking=len(state.first.main_ops(space)),
+                fault_ops_after_shrinking=len(self.example.main_ops(space)),
+                first_failure=state.first.to_json(space), minimal=self.example.to_json(space),
+                other_reasons=sorted(state.reasons - {self.reason}), replay=self.replay,
+                offending=offending_ids(self.results), verdict=self.results.get("valid"))
+        return document
+
+    def describe(self) -> str:
+        """The outcome as text: the verdict, the minimal schedule, the replay commands."""
+        s = self.summary()
+        if not self.found:
+            return (f"explore: no invalid run in {s['examples']} examples "
+                    f"({s['elapsed_s']} s; nemeses {', '.join(self.space.names) or 'none'}, "
+                    f"at most {self.space.max_faults} fault ops)")
+        assert self.example is not None and self.run_dir is not None
+        lines = [f"explore: INVALID ({self.reason}) after {s['examples']} examples in "
+                 f"{s['elapsed_s']} s (first failure at example {s['first_failure_at_example']},"
+                 f" {s['fault_ops_before_shrinking']} fault ops; shrunk to "
+                 f"{s['fault_ops_after_shrinking']})",
+                 f"minimal: {self.example.describe(self.space)}"]
+        for op in self.example.main_ops(self.space):
+            lines.append(f"  at {op.at_s:6.2f} s  {op.f} {json.dumps(dict(op.value))}")
+        for kind, ids in s["offending"].items():
+            lines.append(f"{kind}: {', '.join(ids)}")
+        lines.append(f"run directory: {self.run_dir}")
+        lines += [f"replay on {backend}: {command}" for backend, command in self.replay.items()]
+        return "\n".join(lines)
+
+
+def _database_key(space: SearchSpace) -> bytes:
+    identity = {k: v for k, v in space.base.to_json().items()
+                if k not in ("seed", "store", "name", "schedule", "backend")}
+    identity.update(nemeses=space.names, max_faults=space.max_faults)
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).digest()
+
+
+def _run(example: Example, space: SearchSpace, store: Path, name: str, check: bool
+         ) -> tuple[RunOptions, Any]:
+    """Run `example` on sim into `store` (its schedule file in `store` too)."""
+    from ..sim import run_sim_test
+
+    options = example.options(space, store, name)
+    schedule = Path(tempfile.mkstemp(prefix="schedule-", suffix=".json", dir=store)[1])
+    options = example.write_schedule(space, options, schedule)
+    try:
+        return options, run_sim_test(options, check=check)
+    finally:
+        schedule.unlink()
+
+
+def explore(space: SearchSpace, examples_n: int, hypothesis_seed: int,
+            time_budget_s: float | None = None, name: str = "explore",
+            on_change: Callable[[ExploreState], None] = lambda state: None,
+            state: ExploreState | None = None) -> ExploreResult:
+    """Search `space` with at most `examples_n` examples (and, before the first failure,
+    `time_budget_s` seconds); shrink the first failure and rerun the minimal example into
+    `space.base.store` (see the module docstring)."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
+    from hypothesis import seed as hypothesis_seed_of
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    from checkers import check_run
+
+    state = state or ExploreState()
+    store = Path(space.base.store)
+    store.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".explore-scratch-", dir=store))
+
+    def one(example: Example) -> None:
+        if time_budget_s is not None and state.first is None \
+                and time.monotonic() - state.started > time_budget_s:
+            reject()  # the budget is spent: Hypothesis ends the search without running more
+        state.examples += 1
+        _, outcome = _run(example, space, scratch, "example", check=False)
+        try:
+            results = dict(check_run(outcome.run_dir))
+        finally:
+            shutil.rmtree(outcome.run_dir, ignore_errors=True)
+        if results.get("valid") is True:
+            on_change(state)
+            return
+        if results.get("valid") != False:  # noqa: E712 - "unknown" is no counterexample
+            state.unknown += 1
+            on_change(state)
+            return
+        reason = reason_of(results)
+        state.invalid += 1
+        state.reasons.add(reason)
+        if state.first is None:
+            state.first, state.first_reason = example, reason
+            state.first_at_example = state.examples
+            state.first_after_s = time.monotonic() - state.started
+            state.phase = "shrink"
+        state.best = f"{reason}: {example.describe(space)}"
+        on_change(state)
+        raise _invalid_class(reason)(example, reason)
+
+    test = settings(
+        max_examples=examples_n, deadline=None, database=DirectoryBasedExampleDatabase(
+            str(store / DATABASE_DIR)), verbosity=Verbosity.quiet, report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    )(given(examples(space))(one))
+    test.hypothesis.inner_test._hypothesis_internal_add_digest = _database_key(space)  # type: ignore[attr-defined]
+    test = hypothesis_seed_of(hypothesis_seed)(test)
+    found: Invalid | None = None
+    try:
+        test()
+    except Invalid as exc:
+        found = exc
+    except Exception as exc:  # noqa: BLE001 - Unsatisfiable: the time budget ended the search
+        from hypothesis.errors import Unsatisfiable
+        if not isinstance(exc, Unsatisfiable):
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    elapsed = time.monotonic() - state.started
+    result = ExploreResult(space, state, elapsed, hypothesis_seed)
+    if found is None:
+        return result
+    state.phase = "replay"
+    on_change(state)
+    options, outcome = _run(found.example, space, store, name, check=True)
+    result.example, result.run_dir, result.results = found.example, outcome.run_dir, \
+        outcome.results
+    result.reason = reason_of(outcome.results) if outcome.results.get("valid") is False \
+        else f"not reproduced ({outcome.results.get('valid')})"
+    result.exit_code = outcome.exit_code
+    result.replay = replay_commands(replace(options, schedule=str(outcome.run_dir /
+                                                                  "schedule.json")))
+    write_json(outcome.run_dir / "explore.json", result.summary())
+    return result
+
+
+def replay_commands(options: RunOptions) -> dict[str, str]:
+    """`imfault run --schedule ...` on sim and local (docker too where local cannot)."""
+    backends = ["sim", "local"]
+    if "partition-node" in options.nemesis:
+        backends.append("docker")  # local cannot cut one node
+    return {b: shlex.join(["imfault", "run", *command_args(replace(options, backend=b))])
+            for b in backends}
