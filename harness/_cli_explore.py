@@ -1,28 +1,23 @@
 """`imfault explore`: search fault schedules and workload shapes on sim for an invalid run,
 shrink it, write its run directory and print how to replay it (DESIGN §2 "Command line").
 
-Registered in `harness/cli.py`'s `SUBCOMMANDS`. The search itself: `harness.explore._search`.
+Registered in `harness/cli.py`'s `SUBCOMMANDS`. The search itself: `harness.explore`.
 """
 
 from __future__ import annotations
 
 import argparse
-import secrets
 import threading
-from dataclasses import replace
 from typing import Any
 
-from ._options import add_run_arguments, options_from_namespace
-from .errors import UsageError
+from ._options import add_run_arguments
 
-__all__ = ["add_explore_parser", "handle_explore", "search_space_options"]
-
-EXPLORE_DEFAULTS = {"backend": "sim", "dcs": 3, "users": 10, "rate": 20.0, "time_limit": 10.0,
-                    "recovery_timeout": 30.0}
-"""Where explore's defaults differ from `imfault run`'s: small, cheap examples."""
+__all__ = ["add_explore_parser", "handle_explore"]
 
 
 def add_explore_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from .explore._api import EXPLORE_DEFAULTS
+
     p = subparsers.add_parser(
         "explore", help="search fault schedules and workloads (sim) for an invalid run; shrink it",
         description="Hypothesis searches fault schedules (which --nemesis ops, when, against "
@@ -31,8 +26,9 @@ def add_explore_parser(subparsers: Any) -> argparse.ArgumentParser:
         "The first invalid run is shrunk (fewest fault ops, then shortest time, then fewest "
         "users and messages), written as a run directory with its schedule.json, and the "
         "commands that replay it are printed. Without --nemesis: the faults that expose the "
-        "--bug (or, without a bug, every catalogue nemesis). Exit 1 when a failure was found, "
-        "0 when none.")
+        "--bug (or, without a bug, every catalogue nemesis). --seed seeds the search. Defaults "
+        "differ from `imfault run`: --backend sim --dcs 3 --users 10 --rate 20 --time-limit 10 "
+        "--recovery-timeout 30. Exit 1 when a failure was found, 0 when none.")
     add_run_arguments(p)
     p.set_defaults(**EXPLORE_DEFAULTS)
     p.add_argument("--examples", type=int, default=200, metavar="N",
@@ -45,72 +41,22 @@ def add_explore_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def search_space_options(values: dict[str, Any]) -> tuple[Any, list[str], bool]:
-    """(`RunOptions` of the search, the nemeses it draws from, whether they were defaulted):
-    `BUG_FAULTS` gives the faults and options (exactly-once) of the bugs when no --nemesis is
-    given; without a bug, every catalogue nemesis."""
-    from .explore._faults import BUG_FAULTS, catalogue_nemeses
-    from .nemesis import parse_nemesis_names
-
-    if values.get("schedule"):
-        raise UsageError("--schedule replays a run (imfault run); explore draws schedules")
-    options = options_from_namespace(values, fill={"seed": lambda: secrets.randbelow(2**31)})
-    if options.backend != "sim":
-        raise UsageError("imfault explore runs on --backend sim (its replay commands run the "
-                         "minimal schedule on local or docker)")
-    names = parse_nemesis_names(options.nemesis)
-    defaulted = not names
-    if defaulted and options.bug:
-        for bug in options.bug:
-            names += [n for n in BUG_FAULTS[bug].nemesis if n not in names]
-            if BUG_FAULTS[bug].overrides.get("exactly_once"):
-                options = replace(options, exactly_once=True)
-    elif defaulted:
-        names = catalogue_nemeses()
-    return options, [n for n in names if n != "noop"], defaulted
-
-
 def handle_explore(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from ._cli_run import _print_summary, _refresh_index
     from ._signals import terminate_as_interrupt
-    from .explore._faults import fault_context, setup_problem
-    from .explore._search import ExploreState, explore
-    from .explore._space import SearchSpace
-    from .nemesis import get_nemesis
+    from .explore._api import run_explore, search_options
 
-    if args.examples < 1 or args.max_faults < 0:
-        raise UsageError("--examples must be at least 1 and --max-faults at least 0")
-    if args.time_budget is not None and args.time_budget <= 0:
-        raise UsageError("--time-budget must be positive (s)")
-    options, names, defaulted = search_space_options(vars(args))
-    get_nemesis(names)  # unknown names: a usage error listing the known ones
+    options, names, defaulted = search_options(vars(args))
     console = Console()
-    with fault_context(options) as ctx:
-        usable = []
-        for name in names:
-            problem = setup_problem([name], ctx)
-            if problem and not defaulted:
-                raise UsageError(problem)
-            if problem:
-                console.print(f"explore: leaving out {name} ({problem})", markup=False)
-            else:
-                usable.append(name)
-        space = SearchSpace(options, usable, ctx, max_faults=args.max_faults)
-        console.print(f"imfault explore: seed [bold]{options.seed}[/bold], up to {args.examples}"
-                      f" examples of at most {args.max_faults} fault ops from "
-                      f"{', '.join(usable) or 'no nemesis'}; {options.dcs} DCs, up to "
-                      f"{options.users} users, {options.rate:g} ops/s, {options.time_limit:g} s"
-                      f"{'; bug ' + ','.join(options.bug) if options.bug else ''}",
-                      highlight=False)
-        state = ExploreState()
-        name = options.name or f"explore-{'+'.join(options.bug) or 'clean'}"
-        with terminate_as_interrupt(), _Live(console, state, not args.no_progress):
-            result = explore(space, args.examples, options.seed, args.time_budget, name,
-                             state=state)
+    with terminate_as_interrupt():
+        result = run_explore(
+            options, names, defaulted, args.examples, args.max_faults, args.time_budget,
+            say=lambda message: console.print(message, markup=False, highlight=False),
+            live=lambda state: _Live(console, state, not args.no_progress))
     console.print(result.describe(), markup=False, highlight=False)
     if result.run_dir is not None:
-        from ._cli_run import _print_summary, _refresh_index
         _print_summary(result.results, console, result.run_dir)
         _refresh_index(options.store, console)
     return result.exit_code

@@ -93,6 +93,7 @@ class ExploreState:
     phase: str = "search"
     best: str = ""
     started: float = field(default_factory=time.monotonic)
+    cpu_started: float = field(default_factory=time.process_time)
     first: Example | None = None
     first_reason: str = ""
     first_at_example: int = 0
@@ -120,6 +121,7 @@ class ExploreResult:
     results: dict[str, Any] = field(default_factory=dict)
     replay: dict[str, str] = field(default_factory=dict)
     exit_code: int = 0
+    cpu_s: float = 0.0
 
     @property
     def found(self) -> bool:
@@ -132,6 +134,7 @@ class ExploreResult:
             "nemeses": space.names, "max_faults": space.max_faults,
             "examples": state.examples, "invalid_examples": state.invalid,
             "unknown_examples": state.unknown, "elapsed_s": round(self.elapsed_s, 1),
+            "cpu_s": round(self.cpu_s, 1),
             "hypothesis_seed": self.hypothesis_seed, "found": self.found}
         if self.example is not None and state.first is not None:
             document.update(
@@ -255,7 +258,8 @@ def explore(space: SearchSpace, examples_n: int, hypothesis_seed: int,
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - state.started
-    result = ExploreResult(space, state, elapsed, hypothesis_seed)
+    result = ExploreResult(space, state, elapsed, hypothesis_seed,
+                           cpu_s=time.process_time() - state.cpu_started)
     if found is None:
         return result
     state.phase = "replay"
