@@ -127,8 +127,9 @@ class _Progress:
         if self.enabled:
             from rich.live import Live
             from rich.text import Text
+            # refreshed by `update`, not by a thread: the sim workers are forked
             self.live = Live(Text("starting"), console=self.console, transient=True,
-                             refresh_per_second=4)
+                             auto_refresh=False)
             self.live.__enter__()
         return self
 
@@ -147,7 +148,7 @@ class _Progress:
         elapsed = time.monotonic() - self.started
         self.live.update(Text(f"campaign: {done}/{total} runs  invalid {self.invalid}  "
                               f"elapsed {elapsed:.0f} s  last: {row.get('run', '')} "
-                              f"{row['verdict']}"))
+                              f"{row['verdict']}"), refresh=True)
 
 
 def _print_table(console: Any, document: dict[str, Any], failures: list[str]) -> None:

@@ -165,7 +165,9 @@ def run_campaign(base: RunOptions, cells: list[Cell], seeds: list[int], campaign
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = 0
     if base.backend == "sim" and workers > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        # fork: no resource-tracker process is left behind (spawn and forkserver start one that
+        # outlives the campaign); the caller runs no thread of its own while the workers start
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
             pending: dict[Future[dict[str, Any]], int] = {}
             queue = list(jobs)
             try:

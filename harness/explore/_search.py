@@ -4,8 +4,11 @@ Each example is a sim run in a scratch store (checked, then deleted). An invalid
 `Invalid` subclass named after its reason (the invalid checkers, and the delivery problems), so
 Hypothesis shrinks each reason on its own and never trades one failure for another. The minimal
 example is then run once more into the real store, with its report and `schedule.json`, and
-`explore.json` records the search. The example database lives in `<store>/.hypothesis/explore`
-(keyed by the search's options), so a rerun tries the last counterexample first.
+`explore.json` records the search. The search is reproducible from its seed (Hypothesis's
+`@seed`); since Hypothesis turns its own example database off for a seeded search, explore keeps
+the last minimal counterexample of each search (keyed by its options) in
+`<store>/.hypothesis/explore/<key>.json` and tries it first (as an explicit example), so a rerun
+starts from it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from .._options import RunOptions, command_args
 from ..store import write_json
 from ._space import Example, SearchSpace, examples
 
-__all__ = ["ExploreResult", "ExploreState", "Invalid", "explore", "offending_ids", "reason_of"]
+__all__ = ["NOT_COUNTED", "ExploreResult", "ExploreState", "Invalid", "explore", "offending_ids",
+           "reason_of", "verdict_of"]
 
 DATABASE_DIR = Path(".hypothesis") / "explore"
 
@@ -49,13 +53,30 @@ def _invalid_class(reason: str) -> type[Invalid]:
     return _CLASSES[reason]
 
 
+NOT_COUNTED = ("stats",)
+"""Checkers whose `invalid` is no counterexample: `stats` is invalid when an op kind never
+succeeded (Jepsen's stats checker), which a two-user workload whose one send meets a killed hub
+does without anything being wrong; the search would shrink every run to that."""
+
+
+def verdict_of(results: dict[str, Any]) -> bool | str:
+    """The verdict explore goes by: the checkers' but `NOT_COUNTED` (false > unknown > true)."""
+    from reports._verdict import checker_names
+
+    verdicts = [results[name].get("valid") for name in checker_names(results)
+                if name not in NOT_COUNTED]
+    if False in verdicts:
+        return False
+    return True if verdicts and all(v is True for v in verdicts) else "unknown"
+
+
 def reason_of(results: dict[str, Any]) -> str:
     """`delivery(lost)+convergence`: the invalid checkers, delivery's problem kinds named."""
     from reports._verdict import PROBLEM_KINDS, checker_names, problem_count
 
     parts = []
     for name in checker_names(results):
-        if results[name].get("valid") is not False:
+        if results[name].get("valid") is not False or name in NOT_COUNTED:
             continue
         if name == "delivery":
             kinds = [k for k in PROBLEM_KINDS if problem_count(results[name], k)]
@@ -99,6 +120,8 @@ class ExploreState:
     first_at_example: int = 0
     first_after_s: float = 0.0
     reasons: set[str] = field(default_factory=set)
+    smallest: dict[str, Example] = field(default_factory=dict)
+    """Per reason, the smallest failing example run (by `Example.size`)."""
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.started
@@ -170,11 +193,25 @@ class ExploreResult:
         return "\n".join(lines)
 
 
-def _database_key(space: SearchSpace) -> bytes:
+def _saved_path(space: SearchSpace) -> Path:
+    """Where the last counterexample of a search of `space` is kept (keyed by its options)."""
     identity = {k: v for k, v in space.base.to_json().items()
                 if k not in ("seed", "store", "name", "schedule", "backend")}
     identity.update(nemeses=space.names, max_faults=space.max_faults)
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).digest()
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(space.base.store) / DATABASE_DIR / f"{key}.json"
+
+
+def _saved_example(space: SearchSpace) -> Example | None:
+    """The last counterexample kept for `space`, if it still fits it."""
+    try:
+        document = json.loads(_saved_path(space).read_text(encoding="utf-8"))
+        example = Example.from_json(document["example"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    fits = all(f.nemesis in space.names for f in example.faults) \
+        and len(example.main_ops(space)) <= space.max_faults
+    return example if fits else None
 
 
 def _run(example: Example, space: SearchSpace, store: Path, name: str, check: bool
@@ -199,8 +236,8 @@ def explore(space: SearchSpace, examples_n: int, hypothesis_seed: int,
     `time_budget_s` seconds); shrink the first failure and rerun the minimal example into
     `space.base.store` (see the module docstring)."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
+    from hypothesis import example as hypothesis_example
     from hypothesis import seed as hypothesis_seed_of
-    from hypothesis.database import DirectoryBasedExampleDatabase
 
     from checkers import check_run
 
@@ -219,11 +256,9 @@ def explore(space: SearchSpace, examples_n: int, hypothesis_seed: int,
             results = dict(check_run(outcome.run_dir))
         finally:
             shutil.rmtree(outcome.run_dir, ignore_errors=True)
-        if results.get("valid") is True:
-            on_change(state)
-            return
-        if results.get("valid") != False:  # noqa: E712 - "unknown" is no counterexample
-            state.unknown += 1
+        verdict = verdict_of(results)
+        if verdict is not False:  # "unknown" is no counterexample either
+            state.unknown += verdict != True  # noqa: E712
             on_change(state)
             return
         reason = reason_of(results)
@@ -234,17 +269,21 @@ def explore(space: SearchSpace, examples_n: int, hypothesis_seed: int,
             state.first_at_example = state.examples
             state.first_after_s = time.monotonic() - state.started
             state.phase = "shrink"
-        state.best = f"{reason}: {example.describe(space)}"
+        best = state.smallest.get(reason)
+        if best is None or example.size(space) < best.size(space):
+            state.smallest[reason] = example
+            state.best = f"{reason}: {example.describe(space)}"
         on_change(state)
         raise _invalid_class(reason)(example, reason)
 
-    test = settings(
-        max_examples=examples_n, deadline=None, database=DirectoryBasedExampleDatabase(
-            str(store / DATABASE_DIR)), verbosity=Verbosity.quiet, report_multiple_bugs=False,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-    )(given(examples(space))(one))
-    test.hypothesis.inner_test._hypothesis_internal_add_digest = _database_key(space)  # type: ignore[attr-defined]
+    test = given(examples(space))(one)
+    saved = _saved_example(space)
+    if saved is not None:
+        test = hypothesis_example(saved)(test)
+    test = settings(max_examples=examples_n, deadline=None, database=None,
+                    verbosity=Verbosity.quiet, report_multiple_bugs=False,
+                    suppress_health_check=list(HealthCheck),
+                    phases=[Phase.explicit, Phase.generate, Phase.shrink])(test)
     test = hypothesis_seed_of(hypothesis_seed)(test)
     found: Invalid | None = None
     try:
@@ -264,15 +303,22 @@ def explore(space: SearchSpace, examples_n: int, hypothesis_seed: int,
         return result
     state.phase = "replay"
     on_change(state)
-    options, outcome = _run(found.example, space, store, name, check=True)
-    result.example, result.run_dir, result.results = found.example, outcome.run_dir, \
-        outcome.results
-    result.reason = reason_of(outcome.results) if outcome.results.get("valid") is False \
-        else f"not reproduced ({outcome.results.get('valid')})"
-    result.exit_code = outcome.exit_code
+    # Hypothesis's minimum is the smallest choice sequence, which may hold more fault ops than
+    # an example tried on the way: the smallest by (fault ops, time, users, messages) wins
+    minimal = min(found.example, state.smallest.get(found.reason, found.example),
+                  key=lambda example: example.size(space))
+    options, outcome = _run(minimal, space, store, name, check=True)
+    result.example, result.run_dir, result.results = minimal, outcome.run_dir, outcome.results
+    verdict = verdict_of(outcome.results)
+    result.reason = reason_of(outcome.results) if verdict is False \
+        else f"not reproduced ({verdict})"
+    result.exit_code = 1 if verdict is False else 3  # 3: the rerun did not reproduce it
     result.replay = replay_commands(replace(options, schedule=str(outcome.run_dir /
                                                                   "schedule.json")))
     write_json(outcome.run_dir / "explore.json", result.summary())
+    _saved_path(space).parent.mkdir(parents=True, exist_ok=True)
+    write_json(_saved_path(space), {"example": minimal.to_json(space),
+                                    "run_dir": str(outcome.run_dir)})
     return result
 
 

@@ -4,7 +4,7 @@
 favour (Hypothesis prefers fewer draws, then smaller early ones): the main phase's length, the
 users, the rate, roaming and locality, the workload seed, then the faults one by one (each one
 more draw, so fewer faults always shrink first). A fault is a nemesis of the space, its start at a
-quarter second of the main phase, an optional stop (without one the heal phase ends it) and its
+multiple of `QUANTUM_S` in the main phase, an optional stop (without one the heal phase ends it) and its
 start value, drawn by the nemesis's own `start_value` from a Hypothesis-controlled rng (so a
 partition's grudge, a kill's node or a clock offset shrink too).
 """
@@ -23,8 +23,11 @@ from ..store import write_json
 
 __all__ = ["QUANTUM_S", "Example", "Fault", "SearchSpace", "examples"]
 
-QUANTUM_S = 0.25
-"""Fault times are multiples of this (s): coarse enough to shrink, fine enough for real replays."""
+QUANTUM_S = 0.5
+"""Fault times are multiples of this (s): coarse enough to shrink, and wide enough that a real
+backend's nemesis op (a Toxiproxy call, a process kill) is done before the next is due."""
+MIN_QUANTA = 4
+"""The shortest main phase: 2 s (room for a start, a kill and a restart on a real backend)."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,20 @@ class Example:
                         "value": f.value} for f in self.faults]}, default=str))
 
 
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Example:
+        """The inverse of `to_json` (`KeyError`/`TypeError`/`ValueError` when malformed)."""
+        faults = tuple(Fault(str(f["nemesis"]), float(f["at_s"]),
+                             None if f["duration_s"] is None else float(f["duration_s"]),
+                             dict(f["value"])) for f in raw["faults"])
+        return cls(float(raw["time_limit"]), int(raw["users"]), float(raw["rate"]),
+                   float(raw["roam"]), float(raw["locality"]), int(raw["seed"]), faults)
+
+
 @dataclass
 class SearchSpace:
     """What `imfault explore` searches: nemeses `names` (their values drawn on `ctx`'s cluster),
-    at most `max_faults` fault ops, main phases of 1 s .. `base.time_limit`, 2 .. `base.users`
+    at most `max_faults` fault ops, main phases of 2 s .. `base.time_limit`, 2 .. `base.users`
     users, 1 .. `base.rate` ops/s. `base` holds the other run options (bug, delivery, ...)."""
 
     base: RunOptions
@@ -122,7 +135,7 @@ class SearchSpace:
 
     @property
     def max_quanta(self) -> int:
-        return max(4, int(self.base.time_limit / QUANTUM_S))
+        return max(MIN_QUANTA, int(self.base.time_limit / QUANTUM_S))
 
 
 def examples(space: SearchSpace) -> Any:
@@ -131,7 +144,7 @@ def examples(space: SearchSpace) -> Any:
 
     @st.composite
     def draw_example(draw: Any) -> Example:
-        quanta = draw(st.integers(4, space.max_quanta))
+        quanta = draw(st.integers(MIN_QUANTA, space.max_quanta))
         users = draw(st.integers(2, max(2, space.base.users)))
         rate = draw(st.integers(1, max(1, int(space.base.rate))))
         roam = draw(st.integers(0, 10)) / 10
