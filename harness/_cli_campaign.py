@@ -10,7 +10,7 @@ import argparse
 import os
 import secrets
 import sys
-from typing import Any
+from typing import Any, Self
 
 from ._options import add_run_arguments, options_from_namespace
 from .errors import UsageError
@@ -123,7 +123,7 @@ class _Progress:
         import time
         self.started = time.monotonic()
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Self:
         if self.enabled:
             from rich.live import Live
             from rich.text import Text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import threading
-from typing import Any
+from typing import Any, Self
 
 from ._options import add_run_arguments
 
@@ -78,7 +78,7 @@ class _Live:
             while not self._stop.wait(0.25):
                 live.update(Text(self.state.line()))
 
-    def __enter__(self) -> _Live:
+    def __enter__(self) -> Self:
         if self.enabled:
             self._thread = threading.Thread(target=self._loop, name="explore-progress",
                                             daemon=True)

@@ -179,11 +179,11 @@ class ExploreResult:
                     f"({s['elapsed_s']} s; nemeses {', '.join(self.space.names) or 'none'}, "
                     f"at most {self.space.max_faults} fault ops)")
         assert self.example is not None and self.run_dir is not None
-        lines = [f"explore: INVALID ({self.reason}) after {s['examples']} examples in "
-                 f"{s['elapsed_s']} s (first failure at example {s['first_failure_at_example']},"
-                 f" {s['fault_ops_before_shrinking']} fault ops; shrunk to "
-                 f"{s['fault_ops_after_shrinking']})",
-                 f"minimal: {self.example.describe(self.space)}"]
+        head = (f"explore: INVALID ({self.reason}) after {s['examples']} examples in "
+                f"{s['elapsed_s']} s (first failure at example {s['first_failure_at_example']},"
+                f" {s['fault_ops_before_shrinking']} fault ops; shrunk to "
+                f"{s['fault_ops_after_shrinking']})")
+        lines = [head, f"minimal: {self.example.describe(self.space)}"]
         for op in self.example.main_ops(self.space):
             lines.append(f"  at {op.at_s:6.2f} s  {op.f} {json.dumps(dict(op.value))}")
         for kind, ids in s["offending"].items():
@@ -258,7 +258,7 @@ def explore(space: SearchSpace, examples_n: int, hypothesis_seed: int,
             shutil.rmtree(outcome.run_dir, ignore_errors=True)
         verdict = verdict_of(results)
         if verdict is not False:  # "unknown" is no counterexample either
-            state.unknown += verdict != True  # noqa: E712
+            state.unknown += verdict != True
             on_change(state)
             return
         reason = reason_of(results)
@@ -290,7 +290,7 @@ def explore(space: SearchSpace, examples_n: int, hypothesis_seed: int,
         test()
     except Invalid as exc:
         found = exc
-    except Exception as exc:  # noqa: BLE001 - Unsatisfiable: the time budget ended the search
+    except Exception as exc:
         from hypothesis.errors import Unsatisfiable
         if not isinstance(exc, Unsatisfiable):
             raise

@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
+from harness._cli_run import options_from_args
+from harness.cli import build_parser, main
 from harness.explore import reason_of
 from harness.explore._search import verdict_of
 from harness.runner import run_test
-from harness._cli_run import options_from_args
-from harness.cli import build_parser
 
 
 def test_gateway_drop_is_found_and_shrunk_to_a_replayable_run(im_explore: Any,
