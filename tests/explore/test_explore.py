@@ -38,8 +38,11 @@ def test_gateway_drop_is_found_and_shrunk_to_a_replayable_run(im_explore: Any,
     assert verdict_of(replayed.results) is False
     assert reason_of(replayed.results) == result.reason
     assert "replay on local: imfault run --backend local" in result.describe()
-    # the example database under the store holds the counterexample for the next search
-    assert any((tmp_path / ".hypothesis" / "explore").rglob("*"))
+    # the last counterexample is kept under the store and a rerun tries it first
+    assert list((tmp_path / ".hypothesis" / "explore").glob("*.json"))
+    again = im_explore(bug="gateway-drop", examples=60, users=6, time_limit=4, fail=False,
+                       store=str(tmp_path))
+    assert again.found and again.state.examples == 1 and again.example == result.example
 
 
 def test_a_search_of_the_correct_cluster_finds_nothing(tmp_path: Path,
