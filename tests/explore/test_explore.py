@@ -21,7 +21,7 @@ from harness.runner import run_test
 
 def test_gateway_drop_is_found_and_shrunk_to_a_replayable_run(im_explore: Any,
                                                                 tmp_path: Path) -> None:
-    result = im_explore(bug="gateway-drop", examples=60, users=6, time_limit=4, fail=False,
+    result = im_explore(bug="gateway-drop", examples=60, users=6, time_limit=4, seed=1, fail=False,
                         store=str(tmp_path))
     assert result.found and result.exit_code == 1
     assert result.reason.startswith("delivery(lost")

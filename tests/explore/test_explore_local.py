@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("bug", ["gateway-drop", "no-anti-entropy"])
 def test_the_shrunk_schedule_fails_on_local_for_the_same_reason(bug: str, im_explore: Any,
                                                                  tmp_path: Path) -> None:
-    found = im_explore(bug=bug, examples=100, users=3, time_limit=3, fail=False,
+    found = im_explore(bug=bug, examples=100, users=3, time_limit=3, seed=1, fail=False,
                        store=str(tmp_path))
     assert found.found and found.exit_code == 1, found.describe()
     schedule = json.loads((found.run_dir / "schedule.json").read_text())
