@@ -39,6 +39,8 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("nemeses", "._cli_nemeses:add_parser", "._cli_nemeses:handle"),
     ("index", "._cli_index:add_index_parser", "._cli_index:handle_index"),
     ("bench", "._cli_bench:add_parser", "._cli_bench:handle"),
+    ("explore", "._cli_explore:add_explore_parser", "._cli_explore:handle_explore"),
+    ("campaign", "._cli_campaign:add_campaign_parser", "._cli_campaign:handle_campaign"),
 ]
 
 

@@ -9,9 +9,10 @@ Write fault-injection scenarios as ordinary tests::
 
 Options (group `imfault`, each with an ini twin): `--im-backend`, `--im-dcs`,
 `--im-wan-latency`, `--im-seed`, `--im-store`, `--im-time-limit`, `--im-summary-md`. Fixtures:
-`im_settings` (session), `im_cluster` (module: one started cluster a module can share; shape it with the module
-marker `im_cluster(**ClusterSpec fields)`), `im_run` (function: run a workload with a nemesis and
-get an `ImResult`). Marker `im_nemesis(*names, **run options)`. The header shows the effective
+`im_settings` (session), `im_cluster` (module: one started cluster a module can share; shape it
+with the module marker `im_cluster(**ClusterSpec fields)`), `im_run` (function: run a workload
+with a nemesis and get an `ImResult`), `im_explore` (function: an `imfault explore` search on
+sim). Marker `im_nemesis(*names, **run options)`. The header shows the effective
 options and seed; a failed test gets an `imfault` section with each run's verdict table, run
 directory, report and reproducing commands in its longrepr. For CI (`_pytest_ci`): each run's
 `imfault_*` JUnit properties, and at the session's end the store's `index.html` and a Markdown
@@ -162,6 +163,29 @@ def im_run(request: pytest.FixtureRequest) -> ImRun:
         return result
 
     return run
+
+
+@pytest.fixture
+def im_explore(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """`im_explore(nemesis=None, *, examples=100, max_faults=3, time_budget=None, fail=True,
+    **run_options) -> ExploreResult`: an `imfault explore` search on sim (e.g. "no schedule of
+    at most 4 fault ops loses a message"); an invalid run fails the test with the shrunk
+    schedule and its replay commands (`fail=False`: just return the result)."""
+    from ._pytest_explore import explore_in_test
+
+    settings = _settings(request.config)
+    item = request.node
+    calls = [0]
+
+    def explore(nemesis: str | list[str] | None = None, *, examples: int = 100,
+                max_faults: int = 3, time_budget: float | None = None, fail: bool = True,
+                **overrides: Any) -> Any:
+        calls[0] += 1
+        seed = derive_seed(settings.seed, item.nodeid, calls[0] - 1)
+        return explore_in_test(settings, seed, _run_name(item.name), nemesis, examples,
+                               max_faults, time_budget, fail, overrides)
+
+    return explore
 
 
 def _run_name(test_name: str) -> str:

@@ -21,7 +21,7 @@ from .nemesis._compose import WrappingNemesis
 from .store import write_json
 
 __all__ = ["SCHEDULE_FORMAT", "WORKLOAD_FIELDS", "RecordedNemesis", "apply_schedule_file",
-           "load_schedule", "plan_nemesis"]
+           "load_schedule", "plan_nemesis", "schedule_document"]
 
 SCHEDULE_FORMAT = 1
 WORKLOAD_FIELDS = ("seed", "dcs", "access_per_dc", "users", "rate", "roam", "locality",
@@ -64,15 +64,20 @@ def plan_nemesis(nemesis: Nemesis, ctx: NemesisContext, options: Any, run_dir: P
                              f"{','.join(recorded['nemesis']) or 'none'}, not "
                              f"{','.join(options.nemesis) or 'none'}")
         main, final = _ops(recorded["ops"]), _ops(recorded["final_ops"])
-    document = {
+    write_json(run_dir / "schedule.json", schedule_document(options, main, final))
+    return RecordedNemesis(nemesis, main, final)
+
+
+def schedule_document(options: Any, main: list[ScheduledOp], final: list[ScheduledOp]
+                      ) -> dict[str, Any]:
+    """The `schedule.json` of a run with `options` (its nemeses and workload) and these ops."""
+    return {
         "format": SCHEDULE_FORMAT,
         "nemesis": list(options.nemesis),
         "workload": {name: getattr(options, name) for name in WORKLOAD_FIELDS},
         "ops": _ops_json(main),
         "final_ops": _ops_json(final),
     }
-    write_json(run_dir / "schedule.json", document)
-    return RecordedNemesis(nemesis, main, final)
 
 
 def _ops(raw: list[dict[str, Any]]) -> list[ScheduledOp]:

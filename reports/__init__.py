@@ -6,6 +6,7 @@ Markdown summary for CI.
 from __future__ import annotations
 
 from ._api import write_report
+from ._campaign import campaign_page, write_campaign_page
 from ._index import index_page, write_index
 from ._markdown import markdown_summary
 from ._runlist import RunRow, read_run, scan_store
@@ -15,6 +16,7 @@ from ._verdict import overall_verdict
 
 __all__ = [
     "RunRow",
+    "campaign_page",
     "find_runs",
     "index_html",
     "index_page",
@@ -27,6 +29,7 @@ __all__ = [
     "serve",
     "serve_in_thread",
     "server_url",
+    "write_campaign_page",
     "write_index",
     "write_report",
 ]

@@ -1,0 +1,43 @@
+"""The schedule `imfault explore` shrinks on sim, replayed on the local backend (real node
+processes, real toxiproxy-server), is invalid for the same reason: for `gateway-drop` (no fault
+needed: a forward races a logout) and `no-anti-entropy` (one partition: what the cut-off DC
+missed never comes back)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness._cli_run import options_from_args
+from harness.cli import build_parser
+from harness.explore import reason_of
+from harness.history import read_history
+from harness.runner import run_test
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("bug", ["gateway-drop", "no-anti-entropy"])
+def test_the_shrunk_schedule_fails_on_local_for_the_same_reason(bug: str, im_explore: Any,
+                                                                 tmp_path: Path) -> None:
+    found = im_explore(bug=bug, examples=100, users=3, time_limit=3, seed=1, fail=False,
+                       store=str(tmp_path))
+    assert found.found and found.exit_code == 1, found.describe()
+    schedule = json.loads((found.run_dir / "schedule.json").read_text())
+    assert len(schedule["ops"]) <= 3
+    argv = shlex.split(found.replay["local"])[1:]
+    for attempt in range(2):  # real time on a shared machine: one rerun (COMMON.md)
+        replayed = run_test(options_from_args(build_parser().parse_args(argv)))
+        invoked = [(op.f, op.value) for op in read_history(replayed.run_dir / "history.jsonl")
+                   if op.process == "nemesis" and op.type == "invoke"]
+        played = invoked[:len(schedule["ops"])] == [(op["f"], op["value"])
+                                                    for op in schedule["ops"]]
+        if played and replayed.results["valid"] is False:
+            break
+    assert played, f"the local run did not play every fault op in time: {invoked}"
+    assert reason_of(replayed.results) == found.reason, (found.describe(), replayed.run_dir)
+    assert replayed.exit_code == 1
