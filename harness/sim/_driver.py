@@ -274,11 +274,11 @@ def _phases(options: RunOptions, sim: SimBackend, nemesis: Any, nemesis_ctx: Nem
     t0 = history.now()
     deadline = cluster.now_ns + int(options.recovery_timeout * 1e9)
     interpreter.run(runner.recovery_generator(options, spec))
-    quiet_ns = int(runner.QUIET_PERIOD_S * 1e9)
+    watch = runner.RecoveryWatch(runner.QUIET_PERIOD_S * 1e9)
     while True:
         statuses = _hub_statuses(sim, options.dc_names)
-        quiet = cluster.now_ns - clients.last_delivery >= quiet_ns
-        if (runner.converged(statuses) and quiet) or cluster.now_ns >= deadline:
+        if watch.done(statuses, cluster.now_ns, clients.last_delivery) \
+                or cluster.now_ns >= deadline:
             break
         cluster.run_until_ns(cluster.now_ns + POLL_NS)
         sink.drain()
