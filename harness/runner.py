@@ -39,7 +39,7 @@ from .ops import NEMESIS, Op
 from .schedule_file import plan_nemesis
 from .store import create_run_dir, write_json
 from .systems import FinalState, System, get_system
-from .systems.imcluster import converged, final_json, hub_statuses  # re-exported (old API)
+from .systems.imcluster import converged, final_json  # re-exported (old API)
 from .workload import UserClients, UserWorkload, WorkloadSpec, recovery_logins
 
 QUIET_PERIOD_S = 2.0

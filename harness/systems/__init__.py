@@ -1,6 +1,6 @@
 """Systems under test (DESIGN §2 "Systems under test"): the registry and the protocols.
 
-`get_system(name)` makes one: the built-ins (`imcluster`, the default; `mosquitto`) and those other
+`get_system(name)` makes one: the built-ins (`imcluster`, the default; `mosquitto`; `nats`) and those other
 packages register under the entry point group `imfault.systems` (an entry point loads a `System`
 subclass or a zero-argument factory; built-ins win over an entry point of the same name).
 `available_systems()` is what `imfault systems` lists. Each system is one module that imports the
@@ -9,6 +9,7 @@ harness's protocols (`_base`) and nothing of another system.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 from collections.abc import Callable
@@ -26,6 +27,7 @@ DEFAULT_SYSTEM = "imcluster"
 BUILTIN_SYSTEMS: dict[str, str] = {
     "imcluster": "harness.systems.imcluster:ImclusterSystem",
     "mosquitto": "harness.systems.mosquitto:MosquittoSystem",
+    "nats": "harness.systems.nats:NatsSystem",
 }
 """Built-in name -> "module:attribute" (imported only when that system is used or listed)."""
 
@@ -38,7 +40,7 @@ def _load_ref(ref: str) -> Callable[[], System]:
 def _factories() -> dict[str, Callable[[], Callable[[], System]]]:
     """name -> a loader of its factory (built-ins first, then entry points)."""
     loaders: dict[str, Callable[[], Callable[[], System]]] = {
-        name: (lambda ref=ref: _load_ref(ref)) for name, ref in BUILTIN_SYSTEMS.items()}
+        name: functools.partial(_load_ref, ref) for name, ref in BUILTIN_SYSTEMS.items()}
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if entry_point.name not in loaders:
             loaders[entry_point.name] = entry_point.load
@@ -61,7 +63,7 @@ def get_system(name: str = DEFAULT_SYSTEM) -> System:
         system = factory()
     except UsageError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a broken plugin gets a clear message
+    except Exception as exc:
         raise UsageError(f"system {name!r} could not be loaded: {type(exc).__name__}: "
                          f"{exc}") from exc
     if not isinstance(system, System):

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from cross_cut import cross_cut_receipts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

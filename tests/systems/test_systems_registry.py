@@ -50,9 +50,9 @@ def test_a_connection_into_another_dcs_port_is_a_bypass() -> None:
                 assert port in outgoing_ports(os.getpid(), {12345})
                 found = local_bypasses({"dc1": [os.getpid()]}, {"dc1": {12345}, "dc2": {port}},
                                        {"dc1->dc2": 4242})
-                assert found == [f"dc1->dc2: pid {os.getpid()} of dc1 is connected to port "
+                assert found == [(f"dc1->dc2: pid {os.getpid()} of dc1 is connected to port "
                                  f"{port} of dc2 directly, not through the WAN (its proxy "
-                                 "listens on port 4242)"]
+                                 "listens on port 4242)")]
                 assert local != port
                 # the same connection seen from the listening DC is not outgoing
                 assert local_bypasses({"dc2": [os.getpid()]}, {"dc2": {port}}) == []

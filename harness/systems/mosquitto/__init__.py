@@ -26,7 +26,6 @@ from typing import Any
 from ...backends._base import Backend
 from ...errors import UsageError
 from .._base import ClientFactory, DeliverCallback, FinalState, Guarantees, Link, System
-from .._links import local_bypasses
 from ._local import DIRECT_LINKS_ENV, MosquittoLocalBackend, find_mosquitto
 
 __all__ = ["DIRECT_LINKS_ENV", "MosquittoLocalBackend", "MosquittoSystem"]
@@ -74,12 +73,7 @@ class MosquittoSystem(System):
     def verify_links(self, backend: Backend) -> list[str]:
         """No broker holds a connection to another DC's broker port: each bridge goes to its
         proxy (`_links.local_bypasses` over the brokers' live sockets)."""
-        pids = {n.dc: [backend.pid(n)] for n in backend.nodes()  # type: ignore[attr-defined]
-                if backend.is_running(n)}
-        ports = {n.dc: {n.port} for n in backend.nodes()}
-        proxies = {f"{s}->{d}": int(backend.wan.link_address(s, d).rsplit(":", 1)[1])
-                   for s, d in backend.wan.links()}
-        return local_bypasses(pids, ports, proxies)
+        return list(backend.bypasses())  # type: ignore[attr-defined]
 
     async def final_state(self, backend: Backend, dc_names: list[str]) -> FinalState:
         """No replicated state to read; `converged` once every bridge is up again (what a cut

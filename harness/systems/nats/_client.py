@@ -1,0 +1,153 @@
+"""The IM workload on NATS JetStream (nats-py).
+
+Streams (created by `create_streams` before the main phase): `OUT_<dc>` (subjects
+`out.<dc>.>`, placed in the site `<dc>`, one replica) is DC `dc`'s outbox; `AGG_<dc>` (placed in
+`<dc>`) sources every DC's outbox, so each DC holds every message. A user `u` has a durable pull
+consumer `u` on every `AGG_<dc>` filtered on `out.*.u` (explicit ack, deliver all), created up
+front as well, so logging in needs no JetStream meta-leader round trip.
+
+* `send(id, to)`: JetStream publish to `out.<dc>.<to>` with header `Nats-Msg-Id: id`; the ack is
+  the outbox's PubAck (stored by the DC's server).
+* `login(user)`: binds to the durable `u` of the DC's aggregate and pulls; each message becomes a
+  `deliver` frame (`via`: the DC it was sent in) and is acked after the frame is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from .._base import DeliverCallback
+
+__all__ = ["NatsUserClient", "create_streams"]
+
+CONNECT_TIMEOUT_S = 3.0
+
+
+def _url(host: str, port: int) -> str:
+    return f"nats://{host}:{port}"
+
+
+async def _connect(host: str, port: int, **options: Any) -> Any:
+    import nats
+
+    return await nats.connect(_url(host, port), connect_timeout=CONNECT_TIMEOUT_S,
+                              allow_reconnect=False, max_reconnect_attempts=0, **options)
+
+
+async def create_streams(servers: dict[str, tuple[str, int]], users: list[str]) -> None:
+    """Every DC's outbox and aggregate stream, and every user's durable consumer on every
+    aggregate. `servers`: {dc: (host, port)}."""
+    from nats.js.api import (
+        AckPolicy,
+        ConsumerConfig,
+        DeliverPolicy,
+        Placement,
+        StreamConfig,
+        StreamSource,
+    )
+
+    dcs = sorted(servers)
+    clients = {dc: await _connect(*servers[dc]) for dc in dcs}
+    try:
+        streams = {dc: clients[dc].jetstream(timeout=10) for dc in dcs}
+        for dc in dcs:  # every outbox first: a source that does not exist yet is retried late
+            await streams[dc].add_stream(StreamConfig(
+                name=f"OUT_{dc}", subjects=[f"out.{dc}.>"], placement=Placement(cluster=dc)))
+        for dc in dcs:
+            await streams[dc].add_stream(StreamConfig(
+                name=f"AGG_{dc}", placement=Placement(cluster=dc),
+                sources=[StreamSource(name=f"OUT_{peer}") for peer in dcs]))
+        for dc in dcs:
+            for user in users:
+                await streams[dc].add_consumer(f"AGG_{dc}", ConsumerConfig(
+                    durable_name=user, filter_subject=f"out.*.{user}",
+                    ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL))
+    finally:
+        for nc in clients.values():
+            await nc.close()
+
+
+async def stream_counts(host: str, port: int, dcs: list[str]) -> dict[str, int]:
+    """{stream: messages} of every outbox and aggregate, as one server sees them."""
+    nc = await _connect(host, port)
+    try:
+        js = nc.jetstream(timeout=2)
+        counts = {}
+        for dc in dcs:
+            for name in (f"OUT_{dc}", f"AGG_{dc}"):
+                counts[name] = (await js.stream_info(name)).state.messages
+        return counts
+    finally:
+        await nc.close()
+
+
+class NatsUserClient:
+    """One user's connection to the server of `dc` (see the module docstring)."""
+
+    def __init__(self, host: str, port: int, user: str, dc: str, node: str,
+                 on_deliver: DeliverCallback) -> None:
+        self.host, self.port, self.user, self.dc, self.node = host, port, user, dc, node
+        self._on_deliver = on_deliver
+        self._nc: Any = None
+        self._js: Any = None
+        self._pull: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+
+    async def connect(self) -> None:
+        async def closed() -> None:
+            self.closed.set()
+
+        self._nc = await _connect(self.host, self.port, closed_cb=closed)
+        self._js = self._nc.jetstream(timeout=5)
+
+    async def login(self, user: str) -> dict[str, Any]:
+        sub = await self._js.pull_subscribe_bind(durable=user, stream=f"AGG_{self.dc}")
+        self._pull = asyncio.ensure_future(self._pull_loop(sub))
+        return {"node": self.node, "conn": f"{self.node}:{self.user}"}
+
+    async def _pull_loop(self, sub: Any) -> None:
+        from nats.errors import TimeoutError as NatsTimeout
+
+        while not self.closed.is_set():
+            try:
+                messages = await sub.fetch(64, timeout=1.0)
+            except (NatsTimeout, asyncio.TimeoutError):
+                continue
+            except Exception:  # noqa: BLE001 - the connection is gone: the session ends
+                self.closed.set()
+                return
+            for message in messages:
+                try:
+                    body = json.loads(message.data)
+                except ValueError:
+                    body = {}
+                self._on_deliver(self.user, {
+                    "type": "deliver", "id": body.get("id"), "from": body.get("from"),
+                    "to": body.get("to"), "dc": self.dc, "via": message.subject.split(".")[1]})
+                with contextlib.suppress(Exception):
+                    await message.ack()
+
+    async def logout(self) -> None:
+        await self._close()
+
+    async def send(self, msg_id: str, to: str, body: str, timeout: float) -> None:
+        payload = json.dumps({"id": msg_id, "from": self.user, "to": to, "dc": self.dc,
+                              "body": body}).encode()
+        await self._js.publish(f"out.{self.dc}.{to}", payload, timeout=timeout,
+                               headers={"Nats-Msg-Id": msg_id})
+
+    async def close(self) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._pull is not None:
+            self._pull.cancel()
+            with contextlib.suppress(BaseException):
+                await self._pull
+            self._pull = None
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
