@@ -114,7 +114,7 @@ class NatsUserClient:
         while not self.closed.is_set():
             try:
                 messages = await sub.fetch(64, timeout=1.0)
-            except (NatsTimeout, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeout):
                 continue
             except Exception:  # noqa: BLE001 - the connection is gone: the session ends
                 self.closed.set()
