@@ -60,11 +60,10 @@ async def create_streams(servers: dict[str, tuple[str, int]], users: list[str]) 
             await streams[dc].add_stream(StreamConfig(
                 name=f"AGG_{dc}", placement=Placement(cluster=dc),
                 sources=[StreamSource(name=f"OUT_{peer}") for peer in dcs]))
-        for dc in dcs:
-            for user in users:
-                await streams[dc].add_consumer(f"AGG_{dc}", ConsumerConfig(
-                    durable_name=user, filter_subject=f"out.*.{user}",
-                    ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL))
+        # concurrently: each creation is a round trip to the meta leader, maybe across the WAN
+        await asyncio.gather(*(streams[dc].add_consumer(f"AGG_{dc}", ConsumerConfig(
+            durable_name=user, filter_subject=f"out.*.{user}", ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL)) for dc in dcs for user in users))
     finally:
         for nc in clients.values():
             await nc.close()
