@@ -394,7 +394,7 @@ class LinkChecks:
         self.checks.append({"at": at, "time": now_ns, "bypasses": bypasses})
 
     def raise_bypass(self, run_dir: Path | None = None) -> None:
-        found = [(c["at"], b) for c in self.checks for b in c["bypasses"]]
+        found = list(dict.fromkeys((c["at"], b) for c in self.checks for b in c["bypasses"]))
         if found:
             where = f" (run dir {run_dir})" if run_dir else ""
             lines = "; ".join(f"{at}: {bypass}" for at, bypass in found)
