@@ -70,3 +70,14 @@ def test_link_checks_record_and_a_bypass_fails_with_a_setup_error() -> None:
                               "bypasses": ["dc1->dc2: test"]}]
     with pytest.raises(SetupError, match="after stop-partition: dc1->dc2: test"):
         checks.raise_bypass()
+
+
+def test_nats_on_the_local_backend_is_refused_without_root(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.systems.nats._local import NO_ISOLATION_ENV, isolation_problem
+
+    monkeypatch.delenv(NO_ISOLATION_ENV, raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "needs root to isolate the DCs" in str(isolation_problem())
+    monkeypatch.setenv(NO_ISOLATION_ENV, "1")
+    assert isolation_problem() is None
