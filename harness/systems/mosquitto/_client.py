@@ -103,11 +103,19 @@ class MqttUserClient:
     # the workload's ops ------------------------------------------------------------------------
     async def connect(self) -> None:
         """TCP connect and CONNECT (refused or unreachable: `ConnectionError`); waits CONNACK."""
-        await self._loop.run_in_executor(None, self._client.connect, self.host, self.port,
-                                         KEEPALIVE_S)
-        self._client.loop_start()
-        code = await self._connected
+        try:
+            await self._loop.run_in_executor(None, self._client.connect, self.host, self.port,
+                                             KEEPALIVE_S)
+            self._client.loop_start()
+            code = await self._connected
+        except BaseException:
+            # a paused broker takes the TCP connection but never answers: when the workload
+            # gives up (timeout, cancel), this client must not connect later and take the
+            # session over from the user's next connection (same client id)
+            self._stop()
+            raise
         if code != 0:
+            self._stop()
             raise ConnectionError(f"CONNACK refused: reason code {code}")
 
     async def login(self, user: str) -> dict[str, Any]:
