@@ -17,6 +17,7 @@ converged when every aggregate holds as many messages as all outboxes together.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Any
 
@@ -26,6 +27,9 @@ from .._base import ClientFactory, DeliverCallback, FinalState, Guarantees, Link
 from ._local import NO_ISOLATION_ENV, NatsLocalBackend, find_nats_server, isolation_problem
 
 __all__ = ["NO_ISOLATION_ENV", "NatsLocalBackend", "NatsSystem"]
+
+STATE_TIMEOUT_S = 3.0
+"""Bound of one server's stream counts in `final_state` (recovery polls it until its deadline)."""
 
 
 def _client(nodes: dict[tuple[str, int], tuple[str, str]], host: str, port: int, secret: str,
@@ -91,7 +95,8 @@ class NatsSystem(System):
         totals = []
         for node in backend.nodes():
             try:
-                counts = await stream_counts(node.host, node.port, dc_names)
+                counts = await asyncio.wait_for(stream_counts(node.host, node.port, dc_names),
+                                                STATE_TIMEOUT_S)
             except Exception:  # noqa: BLE001 - an unreachable server is "not converged"
                 return FinalState(converged=False, final=None)
             totals.append((counts[f"AGG_{node.dc}"], sum(counts[f"OUT_{dc}"] for dc in dc_names)))

@@ -24,6 +24,7 @@ from .._base import DeliverCallback
 __all__ = ["NatsUserClient", "create_streams"]
 
 CONNECT_TIMEOUT_S = 3.0
+CLOSE_TIMEOUT_S = 2.0
 
 
 def _url(host: str, port: int) -> str:
@@ -142,11 +143,13 @@ class NatsUserClient:
         await self._close()
 
     async def _close(self) -> None:
+        """Stop pulling and close, bounded; never swallows the caller's own cancellation (a
+        suppressed CancelledError would defeat the workload's timeout: seen, a logout hung for
+        minutes with its server cut off)."""
         if self._pull is not None:
             self._pull.cancel()
-            with contextlib.suppress(BaseException):
-                await self._pull
+            await asyncio.wait([self._pull], timeout=CLOSE_TIMEOUT_S)
             self._pull = None
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(Exception):
-                await self._nc.close()
+                await asyncio.wait_for(self._nc.close(), CLOSE_TIMEOUT_S)
