@@ -9,6 +9,7 @@ synchronous); client ops run on the asyncio loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import json
 import random
@@ -236,6 +237,7 @@ def run_test(options: RunOptions, state: RunState | None = None,
     finally:
         with teardown_shield() as shield:  # a second Ctrl-C or a SIGTERM cannot abort it
             try:
+                links.wait()  # the heals' link checks, while the nodes still run
                 _teardown(backend, nemesis, nemesis_ctx, run_dir, start_wall_ns, state, say)
             finally:
                 history.close()
@@ -289,7 +291,7 @@ async def _phases(options: RunOptions, system: System, backend: Any, nemesis: An
     def invoke_nemesis(op: Op) -> Op:
         done = nemesis.invoke(nemesis_ctx, op)
         if op.f in heals:  # every heal: is the traffic back on the WAN?
-            links.verify(backend, f"after {op.f}", history.now())
+            links.verify_later(backend, f"after {op.f}", history.now())
         return done  # type: ignore[no-any-return]
 
     interpreter = Interpreter(history, processes, clients.invoke, invoke_nemesis, clients.facts,
@@ -380,11 +382,30 @@ async def _await_convergence(system: System, backend: Any, dc_names: list[str],
 
 class LinkChecks:
     """The run's link verifications (`test.json` `link_checks`: `{at, time, bypasses}`); a
-    bypass found at any check fails the run with exit 4 (`raise_bypass`) naming the link."""
+    bypass found at any check fails the run with exit 4 (`raise_bypass`) naming the link.
+    `verify_later` checks in a worker thread so that a heal op is not delayed by the scan (the
+    nemesis schedule is timed); `raise_bypass` waits for those checks first."""
 
     def __init__(self, system: System) -> None:
         self.system = system
         self.checks: list[dict[str, Any]] = []
+        self._pending: list[concurrent.futures.Future[None]] = []
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def verify_later(self, backend: Any, at: str, now_ns: int) -> None:
+        if self._worker is None:
+            self._worker = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="imfault-links")
+        self._pending.append(self._worker.submit(self.verify, backend, at, now_ns))
+
+    def wait(self) -> None:
+        """Wait for the checks `verify_later` queued (call before the backend stops)."""
+        for future in self._pending:
+            future.result()
+        self._pending.clear()
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
 
     def verify(self, backend: Any, at: str, now_ns: int) -> None:
         try:

@@ -65,7 +65,8 @@ class _Bypassing(ImclusterSystem):
 
 def test_link_checks_record_and_a_bypass_fails_with_a_setup_error() -> None:
     checks = LinkChecks(_Bypassing())
-    checks.verify(None, "after stop-partition", 7)
+    checks.verify_later(None, "after stop-partition", 7)  # in a worker thread
+    checks.wait()
     assert checks.checks == [{"at": "after stop-partition", "time": 7,
                               "bypasses": ["dc1->dc2: test"]}]
     with pytest.raises(SetupError, match="after stop-partition: dc1->dc2: test"):
