@@ -85,7 +85,12 @@ class NatsSystem(System):
     async def prepare(self, backend: Backend, users: list[str]) -> None:
         from ._client import create_streams
 
-        await create_streams({n.dc: (n.host, n.port) for n in backend.nodes()}, users)
+        try:
+            await create_streams({n.dc: (n.host, n.port) for n in backend.nodes()}, users)
+        except Exception as exc:  # noqa: BLE001 - a cluster that cannot take the streams
+            raise SetupError(f"creating the JetStream streams and consumers failed: "
+                             f"{type(exc).__name__}: {exc}; server logs in "
+                             f"{backend.spec.work_dir if backend.spec else '?'}/logs") from exc
 
     async def final_state(self, backend: Backend, dc_names: list[str]) -> FinalState:
         """Converged when each DC's aggregate holds every outbox's messages (as that DC's

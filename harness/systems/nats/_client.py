@@ -25,6 +25,7 @@ __all__ = ["NatsUserClient", "create_streams"]
 
 CONNECT_TIMEOUT_S = 3.0
 CLOSE_TIMEOUT_S = 2.0
+PLACEMENT_TIMEOUT_S = 30.0
 
 
 def _url(host: str, port: int) -> str:
@@ -55,10 +56,10 @@ async def create_streams(servers: dict[str, tuple[str, int]], users: list[str]) 
     try:
         streams = {dc: clients[dc].jetstream(timeout=10) for dc in dcs}
         for dc in dcs:  # every outbox first: a source that does not exist yet is retried late
-            await streams[dc].add_stream(StreamConfig(
+            await _add_stream(streams[dc], StreamConfig(
                 name=f"OUT_{dc}", subjects=[f"out.{dc}.>"], placement=Placement(cluster=dc)))
         for dc in dcs:
-            await streams[dc].add_stream(StreamConfig(
+            await _add_stream(streams[dc], StreamConfig(
                 name=f"AGG_{dc}", placement=Placement(cluster=dc),
                 sources=[StreamSource(name=f"OUT_{peer}") for peer in dcs]))
         # concurrently: each creation is a round trip to the meta leader, maybe across the WAN
@@ -68,6 +69,24 @@ async def create_streams(servers: dict[str, tuple[str, int]], users: list[str]) 
     finally:
         for nc in clients.values():
             await nc.close()
+
+
+async def _add_stream(js: Any, config: Any, timeout_s: float = PLACEMENT_TIMEOUT_S) -> None:
+    """`add_stream`, retried while the meta leader does not know the placement's site yet
+    (`no suitable peers for placement`, err_code 10005: seen right after the meta leader was
+    elected, before every server's JetStream info had reached it)."""
+    from nats.js.errors import BadRequestError
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            await js.add_stream(config)
+            return
+        except BadRequestError as exc:
+            if getattr(exc, "err_code", None) != 10005 or loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def stream_counts(host: str, port: int, dcs: list[str]) -> dict[str, int]:
