@@ -87,7 +87,7 @@ class NatsSystem(System):
 
         try:
             await create_streams({n.dc: (n.host, n.port) for n in backend.nodes()}, users)
-        except Exception as exc:  # noqa: BLE001 - a cluster that cannot take the streams
+        except Exception as exc:  # a cluster that cannot take the streams
             raise SetupError(f"creating the JetStream streams and consumers failed: "
                              f"{type(exc).__name__}: {exc}; server logs in "
                              f"{backend.spec.work_dir if backend.spec else '?'}/logs") from exc
