@@ -93,16 +93,15 @@ class NatsSystem(System):
                              f"{backend.spec.work_dir if backend.spec else '?'}/logs") from exc
 
     async def final_state(self, backend: Backend, dc_names: list[str]) -> FinalState:
-        """Converged when each DC's aggregate holds every outbox's messages (as that DC's
-        server reports them); unreachable servers: not converged."""
-        from ._client import stream_counts
+        """Converged when each DC's aggregate holds every outbox's messages (each stream read
+        from the server it is placed on); an unreachable server: not converged."""
+        from ._client import own_counts
 
-        totals = []
-        for node in backend.nodes():
-            try:
-                counts = await asyncio.wait_for(stream_counts(node.host, node.port, dc_names),
-                                                STATE_TIMEOUT_S)
-            except Exception:  # noqa: BLE001 - an unreachable server is "not converged"
-                return FinalState(converged=False, final=None)
-            totals.append((counts[f"AGG_{node.dc}"], sum(counts[f"OUT_{dc}"] for dc in dc_names)))
-        return FinalState(converged=all(agg == out for agg, out in totals), final=None)
+        try:
+            counts = await asyncio.gather(*(
+                asyncio.wait_for(own_counts(n.host, n.port, n.dc), STATE_TIMEOUT_S)
+                for n in backend.nodes()))
+        except Exception:  # noqa: BLE001 - an unreachable server is "not converged"
+            return FinalState(converged=False, final=None)
+        sent = sum(out for out, _ in counts)
+        return FinalState(converged=all(agg == sent for _, agg in counts), final=None)

@@ -89,16 +89,15 @@ async def _add_stream(js: Any, config: Any, timeout_s: float = PLACEMENT_TIMEOUT
             await asyncio.sleep(0.5)
 
 
-async def stream_counts(host: str, port: int, dcs: list[str]) -> dict[str, int]:
-    """{stream: messages} of every outbox and aggregate, as one server sees them."""
+async def own_counts(host: str, port: int, dc: str) -> tuple[int, int]:
+    """(messages in `OUT_<dc>`, messages in `AGG_<dc>`) as `dc`'s own server reports them (both
+    are placed there: no WAN round trip)."""
     nc = await _connect(host, port)
     try:
         js = nc.jetstream(timeout=2)
-        counts = {}
-        for dc in dcs:
-            for name in (f"OUT_{dc}", f"AGG_{dc}"):
-                counts[name] = (await js.stream_info(name)).state.messages
-        return counts
+        out = (await js.stream_info(f"OUT_{dc}")).state.messages
+        agg = (await js.stream_info(f"AGG_{dc}")).state.messages
+        return out, agg
     finally:
         await nc.close()
 
