@@ -28,7 +28,7 @@ from ._local import NO_ISOLATION_ENV, NatsLocalBackend, find_nats_server, isolat
 
 __all__ = ["NO_ISOLATION_ENV", "NatsLocalBackend", "NatsSystem"]
 
-STATE_TIMEOUT_S = 3.0
+STATE_TIMEOUT_S = 5.0
 """Bound of one server's stream counts in `final_state` (recovery polls it until its deadline)."""
 
 
@@ -94,14 +94,17 @@ class NatsSystem(System):
 
     async def final_state(self, backend: Backend, dc_names: list[str]) -> FinalState:
         """Converged when each DC's aggregate holds every outbox's messages (each stream read
-        from the server it is placed on); an unreachable server: not converged."""
-        from ._client import own_counts
+        from the server it is placed on) and no user pulling now has messages due (pending, or
+        delivered but not acked: redelivered after AckWait); an unreachable server: not
+        converged."""
+        from ._client import own_state
 
         try:
-            counts = await asyncio.gather(*(
-                asyncio.wait_for(own_counts(n.host, n.port, n.dc), STATE_TIMEOUT_S)
+            states = await asyncio.gather(*(
+                asyncio.wait_for(own_state(n.host, n.port, n.dc), STATE_TIMEOUT_S)
                 for n in backend.nodes()))
         except Exception:  # noqa: BLE001 - an unreachable server is "not converged"
             return FinalState(converged=False, final=None)
-        sent = sum(out for out, _ in counts)
-        return FinalState(converged=all(agg == sent for _, agg in counts), final=None)
+        sent = sum(out for out, _, _ in states)
+        return FinalState(converged=all(agg == sent and due == 0 for _, agg, due in states),
+                          final=None)

@@ -89,15 +89,24 @@ async def _add_stream(js: Any, config: Any, timeout_s: float = PLACEMENT_TIMEOUT
             await asyncio.sleep(0.5)
 
 
-async def own_counts(host: str, port: int, dc: str) -> tuple[int, int]:
-    """(messages in `OUT_<dc>`, messages in `AGG_<dc>`) as `dc`'s own server reports them (both
-    are placed there: no WAN round trip)."""
+async def own_state(host: str, port: int, dc: str) -> tuple[int, int, int]:
+    """(messages in `OUT_<dc>`, messages in `AGG_<dc>`, messages still due to users pulling
+    now) as `dc`'s server reports them. A message fetched but not acked (a user that logged out
+    mid-batch) is redelivered after the consumer's AckWait (30 s, NATS's default): the third
+    number counts pending and ack-pending messages of the consumers with a waiting pull."""
     nc = await _connect(host, port)
     try:
         js = nc.jetstream(timeout=2)
         out = (await js.stream_info(f"OUT_{dc}")).state.messages
         agg = (await js.stream_info(f"AGG_{dc}")).state.messages
-        return out, agg
+        due, offset = 0, 0
+        while True:
+            page = await js.consumers_info(f"AGG_{dc}", offset=offset)
+            due += sum((c.num_pending or 0) + (c.num_ack_pending or 0)
+                       for c in page if c.num_waiting)
+            offset += len(page)
+            if len(page) < 256:
+                return out, agg, due
     finally:
         await nc.close()
 
