@@ -19,6 +19,7 @@ from typing import Any
 from ._availability import check_availability
 from ._convergence import check_convergence
 from ._delivery import check_delivery
+from ._guarantees import not_applicable, relax_delivery, unavailable_checkers
 from ._index import HistoryIndex, Op, index_history
 from ._load import RunData, load_run, release_run
 from ._nemesis import check_nemesis_protocol
@@ -70,7 +71,11 @@ def check_all(
                 indexed = index_history(history)
             except Exception as error:  # noqa: BLE001 (an unusable history makes them unknown)
                 index_error = f"history could not be indexed: {type(error).__name__}: {error}"
+        unavailable = unavailable_checkers(options)
         for name, checker in CHECKERS.items():
+            if name in unavailable:
+                results[name] = not_applicable(unavailable[name])
+                continue
             if index_error is not None and name != "convergence":
                 results[name] = unknown(index_error)
                 continue
@@ -81,7 +86,12 @@ def check_all(
         protocol = check_nemesis_protocol(options)
         if protocol is not None:
             results["nemesis_protocol"] = protocol
-        verdict = {"valid": compose(results.values()), **results}
+        if indexed is not None and isinstance(results.get("delivery"), dict):
+            results["delivery"] = relax_delivery(results["delivery"], options,
+                                                 indexed.nemesis_ops)
+        applicable = [r for r in results.values()
+                      if not (isinstance(r, dict) and r.get("applicable") is False)]
+        verdict = {"valid": compose(applicable), **results}
         # free the index while the collector is still paused: re-enabled with a million young
         # containers alive, its next young-generation pass would traverse them all
         del indexed, results

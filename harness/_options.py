@@ -85,6 +85,9 @@ class RunOptions:
 
     backend: str = opt("local", "local (default), docker, swarm (Docker Swarm) or sim (virtual time)",
                        choices=BACKENDS, pytest_default="local")
+    system: str = opt("imcluster", "system under test (default imcluster; `imfault systems` "
+                      "lists them)", check=_name_ok, requirement="must be a system name",
+                      metavar="NAME", pytest_default="imcluster")
     dcs: int = opt(5, "number of datacenters (default 5)", check=_at_least(1),
                    requirement="must be at least 1", cluster="dcs", pytest_default=3)
     access_per_dc: int = opt(1, "access nodes per DC (default 1)", check=_at_least(1),

@@ -36,6 +36,8 @@ _PYTEST_HELP = {
     "dcs": "datacenters per cluster (default 3)",
     "seed": "base seed; each test's seed derives from it and the test id (default: random, "
             "shown in the header)",
+    "system": "system under test of the runs and clusters (default imcluster; `imfault systems` "
+              "lists them)",
     "store": "store directory for run directories (default store/, relative to the rootdir)",
     "time_limit": "main phase length of each run in s (default 8)",
 }
@@ -76,14 +78,16 @@ class ImSettings:
     store: Path
     time_limit: float
     summary_md: Path | None = None
+    system: str = "imcluster"
 
     def header(self) -> str:
         """One line for `pytest_report_header`."""
         how = "" if self.seed_was_given else " (random; rerun with --im-seed " \
                                               f"{self.seed})"
+        system = "" if self.system == "imcluster" else f" system={self.system}"
         return (f"imfault: backend={self.backend} dcs={self.dcs} "
                 f"wan-latency={fmt_value(self.wan_latency)}ms time-limit={fmt_value(self.time_limit)}s "
-                f"seed={self.seed}{how} store={self.store}")
+                f"seed={self.seed}{how} store={self.store}{system}")
 
     def pytest_args(self) -> list[str]:
         """Options that make a pytest re-run use these same settings (every run option the
@@ -140,6 +144,7 @@ def settings_from_config(config: pytest.Config) -> ImSettings:
                       wan_latency=float(values["im_wan_latency"]), seed=int(seed),
                       seed_was_given=given, store=store,
                       time_limit=float(values["im_time_limit"]),
+                      system=str(values["im_system"]),
                       summary_md=_under_rootdir(config, summary_md) if summary_md else None)
 
 

@@ -37,6 +37,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("report", "._cli_report:add_report_parser", "._cli_report:handle_report"),
     ("serve", "._cli_report:add_serve_parser", "._cli_report:handle_serve"),
     ("nemeses", "._cli_nemeses:add_parser", "._cli_nemeses:handle"),
+    ("systems", "._cli_systems:add_parser", "._cli_systems:handle"),
     ("index", "._cli_index:add_index_parser", "._cli_index:handle_index"),
     ("bench", "._cli_bench:add_parser", "._cli_bench:handle"),
     ("explore", "._cli_explore:add_explore_parser", "._cli_explore:handle_explore"),

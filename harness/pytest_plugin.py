@@ -97,7 +97,8 @@ def im_cluster(request: pytest.FixtureRequest,
     """A started cluster shared by the tests of a module (stopped at the module's end, also on
     failure). Pass it to `im_run(cluster=im_cluster)`, or use it directly (`nodes()`,
     `access_addresses()`, `admin_status()`, `wan`, `kill()`, ...)."""
-    from .backends import ClusterSpec, get_backend
+    from .backends import ClusterSpec
+    from .systems import get_system
 
     settings = _settings(request.config)
     marker = request.node.get_closest_marker("im_cluster")
@@ -106,9 +107,12 @@ def im_cluster(request: pytest.FixtureRequest,
     if marker is not None:
         spec_fields.update(marker.kwargs)
     backend_name = str(spec_fields.pop("backend", settings.backend))
+    system = get_system(str(spec_fields.pop("system", settings.system)))
+    system.check_backend(backend_name)
     ensure_backend_available(backend_name)
+    system.check_installed(backend_name)
     spec = ClusterSpec(work_dir=tmp_path_factory.mktemp("im-cluster"), **spec_fields)
-    backend = get_backend(backend_name)
+    backend = system.make_backend(backend_name)
     try:
         backend.start(spec)
         yield backend

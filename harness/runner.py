@@ -9,6 +9,7 @@ synchronous); client ops run on the asyncio loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import json
 import random
@@ -38,14 +39,16 @@ from .history import HistoryWriter, ProcessTable
 from .ops import NEMESIS, Op
 from .schedule_file import plan_nemesis
 from .store import create_run_dir, write_json
+from .systems import FinalState, System, get_system
+from .systems.imcluster import converged, final_json  # re-exported (old API)
 from .workload import UserClients, UserWorkload, WorkloadSpec, recovery_logins
 
 if TYPE_CHECKING:
     from .seams import Backend
 
 QUIET_PERIOD_S = 2.0
-"""Recovery ends when every hub's version vector is equal and, for this long, no delivery arrived
-and no hub's version vector or offer count changed (`RecoveryWatch`)."""
+"""Recovery ends when the DCs agree and, for this long, no delivery arrived and the system's
+activity (a hub's version vector or unacknowledged offers) did not change (`RecoveryWatch`)."""
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_SETUP = 0, 1, 3, 4
 
 
@@ -103,15 +106,20 @@ def _versions() -> dict[str, str]:
 
 def build_test_json(options: RunOptions, start_wall_ns: int, phases: dict[str, list[int]],
                     fault_ops: dict[str, dict[str, str]] | None = None,
-                    nemesis_problems: list[str] | None = None) -> dict[str, Any]:
-    """`test.json`: the options, plus `fault_ops` (`fault_ops_json` of the run's nemesis) and
-    `nemesis_problems` (the protocol breaches its `ValidatingNemesis` found), when given."""
+                    nemesis_problems: list[str] | None = None,
+                    system: System | None = None,
+                    link_checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`test.json`: the options, plus `fault_ops` (`fault_ops_json` of the run's nemesis),
+    `nemesis_problems` (the protocol breaches its `ValidatingNemesis` found), the system's
+    `guarantees` and the `link_checks` made so far, when given."""
     test = options.to_json()
     test["name"] = options.test_name()
     test.update(dc_names=options.dc_names, versions=dict(_versions()), command=options.command(),
                 start_wall_ns=start_wall_ns, phases=phases, fault_ops=fault_ops or {})
     if nemesis_problems is not None:
         test["nemesis_problems"] = list(nemesis_problems)
+    if system is not None:
+        test.update(guarantees=system.guarantees.to_json(), link_checks=link_checks or [])
     return test
 
 
@@ -158,57 +166,30 @@ def merge_event_logs(paths: dict[str, Path], start_wall_ns: int, out: Path) -> i
     return len(events)
 
 
-async def hub_statuses(backend: Backend, dc_names: list[str]) -> dict[str, dict[str, Any] | None]:
-    async def one(dc: str) -> dict[str, Any] | None:
-        try:
-            return await backend.admin_status(backend.hub(dc), timeout=2.0)
-        except Exception:  # noqa: BLE001 - an unreachable hub is "not converged"
-            return None
-    results = await asyncio.gather(*(one(dc) for dc in dc_names))
-    return dict(zip(dc_names, results))
-
-
-def converged(statuses: dict[str, dict[str, Any] | None]) -> bool:
-    vvs = [s.get("vv") for s in statuses.values() if s is not None]
-    return len(vvs) == len(statuses) and all(vv == vvs[0] for vv in vvs)
-
-
 class RecoveryWatch:
     """Decides when the recovery phase may end, on any clock (seconds or virtual nanoseconds):
-    the hubs agree, and for `quiet` no delivery arrived and no hub's version vector or count of
-    unacknowledged offers changed. The last condition matters: a hub that applied a message just
-    before a poll has yet to hand it to its online recipient (found by `imfault explore`: the
-    run ended 0.3 ms after the last apply and the message read as lost). A hub that holds offers
-    at the first poll counts as a change then."""
+    the DCs agree (`FinalState.converged`), and for `quiet` no delivery arrived and the system's
+    `activity` (imcluster: each hub's version vector and count of unacknowledged offers) did not
+    change. The last condition matters: a hub that applied a message just before a poll has yet
+    to hand it to its online recipient (found by `imfault explore`: the run ended 0.3 ms after
+    the last apply and the message read as lost). A system `busy` at the first poll (offers
+    held) counts as a change then."""
 
     def __init__(self, quiet: float) -> None:
         self.quiet = quiet
-        self._seen: dict[str, tuple[Any, Any]] | None = None
+        self._first = True
+        self._activity: Any = None
         self._changed = float("-inf")
 
-    def done(self, statuses: dict[str, dict[str, Any] | None], now: float,
-             last_delivery: float) -> bool:
-        seen = {dc: (None, None) if s is None else (s.get("vv"), s.get("offers"))
-                for dc, s in statuses.items()}
-        if self._seen is None:
-            if any(offers for _, offers in seen.values()):
+    def done(self, final: FinalState, now: float, last_delivery: float) -> bool:
+        if self._first:
+            self._first = False
+            if final.busy:
                 self._changed = now
-        elif seen != self._seen:
+        elif final.activity != self._activity:
             self._changed = now
-        self._seen = seen
-        return converged(statuses) and now - max(last_delivery, self._changed) >= self.quiet
-
-
-def final_json(statuses: dict[str, dict[str, Any] | None], now_ns: int) -> dict[str, Any]:
-    hubs = {}
-    for dc, status in statuses.items():
-        status = status or {}
-        hubs[dc] = {"node": status.get("node", f"{dc}-hub"), "vv": status.get("vv"),
-                    "coords": status.get("coords"), "counters": status.get("counters"),
-                    "pending": status.get("pending")}
-        if not status:
-            hubs[dc]["error"] = "unreachable"
-    return {"time": now_ns, "hubs": hubs, "converged": converged(statuses)}
+        self._activity = final.activity
+        return final.converged and now - max(last_delivery, self._changed) >= self.quiet
 
 
 def check_run_dir(run_dir: Path) -> dict[str, Any]:
@@ -255,15 +236,19 @@ Reporter = Callable[[str], None]
 
 def run_test(options: RunOptions, state: RunState | None = None,
              say: Reporter = lambda message: None, backend: Backend | None = None) -> RunOutcome:
-    """Run one test end to end; teardown always. `SetupError` propagates (exit 4).
+    """Run one test end to end; teardown always. `SetupError` propagates (exit 4), also when
+    inter-DC traffic bypassed the WAN (checked after setup and after every heal).
     `--backend sim` runs in virtual time (`harness.sim`)."""
+    system = get_system(options.system)
+    system.check_backend(options.backend)
+    system.check_options(options)
     if options.backend == "sim":
         from .sim import run_sim_test
         return run_sim_test(options, state, say, backend)
-    from .backends import get_backend
     from .nemesis import NemesisContext
 
-    backend = backend if backend is not None else get_backend(options.backend)
+    system.check_installed(options.backend)
+    backend = backend if backend is not None else system.make_backend(options.backend)
     nemesis = checked_nemesis(options, backend)  # UsageError before anything starts
     validator = nemesis
     fault_ops = fault_ops_json(nemesis)
@@ -274,8 +259,11 @@ def run_test(options: RunOptions, state: RunState | None = None,
     run_dir = create_run_dir(options.store, options.test_name())
     phases: dict[str, list[int]] = {}
 
+    links = LinkChecks(system)
+
     def test_json() -> dict[str, Any]:
-        return build_test_json(options, start_wall_ns, phases, fault_ops, validator.problems)
+        return build_test_json(options, start_wall_ns, phases, fault_ops, validator.problems,
+                               system, links.checks)
 
     write_json(run_dir / "test.json", test_json())
     say(f"seed {options.seed}  run dir {run_dir}")
@@ -286,16 +274,20 @@ def run_test(options: RunOptions, state: RunState | None = None,
     try:
         state.phase = "setup"
         backend.start(spec)
+        links.verify(backend, "setup", history.now())
+        links.raise_bypass()
         nemesis_ctx = NemesisContext(backend=backend, dc_names=options.dc_names,
                                      rng=random.Random(options.seed), options=test_json(),
                                      spec=spec)
         nemesis.setup(nemesis_ctx)
         nemesis = plan_nemesis(nemesis, nemesis_ctx, options, run_dir)  # writes schedule.json
-        asyncio.run(_phases(options, backend, nemesis, nemesis_ctx, history, phases, state, say,
+        asyncio.run(_phases(options, system, backend, nemesis, nemesis_ctx, history, phases,
+                            state, say, links,
                             lambda: collect(backend, run_dir, start_wall_ns)))
     finally:
         with teardown_shield() as shield:  # a second Ctrl-C or a SIGTERM cannot abort it
             try:
+                links.wait()  # the heals' link checks, while the nodes still run
                 _teardown(backend, nemesis, nemesis_ctx, run_dir, start_wall_ns, state, say)
             finally:
                 history.close()
@@ -311,6 +303,7 @@ def run_test(options: RunOptions, state: RunState | None = None,
     except Exception as exc:  # noqa: BLE001 - a report bug must not hide the verdict
         say(f"report failed: {type(exc).__name__}: {exc}")
     state.phase = "done"
+    links.raise_bypass(run_dir)
     return RunOutcome(run_dir, results, exit_code_of(results))
 
 
@@ -332,19 +325,29 @@ def _teardown(backend: Backend, nemesis: Any, nemesis_ctx: Any, run_dir: Path, s
     backend.stop()
 
 
-async def _phases(options: RunOptions, backend: Backend, nemesis: Any, nemesis_ctx: Any,
-                  history: HistoryWriter, phases: dict[str, list[int]], state: RunState,
-                  say: Reporter, collect_events: Callable[[], None]) -> None:
+async def _phases(options: RunOptions, system: System, backend: Backend, nemesis: Any,
+                  nemesis_ctx: Any, history: HistoryWriter, phases: dict[str, list[int]],
+                  state: RunState, say: Reporter, links: LinkChecks,
+                  collect_events: Callable[[], None]) -> None:
     nemesis_ctx.loop = asyncio.get_running_loop()
     spec = WorkloadSpec.build(options.users, options.dc_names, options.roam, options.locality,
                               options.seed)
     processes = ProcessTable(list(spec.users) + [NEMESIS])
-    clients = UserClients(history, processes, backend.access_addresses(), backend.secret)
+    clients = UserClients(history, processes, backend.access_addresses(), backend.secret,
+                          client_factory=system.client_factory(backend))
     state.clients = clients
-    interpreter = Interpreter(history, processes, clients.invoke,
-                              lambda op: nemesis.invoke(nemesis_ctx, op), clients.facts,
+    heals = set(fault_ops_of({"fault_ops": fault_ops_json(nemesis)}).closes)
+
+    def invoke_nemesis(op: Op) -> Op:
+        done = nemesis.invoke(nemesis_ctx, op)
+        if op.f in heals:  # every heal: is the traffic back on the WAN?
+            links.verify_later(backend, f"after {op.f}", history.now())
+        return done  # type: ignore[no-any-return]
+
+    interpreter = Interpreter(history, processes, clients.invoke, invoke_nemesis, clients.facts,
                               options.seed, state.on_op)
     try:
+        await system.prepare(backend, list(spec.users))
         state.phase = "main"
         t0 = history.now()
         await interpreter.run(main_generator(options, spec, nemesis, nemesis_ctx))
@@ -359,11 +362,12 @@ async def _phases(options: RunOptions, backend: Backend, nemesis: Any, nemesis_c
         t0 = history.now()
         deadline = time.monotonic() + options.recovery_timeout
         await interpreter.run(recovery_generator(options, spec))
-        statuses = await _await_convergence(backend, options.dc_names, clients, deadline)
+        final = await _await_convergence(system, backend, options.dc_names, clients, deadline)
         phases["recovery"] = [t0, history.now()]
-        write_json(history.path.parent / "final.json", final_json(statuses, history.now()))
-        if not converged(statuses):
-            say("recovery timed out before the hubs converged")
+        if final.final is not None:
+            write_json(history.path.parent / "final.json", {**final.final, "time": history.now()})
+        if not final.converged:
+            say("recovery timed out before the DCs converged")
         # Collect while every user is still online: closing the connections originates new
         # (offline) coordinates that belong to no phase of the test.
         state.phase = "collect"
@@ -416,15 +420,59 @@ def as_generator(schedule: Any, limit_s: float) -> Generator:
     return from_schedule(steps)
 
 
-async def _await_convergence(backend: Backend, dc_names: list[str], clients: UserClients,
-                             deadline: float) -> dict[str, dict[str, Any] | None]:
+async def _await_convergence(system: System, backend: Backend, dc_names: list[str],
+                             clients: UserClients, deadline: float) -> FinalState:
     watch = RecoveryWatch(QUIET_PERIOD_S)
     while True:
-        statuses = await hub_statuses(backend, dc_names)
+        final = await system.final_state(backend, dc_names)
         now = time.monotonic()
-        if watch.done(statuses, now, clients.last_delivery) or now >= deadline:
-            return statuses
+        if watch.done(final, now, clients.last_delivery) or now >= deadline:
+            return final
         await asyncio.sleep(0.2)
+
+
+class LinkChecks:
+    """The run's link verifications (`test.json` `link_checks`: `{at, time, bypasses}`); a
+    bypass found at any check fails the run with exit 4 (`raise_bypass`) naming the link.
+    `verify_later` checks in a worker thread so that a heal op is not delayed by the scan (the
+    nemesis schedule is timed); `raise_bypass` waits for those checks first."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.checks: list[dict[str, Any]] = []
+        self._pending: list[concurrent.futures.Future[None]] = []
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def verify_later(self, backend: Any, at: str, now_ns: int) -> None:
+        if self._worker is None:
+            self._worker = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="imfault-links")
+        self._pending.append(self._worker.submit(self.verify, backend, at, now_ns))
+
+    def wait(self) -> None:
+        """Wait for the checks `verify_later` queued (call before the backend stops)."""
+        for future in self._pending:
+            future.result()
+        self._pending.clear()
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
+
+    def verify(self, backend: Any, at: str, now_ns: int) -> None:
+        try:
+            bypasses = self.system.verify_links(backend)
+        except Exception as exc:  # noqa: BLE001 - an unverifiable link is not a verified one
+            bypasses = [f"link verification failed: {type(exc).__name__}: {exc}"]
+        self.checks.append({"at": at, "time": now_ns, "bypasses": bypasses})
+
+    def raise_bypass(self, run_dir: Path | None = None) -> None:
+        found = list(dict.fromkeys((c["at"], b) for c in self.checks for b in c["bypasses"]))
+        if found:
+            where = f" (run dir {run_dir})" if run_dir else ""
+            lines = "; ".join(f"{at}: {bypass}" for at, bypass in found)
+            raise SetupError(f"inter-DC traffic bypassed the WAN, the faults did not apply"
+                             f"{where}: {lines}. On the local backend a system that passes peer "
+                             "addresses around needs DC isolation; see docs/adding-a-system.md")
 
 
 __all__ = ["QUIET_PERIOD_S", "RecoveryWatch", "RunOptions", "RunOutcome", "RunState", "SetupError",

@@ -33,6 +33,10 @@ class Wan(Protocol):
         """Every ordered DC pair (src, dst), src != dst."""
         ...
 
+    def link_address(self, src: str, dst: str) -> str:
+        """"host:port" where the link src->dst listens (real WANs; the sim has no addresses)."""
+        ...
+
     def apply_grudge(self, grudge: dict[str, list[str]], style: str = "blackhole") -> None:
         """Frames from b to a are cut for each b in `grudge[a]`; cuts add up until `heal`."""
         ...

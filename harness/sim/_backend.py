@@ -81,6 +81,12 @@ class SimWan:
     def links(self) -> list[Link]:
         return [(s, d) for s in self.dcs for d in self.dcs if s != d]
 
+    def link_address(self, src: str, dst: str) -> str:
+        """The simulated WAN has no sockets: systems that need proxy addresses run on the real
+        backends only."""
+        raise UsageError(f"the sim WAN has no address for {src}->{dst} (no sockets in virtual "
+                         "time)")
+
     def _check_link(self, link: Link) -> Link:
         src, dst = link
         if src not in self.dcs or dst not in self.dcs or src == dst:

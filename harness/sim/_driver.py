@@ -24,6 +24,7 @@ from ..ops import NEMESIS, Op
 from ..schedule_file import plan_nemesis
 from ..seams import Backend
 from ..store import create_run_dir, write_json
+from ..systems.imcluster import final_state_of
 from ..workload import WorkloadSpec
 from ._backend import SimBackend, SimCluster
 from ._clients import SimClients
@@ -277,7 +278,7 @@ def _phases(options: RunOptions, sim: SimBackend, nemesis: Any, nemesis_ctx: Nem
     watch = runner.RecoveryWatch(runner.QUIET_PERIOD_S * 1e9)
     while True:
         statuses = _hub_statuses(sim, options.dc_names)
-        if watch.done(statuses, cluster.now_ns, clients.last_delivery) \
+        if watch.done(final_state_of(statuses), cluster.now_ns, clients.last_delivery) \
                 or cluster.now_ns >= deadline:
             break
         cluster.run_until_ns(cluster.now_ns + POLL_NS)

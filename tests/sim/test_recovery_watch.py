@@ -10,12 +10,15 @@ from pathlib import Path
 from harness._cli_run import options_from_args
 from harness.cli import build_parser
 from harness.runner import RecoveryWatch, run_test
+from harness.systems import FinalState
+from harness.systems.imcluster import final_state_of
 
 SCHEDULE = Path(__file__).parent / "data" / "recovery_race_schedule.json"
 
 
-def _hubs(vv: int, offers: int = 0) -> dict[str, dict[str, object] | None]:
-    return {"dc1": {"vv": {"dc1": vv}, "offers": offers}, "dc2": {"vv": {"dc1": vv}, "offers": 0}}
+def _hubs(vv: int, offers: int = 0) -> FinalState:
+    return final_state_of({"dc1": {"vv": {"dc1": vv}, "offers": offers},
+                           "dc2": {"vv": {"dc1": vv}, "offers": 0}})
 
 
 def test_a_change_of_version_vector_restarts_the_quiet_period() -> None:
@@ -37,8 +40,7 @@ def test_offers_held_at_the_first_poll_count_as_a_change() -> None:
 
 def test_disagreeing_hubs_never_end_recovery() -> None:
     watch = RecoveryWatch(quiet=2.0)
-    hubs = _hubs(1)
-    hubs["dc2"] = None
+    hubs = final_state_of({"dc1": {"vv": {"dc1": 1}, "offers": 0}, "dc2": None})
     assert not watch.done(hubs, now=100.0, last_delivery=0.0)
 
 

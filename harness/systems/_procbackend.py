@@ -1,0 +1,247 @@
+"""A local backend for a system whose nodes are local processes, one server per DC.
+
+`ProcessBackend` does what every such system shares: toxiproxy-server with one proxy per
+ordered DC pair towards the destination's inter-DC port (`Wan.create_links`), the nodes as
+children by pid (`harness._procs`), kill/pause/restart, `pids`, logs, link verification over the
+live sockets (`_links.local_bypasses`), teardown. A subclass gives `plan` (the ports of a DC's
+server), `argv` (its command line, given the address to dial for each peer DC) and optionally
+`wait_linked` (until the inter-DC links are up). Files under `spec.work_dir`: `logs/<node>.log`,
+`conf/<node>.conf`, `data/<node>/`.
+
+`direct_links` (or `IMFAULT_UNSAFE_DIRECT_LINKS="dc1->dc2,..."`) gives those links the
+destination's own address instead of its proxy: isolation turned off on purpose, for the tests
+that prove the runner's bypass check catches it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import time
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._procs import ChildProcess, free_port, log_tail, start_child
+from .._signals import teardown_shield
+from .._toxiproxy import ToxiproxyServer, Wan
+from ..backends._base import Backend, ClusterSpec, NodeInfo, NodeRef
+from ..errors import SetupError, UsageError
+from ._links import local_bypasses
+
+__all__ = ["DIRECT_LINKS_ENV", "HOST", "NodePlan", "ProcessBackend"]
+
+HOST = "127.0.0.1"
+DIRECT_LINKS_ENV = "IMFAULT_UNSAFE_DIRECT_LINKS"
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """A DC's server: `client_port` (clients), `wan_port` (what peers dial, through proxies),
+    `other_ports` (anything else it listens on)."""
+
+    client_port: int
+    wan_port: int
+    other_ports: tuple[int, ...] = ()
+
+    @property
+    def ports(self) -> set[int]:
+        return {self.client_port, self.wan_port, *self.other_ports}
+
+
+def _direct_links(value: str | None) -> set[tuple[str, str]]:
+    links = set()
+    for item in (value or "").split(","):
+        if item.strip():
+            src, sep, dst = item.strip().partition("->")
+            if not sep:
+                raise UsageError(f"{DIRECT_LINKS_ENV}: {item!r} is not SRC->DST")
+            links.add((src, dst))
+    return links
+
+
+class ProcessBackend(Backend):
+    """One server process per DC on loopback, linked through Toxiproxy (module docstring)."""
+
+    name = "local"
+    node_suffix = "server"
+
+    def __init__(self, ready_timeout: float = 15.0,
+                 direct_links: set[tuple[str, str]] | None = None) -> None:
+        super().__init__()
+        self.ready_timeout = ready_timeout
+        self.direct_links = set(direct_links or ()) | _direct_links(
+            os.environ.get(DIRECT_LINKS_ENV))
+        self._toxiproxy: ToxiproxyServer | None = None
+        self._wan: Wan | None = None
+        self._nodes: dict[str, NodeInfo] = {}
+        self._plans: dict[str, NodePlan] = {}
+        self._children: dict[str, ChildProcess] = {}
+        self._argv: dict[str, list[str]] = {}
+
+    # what a system gives ------------------------------------------------------------------
+    def plan(self, dc: str) -> NodePlan:
+        """The ports of `dc`'s server (default: one port for clients and peers)."""
+        port = free_port(HOST)
+        return NodePlan(port, port)
+
+    @abstractmethod
+    def argv(self, info: NodeInfo, plan: NodePlan, peers: dict[str, str]) -> list[str]:
+        """The server's command line; `peers`: {peer dc: "host:port" to dial for it}. Write
+        config files under `self.path("conf")`, data under `self.path("data", info.name)`."""
+
+    def wait_linked(self) -> None:
+        """Return once the inter-DC links are up (default: at once)."""
+
+    # life cycle -----------------------------------------------------------------------------
+    def path(self, *parts: str) -> Path:
+        assert self.spec is not None
+        return self.spec.work_dir.joinpath(*parts)
+
+    def start(self, spec: ClusterSpec) -> None:
+        if self.spec is not None:
+            raise SetupError("this backend was already started; make a new one")
+        self.spec = spec
+        for sub in ("logs", "conf", "data"):
+            self.path(sub).mkdir(parents=True, exist_ok=True)
+        try:
+            self._start(spec)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, spec: ClusterSpec) -> None:
+        dcs = spec.dc_names
+        self._plans = self._plans or {dc: self.plan(dc) for dc in dcs}
+        self._toxiproxy = ToxiproxyServer(log_path=self.path("logs", "toxiproxy.log"),
+                                          seed=spec.seed)
+        self._toxiproxy.start()
+        self._wan = Wan(*self._toxiproxy.api, dcs)
+        self._wan.create_links({dc: f"{HOST}:{self._plans[dc].wan_port}" for dc in dcs},
+                               spec.wan_latency_ms, spec.wan_jitter_ms, listen_host=HOST)
+        for dc in dcs:
+            info = NodeInfo(f"{dc}-{self.node_suffix}", dc, "hub", HOST,
+                            self._plans[dc].client_port)
+            self._nodes[info.name] = info
+            self.path("data", info.name).mkdir(parents=True, exist_ok=True)
+            peers = {peer: (f"{HOST}:{self._plans[peer].wan_port}"
+                            if (dc, peer) in self.direct_links
+                            else self._wan.link_address(dc, peer))
+                     for peer in dcs if peer != dc}
+            self._argv[info.name] = self.argv(info, self._plans[dc], peers)
+        for info in self._nodes.values():
+            self._spawn(info)
+        for info in self._nodes.values():
+            self._wait_listening(info)
+        self.wait_linked()
+
+    def _spawn(self, info: NodeInfo) -> None:
+        self._children[info.name] = start_child(
+            self._argv[info.name], name=info.name, log_path=self.path("logs", f"{info.name}.log"))
+
+    def _wait_listening(self, info: NodeInfo) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            try:
+                with socket.create_connection((info.host, info.port), timeout=1.0):
+                    return
+            except OSError as exc:
+                log = self.path("logs", f"{info.name}.log")
+                if not self._children[info.name].is_running() or time.monotonic() > deadline:
+                    raise SetupError(f"{info.name} does not accept connections on "
+                                     f"{info.address} ({exc}); log {log}:\n{log_tail(log)}"
+                                     ) from exc
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop every server, then toxiproxy-server, each by pid. Idempotent."""
+        with teardown_shield():
+            errors = []
+            stoppers: list[tuple[str, Callable[[], None]]] = [
+                (n, c.stop) for n, c in self._children.items()]
+            if self._toxiproxy is not None:
+                stoppers.append(("toxiproxy-server", self._toxiproxy.stop))
+            for name, stop in stoppers:
+                try:
+                    stop()
+                except Exception as exc:  # noqa: BLE001 - stop the others, then report
+                    errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        if errors:
+            raise SetupError(f"stopping the servers failed: {'; '.join(errors)}")
+
+    # topology ------------------------------------------------------------------------------
+    def nodes(self) -> list[NodeInfo]:
+        return list(self._nodes.values())
+
+    def access_addresses(self) -> dict[str, list[tuple[str, int]]]:
+        """Clients connect to their DC's server."""
+        return {n.dc: [(n.host, n.port)] for n in self._nodes.values()}
+
+    @property
+    def wan(self) -> Wan:
+        if self._wan is None:
+            raise SetupError("the cluster has not been started")
+        return self._wan
+
+    def pids(self) -> dict[str, int]:
+        result = {name: c.pid for name, c in self._children.items() if c.is_running()}
+        if self._toxiproxy is not None and self._toxiproxy.child is not None \
+                and self._toxiproxy.child.is_running():
+            result["toxiproxy-server"] = self._toxiproxy.child.pid
+        return result
+
+    def bypasses(self) -> list[str]:
+        """Live connections from one DC's server straight to another DC's ports."""
+        pids = {n.dc: [self._children[n.name].pid] for n in self._nodes.values()
+                if self._children[n.name].is_running()}
+        ports = {dc: plan.ports for dc, plan in self._plans.items()}
+        proxies = {f"{s}->{d}": int(self.wan.link_address(s, d).rsplit(":", 1)[1])
+                   for s, d in self.wan.links()}
+        return local_bypasses(pids, ports, proxies)
+
+    # process faults ----------------------------------------------------------------------
+    def _child(self, node: NodeRef) -> ChildProcess:
+        return self._children[self.node(node).name]
+
+    def pid(self, node: NodeRef) -> int:
+        return self._child(node).pid
+
+    def kill(self, node: NodeRef) -> None:
+        child = self._child(node)
+        if child.is_running():
+            os.kill(child.pid, signal.SIGKILL)
+            child.popen.wait(timeout=10)
+
+    def restart(self, node: NodeRef) -> None:
+        info = self.node(node)
+        child = self._child(info)
+        if child.is_running():
+            child.stop()
+        self._spawn(info)
+        self._wait_listening(info)
+
+    def pause(self, node: NodeRef) -> None:
+        os.kill(self._child(node).pid, signal.SIGSTOP)
+
+    def resume(self, node: NodeRef) -> None:
+        os.kill(self._child(node).pid, signal.SIGCONT)
+
+    def is_running(self, node: NodeRef) -> bool:
+        return self._child(node).is_running()
+
+    async def set_clock(self, node: NodeRef, offset_ms: float, timeout: float = 5.0) -> None:
+        raise UsageError("this system has no clock offset to set: the clock-skew nemesis does "
+                         "not apply to it")
+
+    def collect(self, run_dir: Path) -> dict[str, Path]:
+        """Server logs and the Toxiproxy log into `run_dir/logs`; no event logs."""
+        logs = Path(run_dir) / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name in [*self._nodes, "toxiproxy"]:
+            source = self.path("logs", f"{name}.log")
+            if source.exists():
+                shutil.copyfile(source, logs / f"{name}.log")
+        return {}
