@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends import Backend, get_backend
+from ..backends import BACKEND_NAMES, Backend, get_backend
 from ..seams import Backend as RunningBackend
 from ._base import ClientFactory, DeliverCallback, FinalState, Guarantees, Link, System
 from ._links import local_bypasses
@@ -78,7 +78,7 @@ class ImclusterSystem(System):
     help = "the reference IM cluster shipped with imfault (hubs + access nodes, gossip over WAN)"
     guarantees = Guarantees(durable_ack=True, duplicates=True, order=None,
                             replicated_state=True, event_logs=True)
-    backends = ("local", "docker", "sim")
+    backends = BACKEND_NAMES  # every backend runs the reference cluster
 
     def make_backend(self, backend: str) -> Backend:
         return get_backend(backend)

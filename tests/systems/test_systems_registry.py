@@ -24,7 +24,7 @@ def test_builtins_are_listed_with_guarantees(capsys: pytest.CaptureFixture[str])
     assert catalogue["mosquitto"]["guarantees"]["durable_ack"] is False  # type: ignore[index]
     assert cli.main(["systems", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert listed["imcluster"]["backends"] == ["local", "docker", "sim"]
+    assert listed["imcluster"]["backends"] == ["local", "docker", "sim", "swarm"]
     assert cli.main(["systems"]) == 0
     assert "guarantees: durable_ack=True" in capsys.readouterr().out
 
