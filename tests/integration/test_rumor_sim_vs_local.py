@@ -17,8 +17,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.mark.parametrize("mode", ["rumor-push"])
 def test_five_dcs_sim_and_local_agree_on_mean_rounds(mode: str) -> None:
     # overlapping trials (no cooldown): each hub still calls uniformly random peers, so no
-    # update's rounds change, and 150 of them take about a minute
-    local = measure_real("local", 5, mode, trials=150, interval_ms=200, latency_ms=50, seed=1,
+    # update's rounds change, and 100 of them take about 25 s
+    local = measure_real("local", 5, mode, trials=100, interval_ms=200, latency_ms=50, seed=1,
                          cooldown=False)
     assert local.unconverged == 0 and local.backend == "local"
     sim = measure(5, mode, trials=1000, interval_ms=200, latency_ms=50, seed=1)
