@@ -26,14 +26,14 @@ from typing import Any
 
 from imcluster._config import BUGS, DELIVERY_MODES, GOSSIP_MODES, PARTITION_STYLES
 
-from .backends import BACKEND_NAMES
 from .errors import UsageError
 
 __all__ = ["BACKENDS", "RUN_OPTIONS", "OptionSpec", "RunOptions", "add_run_arguments",
            "cluster_spec", "cluster_spec_fields_of", "command_args", "fmt_value",
            "options_from_namespace", "problem"]
 
-BACKENDS = BACKEND_NAMES  # defined once, with the backends
+BACKENDS = ("local", "docker", "sim", "swarm")
+"""Every backend name (the one place; `harness.backends.BACKEND_NAMES` is this tuple)."""
 _NO_PYTEST = object()
 _SAME = object()
 

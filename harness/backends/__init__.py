@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from .._options import BACKENDS
 from ..errors import SetupError, UsageError
 from ._base import (
     BUG_NAMES,
@@ -33,7 +34,7 @@ __all__ = [
     "run_coroutine_sync",
 ]
 
-BACKEND_NAMES = ("local", "docker", "sim", "swarm")
+BACKEND_NAMES = BACKENDS  # defined once, in the option schema
 
 
 def get_backend(name: str = "local") -> Backend:
