@@ -121,6 +121,26 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+def summary_row(dcs: int, mode: str, fanout: int, trials: int, rounds: Sequence[float],
+                frames: Sequence[float], sizes: Sequence[float], times_ms: Sequence[float],
+                unconverged: int,
+                started: float, **extra: Any) -> ConvergenceRow:
+    """One row from the trials' rounds (sorted by this function), frames, bytes and milliseconds
+    per update; `started` is the row's `time.monotonic()` start; `extra`: `cpu_s`, `backend`."""
+    import time
+
+    ordered = sorted(rounds) or [math.inf]
+    return ConvergenceRow(
+        dcs=dcs, gossip=mode, fanout=fanout, trials=trials,
+        mean_rounds=statistics.fmean(ordered), p50_rounds=percentile(ordered, 0.5),
+        p99_rounds=percentile(ordered, 0.99), max_rounds=ordered[-1],
+        theory_rounds=theory_rounds(mode, dcs, fanout),
+        frames_per_update=statistics.fmean(frames) if frames else math.inf,
+        bytes_per_update=statistics.fmean(sizes) if sizes else math.inf,
+        mean_ms=statistics.fmean(times_ms) if times_ms else math.inf,
+        unconverged=unconverged, wall_s=round(time.monotonic() - started, 3), **extra)
+
+
 class _Net:
     """N hubs, a virtual clock in ns and a heap of (time, seq, hub index, event)."""
 
@@ -224,20 +244,11 @@ def measure(dcs: int, mode: str, fanout: int = 1, trials: int = 200, interval_ms
             pool.shutdown(cancel_futures=True)
     else:
         blocks = [_run_block(*a) for a in args]
-    rounds = sorted(r for b in blocks for r in b.rounds) or [math.inf]
-    times = [t for b in blocks for t in b.times]
-    frames = [f for b in blocks for f in b.frames]
-    sent = [s for b in blocks for s in b.sizes]
-    return ConvergenceRow(
-        dcs=dcs, gossip=mode, fanout=fanout, trials=trials,
-        mean_rounds=statistics.fmean(rounds), p50_rounds=percentile(rounds, 0.5),
-        p99_rounds=percentile(rounds, 0.99), max_rounds=rounds[-1],
-        theory_rounds=theory_rounds(mode, dcs, fanout),
-        frames_per_update=statistics.fmean(frames) if frames else math.inf,
-        bytes_per_update=statistics.fmean(sent) if sent else math.inf,
-        mean_ms=statistics.fmean(times) if times else math.inf,
-        unconverged=sum(b.unconverged for b in blocks),
-        wall_s=round(time.monotonic() - started, 3),
+    return summary_row(
+        dcs, mode, fanout, trials, rounds=[r for b in blocks for r in b.rounds],
+        frames=[f for b in blocks for f in b.frames], sizes=[s for b in blocks for s in b.sizes],
+        times_ms=[t for b in blocks for t in b.times],
+        unconverged=sum(b.unconverged for b in blocks), started=started,
         cpu_s=round(sum(b.cpu_s for b in blocks), 3))
 
 

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +30,7 @@ from imcluster._config import RUMOR_MODES, rumor_rounds
 from ..backends import ClusterSpec, get_backend, run_coroutine_sync
 from ..backends._base import Backend
 from ..errors import UsageError
-from ._convergence import ConvergenceRow, percentile, round_ms, theory_rounds, trial_rounds
+from ._convergence import ConvergenceRow, round_ms, summary_row, trial_rounds
 
 __all__ = ["MAX_REAL_DCS", "measure_real"]
 
@@ -64,19 +62,12 @@ def measure_real(backend_name: str, dcs: int, mode: str, fanout: int = 1, trials
         shutil.rmtree(spec.work_dir, ignore_errors=True)
     interval_ns, round_ns = round(interval_ms * 1e6), round(round_ms(interval_ms, latency_ms) * 1e6)
     rumor = mode in RUMOR_MODES
-    rounds: list[float] = sorted(trial_rounds(t0, last, interval_ns, round_ns, rumor)
-                    for t0, last in times.values()) or [math.inf]
-    mean_ms = [(last - t0) / 1e6 for t0, last in times.values()]
-    return ConvergenceRow(
-        dcs=dcs, gossip=mode, fanout=fanout, trials=trials,
-        mean_rounds=statistics.fmean(rounds), p50_rounds=percentile(rounds, 0.5),
-        p99_rounds=percentile(rounds, 0.99), max_rounds=rounds[-1],
-        theory_rounds=theory_rounds(mode, dcs, fanout),
-        frames_per_update=statistics.fmean(frames) if frames else math.inf,
-        bytes_per_update=statistics.fmean(sizes) if sizes else math.inf,
-        mean_ms=statistics.fmean(mean_ms) if mean_ms else math.inf,
-        unconverged=trials - len(times), wall_s=round(time.monotonic() - started, 3),
-        backend=backend_name)
+    return summary_row(
+        dcs, mode, fanout, trials,
+        rounds=[trial_rounds(t0, last, interval_ns, round_ns, rumor)
+                for t0, last in times.values()],
+        frames=frames, sizes=sizes, times_ms=[(last - t0) / 1e6 for t0, last in times.values()],
+        unconverged=trials - len(times), started=started, backend=backend_name)
 
 
 async def _trials(backend: Backend, spec: ClusterSpec, trials: int, rng: random.Random,
