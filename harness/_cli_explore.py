@@ -7,10 +7,10 @@ Registered in `harness/cli.py`'s `SUBCOMMANDS`. The search itself: `harness.expl
 from __future__ import annotations
 
 import argparse
-import threading
-from typing import Any, Self
+from typing import Any
 
 from ._options import add_run_arguments
+from ._progress import LiveLine
 
 __all__ = ["add_explore_parser", "handle_explore"]
 
@@ -62,30 +62,15 @@ def handle_explore(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-class _Live:
+class _Live(LiveLine):
     """The search's live line (examples, invalid, best failure, elapsed) on a terminal."""
 
+    thread_name = "explore-progress"
+
     def __init__(self, console: Any, state: Any, enabled: bool) -> None:
-        self.console, self.state = console, state
-        self.enabled = enabled and bool(getattr(console, "is_terminal", False))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(console, enabled)
+        self.state = state
 
-    def _loop(self) -> None:
-        from rich.live import Live
+    def line(self) -> Any:
         from rich.text import Text
-        with Live(Text(""), console=self.console, refresh_per_second=4, transient=True) as live:
-            while not self._stop.wait(0.25):
-                live.update(Text(self.state.line()))
-
-    def __enter__(self) -> Self:
-        if self.enabled:
-            self._thread = threading.Thread(target=self._loop, name="explore-progress",
-                                            daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
+        return Text(self.state.line())

@@ -38,27 +38,32 @@ class RateWindow:
         return (count - c0) / (now - t0) if now > t0 else 0.0
 
 
-class LiveProgress:
-    """Shows `progress_line` with rich.live while the run goes on (no-op when not a terminal)."""
+class LiveLine:
+    """Shows `line()` (a rich renderable) with rich.live from a thread while the context is open,
+    four times a second; a no-op when the console is not a terminal or `enabled` is false."""
 
-    def __init__(self, state: RunState, console: Any, enabled: bool = True) -> None:
-        self.state = state
+    thread_name = "progress"
+
+    def __init__(self, console: Any, enabled: bool = True) -> None:
         self.console = console
         self.enabled = enabled and bool(getattr(console, "is_terminal", False))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._window = RateWindow()
+
+    def line(self) -> Any:
+        raise NotImplementedError
 
     def _loop(self) -> None:
         from rich.live import Live
         from rich.text import Text
         with Live(Text(""), console=self.console, refresh_per_second=4, transient=True) as live:
             while not self._stop.wait(0.25):
-                live.update(Text.from_markup(progress_line(self.state, self._window)))
+                live.update(self.line())
 
     def __enter__(self) -> Self:
         if self.enabled:
-            self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
+            self._thread = threading.Thread(target=self._loop, name=self.thread_name,
+                                            daemon=True)
             self._thread.start()
         return self
 
@@ -68,4 +73,17 @@ class LiveProgress:
             self._thread.join(2.0)
 
 
-__all__ = ["LiveProgress", "RateWindow", "progress_line"]
+class LiveProgress(LiveLine):
+    """Shows `progress_line` with rich.live while the run goes on (no-op when not a terminal)."""
+
+    def __init__(self, state: RunState, console: Any, enabled: bool = True) -> None:
+        super().__init__(console, enabled)
+        self.state = state
+        self._window = RateWindow()
+
+    def line(self) -> Any:
+        from rich.text import Text
+        return Text.from_markup(progress_line(self.state, self._window))
+
+
+__all__ = ["LiveLine", "LiveProgress", "RateWindow", "progress_line"]
