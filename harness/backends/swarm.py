@@ -21,6 +21,7 @@ Topology (DESIGN §2 "Backends", docs/swarm.md):
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import tarfile
@@ -61,6 +62,19 @@ NODE_ENTRYPOINT = ["sh", "-c", (f'IMCLUSTER_SECRET="$(cat /run/secrets/{SECRET_F
                                 'exec python3 -m imcluster "$@"'), "imcluster"]
 TASK_START_S = 2.0
 VERIFY_ATTEMPTS = 3
+# Waiting for every hub's link to every other hub: the deadline grows with the number of links,
+# N*(N-1). At 20 DCs (380 links) on 2 cores at load ~25 the links were all up 25 s after the last
+# hub task ran, each after 9-26 attempts (a handshake crosses the WAN three times).
+LINKS_BASE_S = 60.0
+LINKS_S_PER_LINK = 0.3
+LINKS_POLL_S = 1.0
+# The hubs' `--peer-timeout` (a handshake, or a request unanswered, this long closes the link):
+# imcluster's 1.5 s up to PEER_TIMEOUT_DCS DCs, growing in proportion beyond (6 s at 20 DCs). A
+# hub handshakes with 2*(N-1) peers at start, each handshake crossing the WAN three times; at 20
+# DCs on 2 cores at load 35-55 a handshake took over 1.5 s, and as a timed-out attempt is retried
+# at once, 380 links redialled 200-300 times a second through Toxiproxy and never all came up.
+PEER_TIMEOUT_S = 1.5
+PEER_TIMEOUT_DCS = 5
 # One Docker API call may take minutes on a loaded host: starting the edge of a 20-DC cluster (20
 # overlay attachments, 42 published ports) took over 60 s, docker-py's default here.
 API_TIMEOUT_S = 300.0
@@ -130,6 +144,7 @@ class SwarmBackend(DockerBackend):
         self._secret: tuple[str, str] | None = None  # (id, name)
         self._edge_ports: dict[str, int] = {}  # service name -> its port on 127.0.0.1
         self.edge_bridge_ip = ""
+        self.links_up_s: float | None = None  # how long `_wait_links_up` waited
 
     def _network_options(self) -> dict[str, Any]:
         return {"driver": "overlay", "attachable": True, "scope": "swarm"}
@@ -161,6 +176,7 @@ class SwarmBackend(DockerBackend):
             self._start_toxiproxy(spec)
             self._start_nodes(spec)
             self._wait_all_healthy()
+            self._wait_links_up()
             self.verify_isolation()
         except BaseException:
             self.stop()
@@ -299,11 +315,61 @@ class SwarmBackend(DockerBackend):
             self._nodes += [NodeInfo(item[0], item[1], role, HOST, self._edge_ports[item[0]])
                             for item in group]
 
+    def _hub_command(self, spec: ClusterSpec, index: int, dc: str) -> list[str]:
+        return [*super()._hub_command(spec, index, dc), "--peer-timeout",
+                f"{peer_timeout_s(spec.dcs):g}"]
+
     def _exit_code(self, name: str) -> int | None:
         task = self._tasks([name]).get(name)
         if task is None or task["Status"]["State"] in LIVE_STATES:
             return None
         return int(task["Status"].get("ContainerStatus", {}).get("ExitCode", -1))
+
+    def _wait_links_up(self, timeout_s: float | None = None) -> None:
+        """Wait until every hub has a handshaken link to every other DC's hub, so each of the
+        N*(N-1) proxies has relayed a handshake both ways before the isolation check and the
+        test (at 20 DCs the links' first handshakes, 380 at once, kept Toxiproxy and the hubs
+        busy for tens of seconds). `SetupError` naming the links still down at the deadline
+        (`LINKS_BASE_S` + `LINKS_S_PER_LINK` per link unless `timeout_s`)."""
+        from ._base import run_coroutine_sync
+
+        assert self.spec is not None
+        dcs = self.spec.dc_names
+        links = len(dcs) * (len(dcs) - 1)
+        budget = LINKS_BASE_S + LINKS_S_PER_LINK * links if timeout_s is None else timeout_s
+        hubs = {f"{dc}-hub": {d for d in dcs if d != dc} for dc in dcs}
+        missing: dict[str, set[str] | str] = dict(hubs)
+
+        async def poll(name: str) -> None:
+            try:
+                status = await self.admin_status(name, timeout=self.health_timeout_s)
+            except Exception as exc:  # noqa: BLE001 - asked again, reported at the deadline
+                missing[name] = f"no admin status ({exc!r})"
+                return
+            down = hubs[name] - set(status.get("peers_up", []))
+            if down:
+                missing[name] = down
+            else:
+                missing.pop(name, None)
+
+        async def wait() -> None:
+            deadline = time.monotonic() + budget
+            while missing:
+                await asyncio.gather(*(poll(name) for name in list(missing)))
+                if not missing:
+                    return
+                if time.monotonic() > deadline:
+                    down = {name: sorted(v) if isinstance(v, set) else v
+                            for name, v in sorted(missing.items())}
+                    raise SetupError(
+                        f"hub links not up within {budget:g} s ({links} links, "
+                        f"{LINKS_BASE_S:g} s + {LINKS_S_PER_LINK:g} s per link): {down}; the "
+                        f"toxiproxy log:\n{self._log_tail('toxiproxy')}")
+                await asyncio.sleep(LINKS_POLL_S)
+
+        started = time.monotonic()
+        run_coroutine_sync(wait())
+        self.links_up_s = round(time.monotonic() - started, 1)
 
     def verify_isolation(self) -> None:
         """From inside dc1's hub: dc2's hub must not answer on its overlay address, by name, nor
@@ -458,6 +524,11 @@ class SwarmBackend(DockerBackend):
                 target.write_bytes(member.read() if member is not None else b"")
             result[info.dc] = target
         return result
+
+
+def peer_timeout_s(dcs: int) -> float:
+    """The hubs' `--peer-timeout` for a cluster of `dcs` DCs (see PEER_TIMEOUT_S)."""
+    return PEER_TIMEOUT_S * max(1.0, dcs / PEER_TIMEOUT_DCS)
 
 
 def ensure_images_on(client: Any, engines: Engines, nodes: list[SwarmNode]) -> Any:

@@ -56,6 +56,21 @@ def test_toxiproxy_is_the_only_path_between_dcs(cluster: SwarmBackend, docker_cl
     cluster.verify_isolation()
 
 
+def test_start_waits_until_every_hub_link_is_up(cluster: SwarmBackend) -> None:
+    """`start` returns once each hub has a handshaken link to every other DC's hub (each proxy
+    relayed a handshake); with the proxies between dc1 and dc2 refusing, the wait names the links
+    still down at its deadline, and passes again once they heal."""
+    assert cluster.links_up_s is not None
+    assert cluster._wan is not None
+    cluster._wan.apply_grudge({"dc2": ["dc1"]}, style="refuse")
+    try:
+        with pytest.raises(SetupError, match=r"not up within 2 s .*'dc1-hub': \['dc2'\]"):
+            cluster._wait_links_up(timeout_s=2)
+    finally:
+        cluster._wan.heal()
+    cluster._wait_links_up(timeout_s=30)
+
+
 def test_resources_are_labelled_placed_and_unpublished(cluster: SwarmBackend, swarm: str,
                                                        docker_client: Any) -> None:
     label = {"label": f"imfault.run={cluster.run_id}"}
