@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -363,8 +364,12 @@ class SwarmBackend(DockerBackend):
                             for name, v in sorted(missing.items())}
                     raise SetupError(
                         f"hub links not up within {budget:g} s ({links} links, "
-                        f"{LINKS_BASE_S:g} s + {LINKS_S_PER_LINK:g} s per link): {down}; the "
-                        f"toxiproxy log:\n{self._log_tail('toxiproxy')}")
+                        f"{LINKS_BASE_S:g} s + {LINKS_S_PER_LINK:g} s per link): {down}. "
+                        f"Host load average {os.getloadavg()[0]:.0f}: every container shares "
+                        "the CPU weight of Docker's cgroup, which competes as one process with "
+                        "each process outside it, so a busy host starves the cluster "
+                        "(docs/swarm.md, Measurements). The toxiproxy log:\n"
+                        f"{self._log_tail('toxiproxy')}")
                 await asyncio.sleep(LINKS_POLL_S)
 
         started = time.monotonic()
