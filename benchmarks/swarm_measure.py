@@ -8,7 +8,9 @@ Needs a swarm manager (`docker swarm init`). Runs the CLI as a child and polls t
 checked), `all_tasks_running_s` when every task's container runs, `teardown_s` from the first
 service removal until no service, container, network, secret or volume of the run is listed;
 `memory` sampled 5 s after every task runs: the run's containers (count, MiB by `docker stats`), the harness (RSS), dockerd and containerd
-(RSS, also before the run).
+(RSS, also before the run); the host's load average at start, when every task runs and at the
+end; `docker_cgroup_cpu`: the share of one core Docker's cgroup (every container) got over the
+run against the whole host's (cgroup v1 cpuacct; absent elsewhere).
 Prints one JSON object (the numbers in docs/swarm.md come from it).
 """
 
@@ -52,6 +54,22 @@ def _containers_mib(pid: int) -> tuple[int, float]:
     return len(out.splitlines()), round(total / 1024**2, 1)
 
 
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+def _cpu_ns() -> tuple[int, int] | None:
+    """(Docker's cgroup, the whole host) CPU time in ns, from cgroup v1 cpuacct; None without."""
+    try:
+        return (int((CPUACCT / "docker" / "cpuacct.usage").read_text()),
+                int((CPUACCT / "cpuacct.usage").read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
 def _ids(pid: int) -> list[str]:
     out = subprocess.run(["docker", "ps", "-q", "--filter", f"label={HARNESS_PID_LABEL}={pid}"],
                          capture_output=True, text=True, check=False).stdout
@@ -79,6 +97,8 @@ def main() -> None:
     log = Path(args.store) / "output.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    cpu_before = _cpu_ns()
+    load = {"start": _load()}
     with log.open("w") as sink:
         child = subprocess.Popen(
             [sys.executable, "-m", "harness", "run", "--backend", "swarm", "--dcs", str(args.dcs),
@@ -98,6 +118,7 @@ def main() -> None:
         if seen_all is None and len(_ids(child.pid)) == services + 1:  # every task + the edge
             seen_all = now
             result["all_tasks_running_s"] = round(now, 1)
+            load["all_tasks_running"] = _load()
             time.sleep(5)
             result["memory_mib"] = {"containers": _containers_mib(child.pid),
                                     "harness": _pid_rss_mib(child.pid),
@@ -107,6 +128,14 @@ def main() -> None:
             teardown_start = now
         time.sleep(0.5)
     end = time.monotonic() - started
+    load["end"] = _load()
+    result["load_average"] = load
+    cpu_after = _cpu_ns()
+    if cpu_before and cpu_after:
+        cores = (end or 1) * 1e9
+        result["docker_cgroup_cpu"] = {
+            "containers_cores": round((cpu_after[0] - cpu_before[0]) / cores, 2),
+            "host_cores": round((cpu_after[1] - cpu_before[1]) / cores, 2)}
     result["teardown_s"] = round(end - teardown_start, 1) if teardown_start else None
     result["exit_code"] = child.returncode
     result["total_s"] = round(end, 1)
