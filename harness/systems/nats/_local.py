@@ -64,21 +64,24 @@ def isolation_problem() -> str | None:
     return None
 
 
-def server_config(dc: str, plan: NodePlan, store_dir: str, peers: dict[str, str]) -> str:
-    """`nats-server.conf` of `dc` (every non-default setting; docs/systems/nats.md)."""
+def server_config(dc: str, plan: NodePlan, store_dir: str, peers: dict[str, str],
+                  host: str = HOST) -> str:
+    """`nats-server.conf` of `dc` (every non-default setting; docs/systems/nats.md); `host`:
+    the address it listens on (every one, `0.0.0.0`, in a container)."""
     route_port = plan.other_ports[0]
+    route_host = HOST if host == "0.0.0.0" else host
     gateways = ",\n".join(f'    {{name: {peer}, urls: ["nats://{address}"]}}'
                           for peer, address in sorted(peers.items()))
     return f"""# imfault: server of {dc}
 server_name: {dc}
-listen: {HOST}:{plan.client_port}
+listen: {host}:{plan.client_port}
 ping_interval: "{PING_INTERVAL}"
 ping_max: {PING_MAX}
 jetstream {{ store_dir: "{store_dir}" }}
-cluster {{ name: {dc}, listen: {HOST}:{route_port}, routes: ["nats://{HOST}:{route_port}"] }}
+cluster {{ name: {dc}, listen: {host}:{route_port}, routes: ["nats://{route_host}:{route_port}"] }}
 gateway {{
   name: {dc}
-  listen: {HOST}:{plan.wan_port}
+  listen: {host}:{plan.wan_port}
   gateways: [
 {gateways}
   ]
