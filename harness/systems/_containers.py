@@ -142,6 +142,8 @@ class ContainerBackend(DockerBackend):
         """Inter-DC connections that do not go through Toxiproxy (module docstring), each as
         `"src->dst: how"`; empty when every server is on its own DC's network only and every
         connection it opened goes to Toxiproxy's address on that network."""
+        from docker.errors import APIError  # type: ignore[import-untyped]
+
         found: set[str] = set()
         owner: dict[str, str] = {}  # a server's IP on any network -> its DC
         running = []
@@ -159,7 +161,10 @@ class ContainerBackend(DockerBackend):
             if container.status == "running":
                 running.append((node, container))
         for node, container in running:
-            code, output = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+            try:
+                code, output = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+            except APIError as exc:  # 409: it stopped since (a kill nemesis)
+                code, output = -1, str(exc).encode()
             if code != 0:
                 if self._container(node.name).status != "running":
                     continue  # killed meanwhile: nothing of it is connected
