@@ -297,17 +297,23 @@ class DockerBackend(Backend):
 
         run_coroutine_sync(wait_all())
 
+    probe_what = "admin status"
+
+    async def _probe(self, node: NodeInfo) -> None:
+        """One health probe of a node: an imcluster admin status (raises when unanswered)."""
+        await self.admin_status(node, timeout=self.health_timeout_s)
+
     async def _wait_healthy(self, node: NodeInfo) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             try:
-                await self.admin_status(node, timeout=self.health_timeout_s)
+                await self._probe(node)
                 return
             except Exception as exc:
                 exited = self._exit_code(node.name)
                 if exited is not None or time.monotonic() > deadline:
                     why = (f"exited with code {exited}" if exited is not None else
-                           f"did not answer admin status within {self.ready_timeout_s:g}s")
+                           f"did not answer {self.probe_what} within {self.ready_timeout_s:g}s")
                     raise SetupError(
                         f"{node.name} (container {self._resource_name(node.name)}, "
                         f"{node.address}) {why} ({exc!r}); its log:\n{self._log_tail(node.name)}"

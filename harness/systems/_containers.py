@@ -19,9 +19,7 @@ would be named.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from abc import abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -103,22 +101,10 @@ class ContainerBackend(DockerBackend):
         super()._wait_all_healthy()
         self.wait_linked()
 
-    async def _wait_healthy(self, node: NodeInfo) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        while True:
-            try:
-                await self.ready(node)
-                return
-            except Exception as exc:
-                exited = self._exit_code(node.name)
-                if exited is not None or time.monotonic() > deadline:
-                    why = (f"exited with code {exited}" if exited is not None else
-                           f"did not answer within {self.ready_timeout_s:g}s")
-                    raise SetupError(
-                        f"{node.name} (container {self._resource_name(node.name)}, "
-                        f"{node.address}) {why} ({exc!r}); its log:\n{self._log_tail(node.name)}"
-                    ) from exc
-                await asyncio.sleep(0.2)
+    probe_what = "its own protocol"
+
+    async def _probe(self, node: NodeInfo) -> None:
+        await self.ready(node)
 
     def log_text(self, node: NodeRef) -> str:
         """The container's whole log (stdout and stderr)."""
