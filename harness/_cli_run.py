@@ -207,14 +207,44 @@ def _cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace")
 
 
-def is_our_process(pid: int, name: str) -> bool:
-    """True if `pid` runs one of the commands the harness starts (node or toxiproxy)."""
+def is_our_process(pid: int, name: str, command: str | None = None) -> bool:
+    """True if `pid` runs one of the commands the harness starts (node or toxiproxy; `command`:
+    the program the run recorded for it, e.g. `nats-server`)."""
     cmd = _cmdline(pid)
     if not cmd:
         return False
+    if command:
+        return command in cmd
     if name.startswith("toxiproxy"):
         return "toxiproxy" in cmd
     return "imcluster" in cmd
+
+
+def _undo_leftovers(record: dict[str, Any], path: Path, dry_run: bool) -> int:
+    """Delete the firewall rules and temp dirs a `--system nats` local run recorded (each only
+    if it is still there and has the shape that backend makes); returns how many."""
+    from .systems.nats._local import SHARED_PREFIX, delete_rule
+
+    undone = 0
+    for rule in record.get("iptables") or []:
+        if isinstance(rule, list) and all(isinstance(part, str) for part in rule):
+            print(f"{'would delete' if dry_run else 'delete'} iptables rule "
+                  f"{' '.join(rule)} ({path})")
+            if not dry_run and delete_rule(rule):
+                undone += 1
+    temp = Path(tempfile.gettempdir()).resolve()
+    for name in record.get("dirs") or []:
+        folder = Path(str(name))
+        if folder.parent.resolve() != temp or not folder.name.startswith(SHARED_PREFIX) \
+                or not folder.is_dir():
+            continue
+        print(f"{'would remove' if dry_run else 'remove'} {folder} ({path})")
+        if not dry_run:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+            undone += 1
+    return undone
 
 
 def _harness_alive(pid: Any) -> bool:
@@ -238,7 +268,7 @@ def handle_clean(args: argparse.Namespace) -> int:
     roots = [Path(args.store)] + [Path(d) for d in args.work_dir]
     if not args.no_temp:
         roots += sorted(Path(tempfile.gettempdir()).glob("imfault-cluster-*"))
-    stopped = skipped = 0
+    stopped = skipped = undone = 0
     for path in _pid_files(roots):
         try:
             record = json.loads(path.read_text())
@@ -248,19 +278,22 @@ def handle_clean(args: argparse.Namespace) -> int:
             print(f"skip {path}: its run is still going (harness pid {record['harness_pid']})")
             skipped += 1
             continue
+        commands = record.get("commands") or {}
         for name, pid in sorted(record.get("pids", {}).items()):
-            if not isinstance(pid, int) or not is_our_process(pid, name):
+            if not isinstance(pid, int) or not is_our_process(pid, name, commands.get(name)):
                 continue
             print(f"{'would stop' if args.dry_run else 'stop'} {name} pid {pid} ({path})")
             if not args.dry_run:
                 stop_pid(pid, grace=2.0)
                 stopped += 1
+        undone += _undo_leftovers(record, path, args.dry_run)
         if not args.dry_run:
             try:
                 path.unlink()
             except OSError:
                 pass
-    print(f"clean: stopped {stopped} process(es); {skipped} live run(s) left alone")
+    print(f"clean: stopped {stopped} process(es), undid {undone} firewall rule(s)/dir(s); "
+          f"{skipped} live run(s) left alone")
     if not args.no_docker:
         _clean_docker(args.dry_run)
     return 0

@@ -9,6 +9,8 @@ Three images, each cached by a label holding a hash of its inputs and rebuilt on
 - toxiproxy: `$IMFAULT_TOXIPROXY_IMAGE` when set (the official `ghcr.io/shopify/toxiproxy:2.12.0`
   where it can be pulled; its entrypoint takes the same flags), else
   `Dockerfile.toxiproxy` with the harness's `toxiproxy-server` binary.
+Other systems under test build theirs on the same base (`ensure_system_image`, e.g.
+`Dockerfile.nats` with the harness's `nats-server`, `Dockerfile.mosquitto` with Debian's package).
 
 The image sources are package data of `harness.backends` (`docker_files/`), and the node image takes
 `imcluster` from wherever that package is imported from, so an installed wheel builds the same
@@ -36,6 +38,7 @@ __all__ = [
     "IMAGE_INPUTS_LABEL",
     "Images",
     "ensure_images",
+    "ensure_system_image",
     "third_party_imports",
 ]
 
@@ -175,26 +178,44 @@ def _build(client: Any, kind: str, dockerfile: Path, files: dict[str, Path],
             labels={IMAGE_KIND_LABEL: kind, IMAGE_INPUTS_LABEL: inputs_hash},
         )
     except Exception as exc:
-        raise SetupError(f"building the {kind} image from {dockerfile} failed: {exc}") from exc
+        log = "".join(str(line.get("stream") or line.get("error") or "")
+                      for line in getattr(exc, "build_log", None) or [])
+        raise SetupError(f"building the {kind} image from {dockerfile} failed: {exc}"
+                         + (f"\n{log[-1500:]}" if log else "")) from exc
     return tag
 
 
-def ensure_images(client: Any) -> Images:
-    """Build (or find cached) base, node and toxiproxy images; return their tags."""
-    foreign = third_party_imports()
-    if foreign:
-        raise SetupError(f"imcluster must import only the standard library to run in the node "
-                         f"image, but imports {sorted(foreign)}")
+def ensure_system_image(client: Any, kind: str, files: dict[str, Path], hint: str = "") -> str:
+    """The image of a system under test: `docker_files/Dockerfile.<kind>` on the base image with
+    `files` ({path in context: host path}) in its context, built unless cached; `SetupError`
+    ending with `hint` (what to install or check) when it cannot be built."""
+    try:
+        return _build(client, kind, DOCKER_DIR / f"Dockerfile.{kind}", files, _ensure_base(client))
+    except SetupError as exc:
+        raise SetupError(f"{exc}{'; ' + hint if hint else ''}") from exc
+
+
+def ensure_images(client: Any, node: bool = True) -> Images:
+    """Build (or find cached) base, node and toxiproxy images; return their tags (`node` ""
+    when not asked for: another system under test runs no imcluster node)."""
     from .._toxiproxy import find_toxiproxy_server
 
     base = _ensure_base(client)
-    node_files = {
-        f"imcluster/{p.relative_to(IMCLUSTER_DIR).as_posix()}": p
-        for p in _package_files(IMCLUSTER_DIR)
-    }
-    node = _build(client, "node", DOCKER_DIR / "Dockerfile.node", node_files, base)
+    node_tag = _ensure_node(client, base) if node else ""
     toxiproxy = _local_or_pulled(client, "IMFAULT_TOXIPROXY_IMAGE")
     if toxiproxy is None:
         toxiproxy = _build(client, "toxiproxy", DOCKER_DIR / "Dockerfile.toxiproxy",
                            {"toxiproxy-server": Path(find_toxiproxy_server())}, base)
-    return Images(base=base, node=node, toxiproxy=toxiproxy)
+    return Images(base=base, node=node_tag, toxiproxy=toxiproxy)
+
+
+def _ensure_node(client: Any, base: str) -> str:
+    foreign = third_party_imports()
+    if foreign:
+        raise SetupError(f"imcluster must import only the standard library to run in the node "
+                         f"image, but imports {sorted(foreign)}")
+    node_files = {
+        f"imcluster/{p.relative_to(IMCLUSTER_DIR).as_posix()}": p
+        for p in _package_files(IMCLUSTER_DIR)
+    }
+    return _build(client, "node", DOCKER_DIR / "Dockerfile.node", node_files, base)

@@ -75,6 +75,7 @@ class DockerBackend(Backend):
 
     name = "docker"
     health_timeout_s = 2.0  # one admin status attempt while waiting for a node to be healthy
+    runs_imcluster = True  # needs the node image (not a backend of another system under test)
 
     def __init__(self, run_id: str | None = None, ready_timeout_s: float = 60.0) -> None:
         super().__init__()
@@ -104,7 +105,7 @@ class DockerBackend(Backend):
         spec.work_dir.mkdir(parents=True, exist_ok=True)
         self._client = docker_client()
         try:
-            self.images = ensure_images(self._client)
+            self.images = ensure_images(self._client, node=self.runs_imcluster)
             for dc in spec.dc_names:
                 self._networks[dc] = self._create_network(dc)
             self._write_resources()
@@ -209,9 +210,14 @@ class DockerBackend(Backend):
         self._wait_toxiproxy_api(api_port)
         self._wan = ToxiproxyWan(HOST, api_port, dcs)
         self._links = self._wan.create_links(
-            {dc: f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}" for dc in dcs},
-            spec.wan_latency_ms, spec.wan_jitter_ms, listen_hosts=self.toxiproxy_addresses,
+            self._wan_upstreams(dcs), spec.wan_latency_ms, spec.wan_jitter_ms,
+            listen_hosts=self.toxiproxy_addresses,
         )
+
+    def _wan_upstreams(self, dcs: list[str]) -> dict[str, str]:
+        """{dc: what the proxies towards dc forward to} (the DC's hub; another system's
+        backend names its own node and port)."""
+        return {dc: f"{self._resource_name(f'{dc}-hub')}:{NODE_PORT}" for dc in dcs}
 
     def _wait_toxiproxy_api(self, api_port: int) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
@@ -291,17 +297,23 @@ class DockerBackend(Backend):
 
         run_coroutine_sync(wait_all())
 
+    probe_what = "admin status"
+
+    async def _probe(self, node: NodeInfo) -> None:
+        """One health probe of a node: an imcluster admin status (raises when unanswered)."""
+        await self.admin_status(node, timeout=self.health_timeout_s)
+
     async def _wait_healthy(self, node: NodeInfo) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             try:
-                await self.admin_status(node, timeout=self.health_timeout_s)
+                await self._probe(node)
                 return
             except Exception as exc:
                 exited = self._exit_code(node.name)
                 if exited is not None or time.monotonic() > deadline:
                     why = (f"exited with code {exited}" if exited is not None else
-                           f"did not answer admin status within {self.ready_timeout_s:g}s")
+                           f"did not answer {self.probe_what} within {self.ready_timeout_s:g}s")
                     raise SetupError(
                         f"{node.name} (container {self._resource_name(node.name)}, "
                         f"{node.address}) {why} ({exc!r}); its log:\n{self._log_tail(node.name)}"

@@ -9,30 +9,55 @@ sockets) and `/proc/<pid>/fd` (which process owns which socket) - no tool, no ro
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-__all__ = ["established", "local_bypasses", "outgoing_ports", "socket_inodes"]
+__all__ = ["established", "established_sockets", "local_bypasses", "outgoing_ports",
+           "socket_inodes"]
 
 _ESTABLISHED = "01"
 
 
 def established() -> dict[int, tuple[int, int]]:
     """{socket inode: (local port, remote port)} of every established TCP socket (v4 and v6)."""
-    result: dict[int, tuple[int, int]] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
+    return {inode: (local[1], remote[1])
+            for inode, local, remote in established_sockets(_read(t) for t in _TABLES)}
+
+
+_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def established_sockets(tables: Iterable[str]
+                        ) -> list[tuple[int, tuple[str, int], tuple[str, int]]]:
+    """(inode, (local ip, port), (remote ip, port)) of each established socket listed in the
+    text of `/proc/net/tcp`-format `tables` (IPv4 addresses dotted, others as hex)."""
+    result = []
+    for text in tables:
+        for line in text.splitlines()[1:]:
             fields = line.split()
             if len(fields) < 10 or fields[3] != _ESTABLISHED:
                 continue
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-            result[int(fields[9])] = (local_port, remote_port)
+            result.append((int(fields[9]), _address(fields[1]), _address(fields[2])))
     return result
+
+
+def _address(field: str) -> tuple[str, int]:
+    """`0100007F:1F90` -> ("127.0.0.1", 8080) (IPv4 is little-endian hex in /proc)."""
+    ip, port = field.rsplit(":", 1)
+    if len(ip) == 32 and ip.startswith("0000000000000000FFFF0000"):  # IPv4-mapped IPv6
+        ip = ip[24:]
+    if len(ip) == 8:
+        ip = ".".join(str(b) for b in reversed(bytes.fromhex(ip)))
+    elif ip == "00000000000000000000000001000000":
+        ip = "::1"
+    return ip, int(port, 16)
 
 
 def socket_inodes(pid: int) -> set[int]:

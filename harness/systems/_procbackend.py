@@ -6,7 +6,10 @@ children by pid (`harness._procs`), kill/pause/restart, `pids`, logs, link verif
 live sockets (`_links.local_bypasses`), teardown. A subclass gives `plan` (the ports of a DC's
 server), `argv` (its command line, given the address to dial for each peer DC) and optionally
 `wait_linked` (until the inter-DC links are up). Files under `spec.work_dir`: `logs/<node>.log`,
-`conf/<node>.conf`, `data/<node>/`.
+`conf/<node>.conf`, `data/<node>/`, and `pids.json` while the cluster runs: the harness's pid,
+each live server's and toxiproxy-server's pid with its program (`commands`), and what else the
+run must undo (`leftovers()`: e.g. firewall rules), so that `imfault clean` ends exactly what a
+killed harness left.
 
 `direct_links` (or `IMFAULT_UNSAFE_DIRECT_LINKS="dc1->dc2,..."`) gives those links the
 destination's own address instead of its proxy: isolation turned off on purpose, for the tests
@@ -15,6 +18,7 @@ that prove the runner's bypass check catches it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -24,6 +28,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .._procs import ChildProcess, free_port, log_tail, start_child
 from .._signals import teardown_shield
@@ -96,6 +101,25 @@ class ProcessBackend(Backend):
     def wait_linked(self) -> None:
         """Return once the inter-DC links are up (default: at once)."""
 
+    def leftovers(self) -> dict[str, list[Any]]:
+        """What a killed harness would leave besides processes, for `imfault clean` (written to
+        `pids.json`): {"iptables": [rule specs to delete], "dirs": [directories to remove]}."""
+        return {}
+
+    def write_state(self) -> None:
+        """(Re)write `pids.json` (module docstring); called whenever pids or leftovers change."""
+        if self.spec is None:
+            return
+        pids = self.pids()
+        commands = {name: _program(self._argv[name]) for name in pids if name in self._argv}
+        commands["toxiproxy-server"] = "toxiproxy"
+        record = {"backend": self.name, "harness_pid": os.getpid(), "pids": pids,
+                  "commands": commands, **self.leftovers()}
+        path = self.path("pids.json")
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+        tmp.replace(path)
+
     # life cycle -----------------------------------------------------------------------------
     def path(self, *parts: str) -> Path:
         assert self.spec is not None
@@ -119,6 +143,7 @@ class ProcessBackend(Backend):
         self._toxiproxy = ToxiproxyServer(log_path=self.path("logs", "toxiproxy.log"),
                                           seed=spec.seed)
         self._toxiproxy.start()
+        self.write_state()
         self._wan = Wan(*self._toxiproxy.api, dcs)
         self._wan.create_links({dc: f"{HOST}:{self._plans[dc].wan_port}" for dc in dcs},
                                spec.wan_latency_ms, spec.wan_jitter_ms, listen_host=HOST)
@@ -134,6 +159,7 @@ class ProcessBackend(Backend):
             self._argv[info.name] = self.argv(info, self._plans[dc], peers)
         for info in self._nodes.values():
             self._spawn(info)
+        self.write_state()
         for info in self._nodes.values():
             self._wait_listening(info)
         self.wait_linked()
@@ -170,7 +196,19 @@ class ProcessBackend(Backend):
                 except Exception as exc:  # noqa: BLE001 - stop the others, then report
                     errors.append(f"{name}: {type(exc).__name__}: {exc}")
         if errors:
+            self.write_state()  # what still runs, for `imfault clean`
             raise SetupError(f"stopping the servers failed: {'; '.join(errors)}")
+        self.drop_state()
+
+    def drop_state(self) -> None:
+        """Remove `pids.json` once nothing is left to undo (else rewrite it)."""
+        if self.spec is None:
+            return
+        if self.leftovers():
+            self.write_state()
+            return
+        for name in ("pids.json", "pids.json.tmp"):
+            self.path(name).unlink(missing_ok=True)
 
     # topology ------------------------------------------------------------------------------
     def nodes(self) -> list[NodeInfo]:
@@ -221,6 +259,7 @@ class ProcessBackend(Backend):
         if child.is_running():
             child.stop()
         self._spawn(info)
+        self.write_state()
         self._wait_listening(info)
 
     def pause(self, node: NodeRef) -> None:
@@ -245,3 +284,9 @@ class ProcessBackend(Backend):
             if source.exists():
                 shutil.copyfile(source, logs / f"{name}.log")
         return {}
+
+
+def _program(argv: list[str]) -> str:
+    """The program a command line ends up running (past a `setpriv ...` wrapper): its name."""
+    words = argv[1:] if os.path.basename(argv[0]) == "setpriv" else argv
+    return os.path.basename(next((w for w in words if not w.startswith("-")), argv[0]))

@@ -32,8 +32,8 @@ from ._local import DIRECT_LINKS_ENV, MosquittoLocalBackend, find_mosquitto
 __all__ = ["DIRECT_LINKS_ENV", "MosquittoLocalBackend", "MosquittoSystem"]
 
 
-def _client(nodes: dict[tuple[str, int], tuple[str, str]], host: str, port: int, secret: str,
-            user: str, on_deliver: DeliverCallback) -> Any:
+def _make_client(nodes: dict[tuple[str, int], tuple[str, str]], host: str, port: int,
+                 secret: str, user: str, on_deliver: DeliverCallback) -> Any:
     from ._client import MqttUserClient
 
     dc, node = nodes[(host, port)]
@@ -47,10 +47,11 @@ class MosquittoSystem(System):
     help = "Eclipse Mosquitto brokers, one per DC, a bridge per ordered DC pair (QoS 1)"
     guarantees = Guarantees(durable_ack=False, duplicates=True, order="per-pair",
                             replicated_state=False, event_logs=False)
-    backends = ("local",)
+    backends = ("local", "docker")
 
     def check_installed(self, backend: str) -> None:
-        find_mosquitto()
+        if backend == "local":  # the docker backend's image installs Debian's package
+            find_mosquitto()
 
     def check_options(self, options: Any) -> None:
         if getattr(options, "access_per_dc", 1) != 1:
@@ -62,6 +63,10 @@ class MosquittoSystem(System):
 
     def make_backend(self, backend: str) -> Backend:
         self.check_backend(backend)
+        if backend == "docker":
+            from ._docker import MosquittoDockerBackend
+
+            return MosquittoDockerBackend()
         return MosquittoLocalBackend()
 
     def links(self, backend: RunningBackend) -> list[Link]:
@@ -69,11 +74,12 @@ class MosquittoSystem(System):
 
     def client_factory(self, backend: RunningBackend) -> ClientFactory:
         nodes = {(n.host, n.port): (n.dc, n.name) for n in backend.nodes()}
-        return functools.partial(_client, nodes)
+        return functools.partial(_make_client, nodes)
 
     def verify_links(self, backend: RunningBackend) -> list[str]:
         """No broker holds a connection to another DC's broker port: each bridge goes to its
-        proxy (`_links.local_bypasses` over the brokers' live sockets)."""
+        proxy (local: `_links.local_bypasses` over the brokers' live sockets; docker:
+        `_containers.ContainerBackend.bypasses`)."""
         return list(backend.bypasses())  # type: ignore[attr-defined]
 
     async def final_state(self, backend: RunningBackend, dc_names: list[str]) -> FinalState:

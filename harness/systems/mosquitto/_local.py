@@ -14,12 +14,13 @@ import shutil
 import time
 from pathlib import Path
 
-from ...backends._base import NodeInfo
+from ...backends._base import Backend, NodeInfo
 from ...errors import SetupError
 from .._procbackend import DIRECT_LINKS_ENV, HOST, NodePlan, ProcessBackend
 from ._client import bridge_states
 
-__all__ = ["DIRECT_LINKS_ENV", "MosquittoLocalBackend", "broker_config", "find_mosquitto"]
+__all__ = ["DIRECT_LINKS_ENV", "MosquittoLocalBackend", "bridges_down", "broker_config",
+           "find_mosquitto", "wait_bridges"]
 
 BRIDGE_KEEPALIVE_S = 5
 """Bridge keepalive (default 60 s): a blackholed bridge is noticed within ~1.5 keepalives."""
@@ -36,13 +37,15 @@ def find_mosquitto() -> str:
     return found
 
 
-def broker_config(dc: str, port: int, data_dir: Path, bridges: dict[str, str]) -> str:
+def broker_config(dc: str, port: int, data_dir: Path, bridges: dict[str, str],
+                  host: str | None = HOST) -> str:
     """The broker's `mosquitto.conf`: every setting that differs from mosquitto's defaults
     (docs/systems/mosquitto.md lists and justifies each). `bridges`: {peer dc: "host:port" the
-    bridge dials (the proxy dc->peer)}."""
+    bridge dials (the proxy dc->peer)}; `host`: the listener's address (None: every one, in a
+    container)."""
     lines = [
         f"# imfault: broker of {dc}",
-        f"listener {port} {HOST}",
+        f"listener {port}{' ' + host if host else ''}",
         "allow_anonymous true",
         "persistence true",
         f"persistence_location {data_dir}/",
@@ -79,26 +82,34 @@ class MosquittoLocalBackend(ProcessBackend):
         return [find_mosquitto(), "-c", str(conf)]
 
     def wait_linked(self) -> None:
-        """Wait until every broker announces each of its bridges connected (a broker that
-        started before its peers retries after its bridge `restart_timeout`)."""
-        deadline = time.monotonic() + max(self.ready_timeout, 40.0)
-        while True:
-            down = self.bridges_down()
-            if not down:
-                return
-            if time.monotonic() > deadline:
-                raise SetupError(f"bridges {down} did not connect; logs in {self.path('logs')}")
-            time.sleep(0.2)
+        wait_bridges(self, max(self.ready_timeout, 40.0), self.path("logs"))
 
     def bridges_down(self) -> list[str]:
-        """The bridges (`bridge-SRC-to-DST`) that their own broker does not announce as up."""
-        assert self.spec is not None
-        down = []
-        for info in self.nodes():
-            try:
-                states = bridge_states(info.host, info.port, wait_s=0.2)
-            except (OSError, ConnectionError):
-                states = {}
-            down += [f"bridge-{info.dc}-to-{peer}" for peer in self.spec.dc_names
-                     if peer != info.dc and not states.get(f"bridge-{info.dc}-to-{peer}")]
-        return down
+        return bridges_down(self)
+
+
+def bridges_down(backend: Backend) -> list[str]:
+    """The bridges (`bridge-SRC-to-DST`) that their own broker does not announce as up."""
+    assert backend.spec is not None
+    down = []
+    for info in backend.nodes():
+        try:
+            states = bridge_states(info.host, info.port, wait_s=0.2)
+        except (OSError, ConnectionError):
+            states = {}
+        down += [f"bridge-{info.dc}-to-{peer}" for peer in backend.spec.dc_names
+                 if peer != info.dc and not states.get(f"bridge-{info.dc}-to-{peer}")]
+    return down
+
+
+def wait_bridges(backend: Backend, timeout_s: float, logs: object) -> None:
+    """Wait until every broker announces each of its bridges connected (a broker that
+    started before its peers retries after its bridge `restart_timeout`)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        down = bridges_down(backend)
+        if not down:
+            return
+        if time.monotonic() > deadline:
+            raise SetupError(f"bridges {down} did not connect; logs in {logs}")
+        time.sleep(0.2)

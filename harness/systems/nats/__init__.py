@@ -33,8 +33,8 @@ STATE_TIMEOUT_S = 5.0
 """Bound of one server's stream counts in `final_state` (recovery polls it until its deadline)."""
 
 
-def _client(nodes: dict[tuple[str, int], tuple[str, str]], host: str, port: int, secret: str,
-            user: str, on_deliver: DeliverCallback) -> Any:
+def _make_client(nodes: dict[tuple[str, int], tuple[str, str]], host: str, port: int,
+                 secret: str, user: str, on_deliver: DeliverCallback) -> Any:
     from ._client import NatsUserClient
 
     dc, node = nodes[(host, port)]
@@ -48,15 +48,15 @@ class NatsSystem(System):
     help = "NATS super-cluster, one site per DC joined by gateways, JetStream outbox/aggregate"
     guarantees = Guarantees(durable_ack=True, duplicates=True, order=None,
                             replicated_state=False, event_logs=False)
-    backends = ("local",)
+    backends = ("local", "docker")
 
     def check_installed(self, backend: str) -> None:
-        find_nats_server()
+        find_nats_server()  # the docker backend's image copies it
         try:
             import nats  # noqa: F401
         except ImportError as exc:
             raise UsageError("--system nats needs nats-py: pip install 'nats-py>=2.9'") from exc
-        problem = isolation_problem()
+        problem = isolation_problem() if backend == "local" else None
         if problem:
             raise SetupError(problem)
 
@@ -68,6 +68,10 @@ class NatsSystem(System):
 
     def make_backend(self, backend: str) -> Backend:
         self.check_backend(backend)
+        if backend == "docker":
+            from ._docker import NatsDockerBackend
+
+            return NatsDockerBackend()
         return NatsLocalBackend()
 
     def links(self, backend: RunningBackend) -> list[Link]:
@@ -76,11 +80,12 @@ class NatsSystem(System):
 
     def client_factory(self, backend: RunningBackend) -> ClientFactory:
         nodes = {(n.host, n.port): (n.dc, n.name) for n in backend.nodes()}
-        return functools.partial(_client, nodes)
+        return functools.partial(_make_client, nodes)
 
     def verify_links(self, backend: RunningBackend) -> list[str]:
         """No server holds a connection to another DC's ports (gateway, route or client): each
-        gateway goes to its proxy (`_links.local_bypasses` over the live sockets)."""
+        gateway goes to its proxy (local: `_links.local_bypasses` over the live sockets; docker:
+        `_containers.ContainerBackend.bypasses`)."""
         return list(backend.bypasses())  # type: ignore[attr-defined]
 
     async def prepare(self, backend: RunningBackend, users: list[str]) -> None:

@@ -19,17 +19,21 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ..._procs import free_port
 from ...backends._base import ClusterSpec, NodeInfo
 from ...errors import SetupError
 from .._procbackend import HOST, NodePlan, ProcessBackend
 
-__all__ = ["ISOLATION_UID_BASE", "NO_ISOLATION_ENV", "NatsLocalBackend", "find_nats_server",
-           "server_config"]
+__all__ = ["ISOLATION_UID_BASE", "NO_ISOLATION_ENV", "SHARED_PREFIX", "NatsLocalBackend",
+           "delete_rule", "find_nats_server", "server_config"]
 
 NATS_VERSION = "v2.14.9"
 NO_ISOLATION_ENV = "IMFAULT_UNSAFE_NO_ISOLATION"
+SHARED_PREFIX = "imfault-nats-"
+"""Prefix of the temp dir an isolated run shares with its servers' uids (`imfault clean` removes
+only recorded dirs under the temp dir with this prefix)."""
 ISOLATION_UID_BASE = 64_100
 PING_INTERVAL = "1s"
 PING_MAX = 3
@@ -64,21 +68,24 @@ def isolation_problem() -> str | None:
     return None
 
 
-def server_config(dc: str, plan: NodePlan, store_dir: str, peers: dict[str, str]) -> str:
-    """`nats-server.conf` of `dc` (every non-default setting; docs/systems/nats.md)."""
+def server_config(dc: str, plan: NodePlan, store_dir: str, peers: dict[str, str],
+                  host: str = HOST) -> str:
+    """`nats-server.conf` of `dc` (every non-default setting; docs/systems/nats.md); `host`:
+    the address it listens on (every one, `0.0.0.0`, in a container)."""
     route_port = plan.other_ports[0]
+    route_host = HOST if host == "0.0.0.0" else host
     gateways = ",\n".join(f'    {{name: {peer}, urls: ["nats://{address}"]}}'
                           for peer, address in sorted(peers.items()))
     return f"""# imfault: server of {dc}
 server_name: {dc}
-listen: {HOST}:{plan.client_port}
+listen: {host}:{plan.client_port}
 ping_interval: "{PING_INTERVAL}"
 ping_max: {PING_MAX}
 jetstream {{ store_dir: "{store_dir}" }}
-cluster {{ name: {dc}, listen: {HOST}:{route_port}, routes: ["nats://{HOST}:{route_port}"] }}
+cluster {{ name: {dc}, listen: {host}:{route_port}, routes: ["nats://{route_host}:{route_port}"] }}
 gateway {{
   name: {dc}
-  listen: {HOST}:{plan.wan_port}
+  listen: {host}:{plan.wan_port}
   gateways: [
 {gateways}
   ]
@@ -114,8 +121,9 @@ class NatsLocalBackend(ProcessBackend):
         # the server's uid cannot enter the harness's private dirs: a shared one of its own
         uid = self.uid(info.dc)
         if self._shared is None:
-            self._shared = Path(tempfile.mkdtemp(prefix="imfault-nats-"))
+            self._shared = Path(tempfile.mkdtemp(prefix=SHARED_PREFIX))
             self._shared.chmod(0o755)
+            self.write_state()
             shutil.copy2(find_nats_server(), self._shared / "nats-server")
         store = self._shared / info.name
         store.mkdir(mode=0o700)
@@ -148,17 +156,26 @@ class NatsLocalBackend(ProcessBackend):
                 rule = ["OUTPUT", "-o", "lo", "-p", "tcp", "-m", "owner", "--uid-owner",
                         str(self.uid(src)), "-m", "multiport", "--dports", ports,
                         "-j", "REJECT", "--reject-with", "tcp-reset"]
+                self._rules.append(rule)  # recorded first: a kill in between leaves no rule
+                self.write_state()
                 _iptables("-A", rule)
-                self._rules.append(rule)
+
+    def leftovers(self) -> dict[str, list[Any]]:
+        return {"iptables": [list(rule) for rule in self._rules],
+                "dirs": [str(self._shared)] if self._shared is not None else []} \
+            if self._rules or self._shared is not None else {}
 
     def stop(self) -> None:
         try:
             super().stop()
         finally:
             while self._rules:
-                _iptables("-D", self._rules.pop(), check=False)
+                _iptables("-D", self._rules[-1], check=False)
+                self._rules.pop()
             if self._shared is not None:
                 shutil.rmtree(self._shared, ignore_errors=True)
+                self._shared = None
+            self.drop_state()
 
     def wait_linked(self) -> None:
         """Until every server reports a JetStream meta leader (the gateways are up)."""
@@ -173,6 +190,23 @@ class NatsLocalBackend(ProcessBackend):
                     raise SetupError(f"{info.name} found no JetStream meta leader (gateways "
                                      f"down?); log {log}")
                 time.sleep(0.1)
+
+
+def delete_rule(rule: list[str]) -> bool:
+    """Delete one recorded isolation rule if it is still there (`imfault clean`); True if it
+    was. Only rules of this backend's shape (loopback, an isolation uid) are touched."""
+    try:
+        uid = int(rule[rule.index("--uid-owner") + 1])
+    except (ValueError, IndexError):
+        return False
+    if rule[:3] != ["OUTPUT", "-o", "lo"] \
+            or not ISOLATION_UID_BASE <= uid < ISOLATION_UID_BASE + 1000:
+        return False
+    if subprocess.run(["iptables", "-w", "5", "-C", *rule], capture_output=True, timeout=15,
+                      check=False).returncode != 0:
+        return False
+    _iptables("-D", rule)
+    return True
 
 
 def _iptables(action: str, rule: list[str], check: bool = True) -> None:
