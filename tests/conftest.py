@@ -14,6 +14,12 @@
   At the end, processes of this session still alive (that token in their environment, the
   session's temp dir in their command line, or a cluster process that is a child of pytest) are
   listed with pid and command line, stopped by pid, and the session fails. Nothing else is touched.
+  Under pytest-xdist each worker guards its own processes and hands what it stopped to the
+  controller (`workeroutput`), which fails the whole run.
+- Parallel runs (`-n 2 --dist loadgroup`, what scripts/test does): tests that share a
+  machine-wide resource run on one worker, one after another (`xdist_group`): everything that
+  talks to the Docker engine (image builds of one tag, the swarm, engine-wide checks), and the
+  systems under test (a local `--system nats` run isolates DCs with iptables rules on fixed uids).
 """
 
 from __future__ import annotations
@@ -164,6 +170,39 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen[Any]]]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ[SESSION_ENV] = secrets.token_hex(8)  # fresh, also in a pytest run by a test
+    config.addinivalue_line("markers", "xdist_group(name): run on one pytest-xdist worker")
+
+
+# ------------------------------------------------------------------ parallel runs (pytest-xdist)
+
+def serial_group(item: pytest.Item) -> str | None:
+    """The `xdist_group` of a test that shares a machine-wide resource (module doc), or None."""
+    path = Path(item.path).resolve()
+    if (path.is_relative_to(REPO / "tests" / "docker") or item.get_closest_marker("docker")
+            or "docker" in item.name or "swarm" in item.name):
+        return "docker"
+    if path.is_relative_to(REPO / "tests" / "systems"):
+        return "systems"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = serial_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    """Whether this process hands tests to xdist workers (and so runs none itself)."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses",
+                                                               None))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect what a worker's leak guard stopped."""
+    _leaked.extend(getattr(node, "workeroutput", {}).get("imfault_leaked", []))
 
 
 def _proc_text(pid: str, name: str) -> bytes:
@@ -201,6 +240,10 @@ def _session_processes(token: str, temp_prefix: str) -> list[tuple[int, str]]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _xdist_controller(session.config):
+        if _leaked:  # stopped by the workers' guards (pytest_testnodedown)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
     if not Path("/proc").is_dir():
         return
     from harness._procs import stop_pid
@@ -219,6 +262,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             pass
     if leaked:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the controller fails the run
+            workeroutput["imfault_leaked"] = list(_leaked)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
