@@ -18,7 +18,7 @@ from ._base import (
     completion,
     op_field,
 )
-from ._clock import ClockSkewNemesis
+from ._clock import ClockAheadNemesis, ClockSkewNemesis
 from ._compose import ComposedNemesis, ValidatingNemesis, compose, validate
 from ._process import DcOutageNemesis, KillNemesis, PauseNemesis
 from ._registry import (
@@ -36,6 +36,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "NEMESIS_PROCESS",
     "SHAPES",
+    "ClockAheadNemesis",
     "ClockSkewNemesis",
     "ComposedNemesis",
     "DcOutageNemesis",

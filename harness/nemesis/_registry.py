@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ._base import Nemesis, NoopNemesis
-from ._clock import ClockSkewNemesis
+from ._clock import ClockAheadNemesis, ClockSkewNemesis
 from ._compose import compose
 from ._node_partition import NodePartitionNemesis
 from ._process import DcOutageNemesis, KillNemesis, PauseNemesis
@@ -49,6 +49,7 @@ BUILTIN_NEMESES: dict[str, NemesisFactory] = {
     "pause": PauseNemesis,
     "dc-outage": DcOutageNemesis,
     "clock-skew": ClockSkewNemesis,
+    "clock-ahead": ClockAheadNemesis,
     "partition-node": NodePartitionNemesis,
 }
 

@@ -1,7 +1,8 @@
 """The schedule `imfault explore` shrinks on sim, replayed on the local backend (real node
 processes, real toxiproxy-server), is invalid for the same reason: for `gateway-drop` (no fault
 needed: a forward races a logout) and `no-anti-entropy` (one partition: what the cut-off DC
-missed never comes back)."""
+missed never comes back); and for `wallclock-lww` the schedule `imfault explore --bug wallclock-lww
+--seed 1` shrank to (one `clock-ahead` bump, stored in data/), replayed on sim and on local."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from harness.history import read_history
 from harness.runner import run_test
 
 pytestmark = pytest.mark.integration
+
+WALLCLOCK_SCHEDULE = Path(__file__).parent / "data" / "wallclock_lww_schedule.json"
 
 
 @pytest.mark.parametrize("bug", ["gateway-drop", "no-anti-entropy"])
@@ -41,3 +44,21 @@ def test_the_shrunk_schedule_fails_on_local_for_the_same_reason(bug: str, im_exp
     assert played, f"the local run did not play every fault op in time: {invoked}"
     assert reason_of(replayed.results) == found.reason, (found.describe(), replayed.run_dir)
     assert replayed.exit_code == 1
+
+
+def test_the_explored_wallclock_lww_schedule_misroutes_on_sim_and_on_local(tmp_path: Path) -> None:
+    """dc2's hub runs 5 s ahead for the whole main phase: u002's last logout there (9.6 s in)
+    is stamped 14.6 s and outlives the heal, so its recovery login at 10 s loses: every hub keeps
+    u002 offline at dc2 (before `clock-ahead`, explore's shrunk skew was valid on local)."""
+    argv = ["run", "--dcs", "3", "--bug", "wallclock-lww", "--nemesis", "clock-ahead",
+            "--store", str(tmp_path), "--schedule", str(WALLCLOCK_SCHEDULE)]
+    for backend in ("sim", "local"):
+        for attempt in range(2):  # real time on a shared machine: one rerun (COMMON.md)
+            run = run_test(options_from_args(build_parser().parse_args(
+                [*argv, "--backend", backend])))
+            if run.results["valid"] is False:
+                break
+        assert reason_of(run.results) == "routing", (backend, run.run_dir)
+        assert run.results["routing"]["wrong_users"] == ["u002"], (backend, run.run_dir)
+        assert all(w["found"]["dc"] == "dc2" and w["found"]["online"] is False
+                   for w in run.results["routing"]["wrong"]), (backend, run.run_dir)

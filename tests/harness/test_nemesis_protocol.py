@@ -283,7 +283,8 @@ def test_scheduled_op_is_a_nemesis_invocation() -> None:
         "process": "nemesis", "type": "invoke", "f": "kill", "value": {"node": "dc1-hub"}}
 
 
-@pytest.mark.parametrize("name", ["partition-one", "wan-degrade", "kill", "pause", "clock-skew"])
+@pytest.mark.parametrize("name", ["partition-one", "wan-degrade", "kill", "pause", "clock-skew",
+                                  "clock-ahead"])
 def test_setup_without_a_capable_backend_is_a_usage_error(name: str) -> None:
     with pytest.raises(UsageError):
         get_nemesis(name).setup(context())

@@ -29,7 +29,8 @@ from harness.nemesis import (
 )
 
 CATALOGUE = ["partition-one", "partition-halves", "partition-ring", "partition-bridge",
-             "partition-oneway", "wan-degrade", "kill", "pause", "dc-outage", "clock-skew"]
+             "partition-oneway", "wan-degrade", "kill", "pause", "dc-outage", "clock-skew",
+             "clock-ahead"]
 
 PLUGIN_SOURCE = '''
 """A third-party nemesis, as a researcher would write it."""

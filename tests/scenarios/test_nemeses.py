@@ -19,7 +19,8 @@ from harness.nemesis import BUILTIN_NEMESES
 from harness.pytest_plugin import ImResult, ImRun
 
 SHARED_CLUSTER_NEMESES = ["noop", "partition-one", "partition-halves", "partition-bridge",
-                          "partition-oneway", "kill", "pause", "dc-outage", "clock-skew"]
+                          "partition-oneway", "kill", "pause", "dc-outage", "clock-skew",
+                          "clock-ahead"]
 # wan-degrade gets a fresh cluster: Toxiproxy can stall removing a toxic whose bytes it cannot hand
 # on (toxiproxy-server issues #500/#558; `Wan` retries for 60 s); if the heal still fails, a shared
 # cluster would stay degraded for the next runs. partition-ring needs >= 4 DCs.
