@@ -21,11 +21,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from checkers import FaultOps, fault_ops_of
+from checkers._ops import Value
 
 from ._runfiles import JsonlStats, iter_jsonl
 
@@ -313,7 +314,7 @@ def digest_index(index: Any, trail_ids: set[str],
     numbers agree with `results.json`. Mostly C-level passes over the index's lists: touching each
     receipt op again would cost more (they are scattered over the heap) than the rest together.
     """
-    history: list[dict[str, Any]] = index.history
+    history: Any = index.history  # a sequence of op dicts (an OpLog decodes them when read)
     digest = HistoryDigest(op_count=len(history))
     # row: [from, to, dc, process, invoke_time, rank, outcome, complete_time, id, receipt]
     rows = index.sends
@@ -339,11 +340,14 @@ def digest_index(index: Any, trail_ids: set[str],
     digest.nemesis_ops = [_with_int_time(op) for op in index.nemesis_ops]
     for op in digest.nemesis_ops:
         tracker.add(op, op["time"])
+    records = index.records
     try:
+        if index.sanitised or len(records) != len(history):
+            raise TypeError("a malformed op somewhere")
         if trail_ids:  # trails also show the logins and logouts around them
-            digest.end_time = _collect_trail_ops_fast(digest, history, trail_ids)
+            digest.end_time = _collect_trail_ops_fast(digest, history, records, trail_ids)
         else:
-            digest.end_time = _latest_time(max(map(itemgetter("time"), history), default=0))
+            digest.end_time = _latest_time(max(map(attrgetter("time"), records), default=0))
     except (KeyError, TypeError, ValueError, AttributeError):  # a malformed op somewhere
         digest.trail_ops.clear()
         digest.trail_overflow.clear()
@@ -363,27 +367,27 @@ def _latest_time(latest: Any) -> int:
 
 
 def _collect_trail_ops_fast(
-    digest: HistoryDigest, history: list[dict[str, Any]], trail_ids: set[str]
+    digest: HistoryDigest, history: Any, records: list[Any], trail_ids: set[str]
 ) -> int:
-    """`_collect_trail_ops` for well-formed ops (raises on a malformed one); returns the latest
-    op time."""
+    """`_collect_trail_ops` for well-formed ops (raises on a malformed one), reading the index's
+    records and, for the ops kept, their dicts in `history`; returns the latest op time."""
     sessions = digest.session_ops
     latest = 0
-    for op in history:
-        time = op["time"]
+    for position, op in enumerate(records):
+        time = op.time
         if time > latest:  # noqa: PLR1730 (a call to max() per op costs more)
             latest = time
-        f = op["f"]
+        f = op.f
         if f == "recv" or f == "send":
-            msg_id = op["value"]["id"]
+            msg_id = op.value.id
             if msg_id.__class__ is not str:
                 msg_id = str(msg_id)
-            if msg_id in trail_ids and op["process"] != "nemesis":
-                _keep(digest, msg_id, _with_int_time(op))
-        elif (f == "login" or f == "logout") and op["process"] != "nemesis":
-            if op["value"].__class__ is not dict:
+            if msg_id in trail_ids and op.process != "nemesis":
+                _keep(digest, msg_id, _with_int_time(history[position]))
+        elif (f == "login" or f == "logout") and op.process != "nemesis":
+            if op.value.__class__ is not Value:
                 raise TypeError("value is not an object")
-            sessions.append(_with_int_time(op))
+            sessions.append(_with_int_time(history[position]))
     return _latest_time(latest)
 
 
