@@ -15,13 +15,15 @@ the history is walked again only to collect the few trails' ops and the logins a
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_not
 from pathlib import Path
 from typing import Any
 
@@ -93,38 +95,72 @@ class SendFacts:
 
 class IndexedSends(Mapping[str, SendFacts]):
     """Message id (as a string) -> `SendFacts`, over the checkers' `HistoryIndex.sends` (keyed by
-    the raw ids, in invocation order) and the facts built in that order: no second dict of
-    hundreds of thousands of entries."""
+    the raw ids, in invocation order) and each send's first receipt (time and via, by rank): no
+    second dict of hundreds of thousands of entries, and a send's facts are built when read (the
+    report reads a few: the trails' and a sample for the latency chart)."""
 
-    def __init__(self, rows: dict[Any, list[Any]], facts: list[SendFacts]) -> None:
+    def __init__(self, rows: dict[Any, list[Any]], received_at: list[Any],
+                 via_of: list[Any]) -> None:
         self._rows = rows
-        self._facts = facts
-        self._by_str: dict[str, SendFacts] | None = None  # only if some raw id is not a str
+        self._ordered = list(rows.values())  # by rank
+        self._received_at = received_at
+        self._via_of = via_of
+        self._by_str: dict[str, int] | None = None  # str(id) -> rank, if some raw id is not a str
 
-    def _str_keyed(self) -> dict[str, SendFacts] | None:
+    def _str_keyed(self) -> dict[str, int] | None:
         if self._by_str is None and not set(map(type, self._rows)) <= {str}:
-            self._by_str = {str(key): facts for key, facts in zip(self._rows, self._facts)}
+            self._by_str = {str(key): row[5] for key, row in self._rows.items()}
         return self._by_str
+
+    def _facts(self, rank: int) -> SendFacts:
+        sender, recipient, dc, _process, sent, _rank, outcome, _done, _id, _receipt = \
+            self._ordered[rank]
+        return SendFacts(sent if sent.__class__ is int else int(sent),
+                         sender if sender.__class__ is str else str(sender),
+                         recipient if recipient.__class__ is str else str(recipient),
+                         dc if dc.__class__ is str else str(dc),
+                         outcome if outcome.__class__ is str else str(outcome),
+                         self._received_at[rank], self._via_of[rank])
 
     def __getitem__(self, msg_id: str) -> SendFacts:
         row = self._rows.get(msg_id)
         if row is not None and msg_id.__class__ is str:
-            return self._facts[row[5]]
+            return self._facts(row[5])
         by_str = self._str_keyed()
         if by_str is None:
             raise KeyError(msg_id)
-        return by_str[msg_id]
+        return self._facts(by_str[msg_id])
 
     def __iter__(self) -> Iterator[str]:
         by_str = self._str_keyed()
         return iter(by_str if by_str is not None else self._rows)
 
     def __len__(self) -> int:
-        return len(self._facts)
+        return len(self._ordered)
 
     def values(self) -> list[SendFacts]:  # type: ignore[override]
         """The facts in invocation order (a list: iterating it needs no lookups)."""
-        return self._facts
+        return [self._facts(rank) for rank in range(len(self._ordered))]
+
+    def received(self, limit: int) -> tuple[list[SendFacts], int]:
+        """`received_sends` without building the facts of the sends left out."""
+        ranks = list(compress(range(len(self._ordered)),
+                              map(is_not, self._received_at, repeat(None))))
+        return [self._facts(rank) for rank in _sample(ranks, limit)], len(ranks)
+
+
+def received_sends(sends: Mapping[str, SendFacts], limit: int) -> tuple[list[SendFacts], int]:
+    """The sends received by their recipient, in invocation order, thinned to every k-th when
+    there are more than `limit` (k the smallest that leaves at most `limit`), and how many there
+    are in all."""
+    if isinstance(sends, IndexedSends):
+        return sends.received(limit)
+    received = [facts for facts in sends.values() if facts.first_receipt_time is not None]
+    return _sample(received, limit), len(received)
+
+
+def _sample(items: list[Any], limit: int) -> list[Any]:
+    return items[::math.ceil(len(items) / limit)] if len(items) > limit else items
 
 
 @dataclass
@@ -324,18 +360,7 @@ def digest_index(index: Any, trail_ids: set[str],
         rank = row[5]  # rank in invocation order = position in `rows`
         received_at[rank] = received if received.__class__ is int else int(received)
         via_of[rank] = via if via.__class__ is str else str(via)
-    new_facts = SendFacts
-    facts = [
-        new_facts(sent if sent.__class__ is int else int(sent),
-                  sender if sender.__class__ is str else str(sender),
-                  recipient if recipient.__class__ is str else str(recipient),
-                  dc if dc.__class__ is str else str(dc),
-                  outcome if outcome.__class__ is str else str(outcome),
-                  received, via)
-        for (sender, recipient, dc, _process, sent, _rank, outcome, _done, _id, _receipt),
-        received, via in zip(rows.values(), received_at, via_of)
-    ]
-    digest.sends = IndexedSends(rows, facts)
+    digest.sends = IndexedSends(rows, received_at, via_of)
     tracker = _IntervalTracker(fault_ops)
     digest.nemesis_ops = [_with_int_time(op) for op in index.nemesis_ops]
     for op in digest.nemesis_ops:
