@@ -8,6 +8,7 @@ Overall, per DC (the send's `dc`), and split by whether a fault was active at th
 from __future__ import annotations
 
 from collections import Counter
+from operator import itemgetter
 from typing import Any
 
 from ._index import S_DC, S_INVOKE_TIME, S_OUTCOME, HistoryIndex, Op, index_history
@@ -38,9 +39,9 @@ def check_availability(
     index = index_history(history)
     periods = ActivePeriods(nemesis_intervals(index.nemesis_ops, index.last_time,
                                               fault_ops_of(options)))
-    rows = list(index.sends.values())
-    during = periods.flags([row[S_INVOKE_TIME] for row in rows])
-    combos = Counter(zip([row[S_DC] for row in rows], [row[S_OUTCOME] for row in rows], during))
+    rows = index.sends.values()
+    during = periods.flags(list(map(itemgetter(S_INVOKE_TIME), rows)))
+    combos = Counter(zip(map(itemgetter(S_DC), rows), map(itemgetter(S_OUTCOME), rows), during))
     overall = _tally()
     per_dc: dict[str, dict[str, int]] = {}
     during_faults = _tally()

@@ -11,7 +11,7 @@ also freed before it resumes, or its first pass afterwards would walk them all.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def check_all(
-    history: list[Op] | HistoryIndex | None,
+    history: Sequence[Op] | HistoryIndex | None,
     events: list[Op] | None = None,
     final: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,

@@ -90,8 +90,8 @@ def classify_duplicates(
         received = op["time"]
         dc = value.get("dc")
         tomb = originated.get(msg_id)
-        if tomb is None and _logged_in(index, row[S_TO], row[S_RECEIPT]["time"]):
-            tomb = row[S_RECEIPT]["time"]
+        if tomb is None and _logged_in(index, row[S_TO], row[S_RECEIPT]):
+            tomb = row[S_RECEIPT]
         since = held.get((msg_id, dc))
         rule = None
         if since is not None and received - since > grace and not faults.any_between(since,

@@ -2,22 +2,26 @@
 
 Every checker accepts either a raw history (a list of op dicts, DESIGN §2) or a `HistoryIndex`;
 `check_all` indexes once and hands the same index to each checker, so a 1,000,000-op history is
-walked once. The walk is the hot loop of checking and is written for speed: it indexes op fields
-directly and, should an op be malformed (a missing field, a non-dict value), starts over on a
-sanitised copy of the history instead of paying for defensive lookups on every op.
+walked once. The walk is the hot loop of checking and is written for speed: it reads the ops'
+compact `Record`s (`checkers._ops`; a loaded run's `OpLog` decoded its lines straight into them)
+and, should an op be malformed (an unusable field, a non-dict value), starts over on a sanitised
+copy of the history instead of paying for defensive lookups on every op.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ._ops import UNSET, OpLog, records_of
 
 Op = dict[str, Any]
 
 # Positions in a send row:
 # [from, to, dc, process, invoke_time, invoke_rank (0, 1, ... in invocation order), outcome,
-#  complete_time, id, first receipt by the recipient (the recv op) or None]
+#  complete_time, id, time of the first receipt by the recipient or None]
 (S_FROM, S_TO, S_DC, S_PROCESS, S_INVOKE_TIME, S_INVOKE_RANK, S_OUTCOME, S_COMPLETE_TIME, S_ID,
  S_RECEIPT) = range(10)
 SendRow = list[Any]
@@ -31,11 +35,15 @@ _FIELDS_READ = {"recv": ("user", "id", "from", "to", "dc", "via"),
 class HistoryIndex:
     """What one pass over a history yields."""
 
-    history: list[Op]
+    history: Sequence[Op]
+    # the ops' `Record`s (checkers._ops), in history order
+    records: list[Any] = field(default_factory=list)
+    # built from a sanitised copy of the history (some op was malformed)
+    sanitised: bool = False
     # message id -> send row (see S_* positions); insertion order = invocation order
     sends: dict[Any, SendRow] = field(default_factory=dict)
-    # every recv op, in history order, and its time
-    receipts: list[Op] = field(default_factory=list)
+    # every recv op's record, in history order, and its time
+    receipts: list[Any] = field(default_factory=list)
     receipt_times: list[int] = field(default_factory=list)
     # ids received by their intended recipient although never sent
     unexpected_received: set[Any] = field(default_factory=set)
@@ -77,18 +85,25 @@ class HistoryIndex:
         return counts
 
 
-def index_history(history: list[Op] | HistoryIndex) -> HistoryIndex:
-    """Index a history (idempotent: an index is returned as is)."""
+def index_history(history: Sequence[Op] | HistoryIndex) -> HistoryIndex:
+    """Index a history (idempotent: an index is returned as is).
+
+    The pass reads the ops' `Record`s (`checkers._ops`): those an `OpLog` (`load_run`) holds, or
+    records converted from a list of op dicts. Should an op be malformed (a missing or unusable
+    field, not a dict), it starts over on a sanitised copy of the history's dicts."""
     if isinstance(history, HistoryIndex):
         return history
-    index = HistoryIndex(history=history)
+    records = history.records if isinstance(history, OpLog) else None
     try:
-        _walk(index, history)
+        if records is None:
+            records = records_of(history)
+        index = HistoryIndex(history=history, records=records)
+        _walk(index, records, history)
         _classify_receipts(index)
-    except (KeyError, TypeError, AttributeError):
-        index = HistoryIndex(history=history)
+    except (KeyError, TypeError, AttributeError, ValueError):
         sanitised = [_sanitised(op) for op in history]
-        _walk(index, sanitised)
+        index = HistoryIndex(history=history, records=records_of(sanitised), sanitised=True)
+        _walk(index, index.records, sanitised)
         _classify_receipts(index)
     return index
 
@@ -114,7 +129,9 @@ def _sanitised(op: Any) -> Op:
 _OUTCOMES = {"ok": "ok", "fail": "fail", "info": "info"}
 
 
-def _walk(index: HistoryIndex, history: list[Op]) -> None:
+def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
+    """The pass over `records`; `ops` are the same ops as dicts (read for the few ops kept as
+    dicts: nemesis ops, receipts of ids not sent yet, duplicate receipts)."""
     sends = index.sends
     receipts = index.receipts
     online = index.online
@@ -136,44 +153,47 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
     # one shared object per user / DC name: later comparisons and hashing touch a few hot objects
     names: dict[Any, Any] = {}
     canonical = names.setdefault
-    for op in history:
-        f = op["f"]
+    for position, op in enumerate(records):
+        f = op.f
         if f == "recv":
             add_receipt(op)
-            time = op["time"] + 0  # a non-numeric time fails here: see `_sanitised`
+            time = op.time + 0  # a non-numeric time fails here: see `_sanitised`
             add_receipt_time(time)
-            if op["type"] != "ok":  # recv is a single ok op; count any other type apart
-                key = ("recv", op["type"])
+            if op.type != "ok":  # recv is a single ok op; count any other type apart
+                key = ("recv", op.type)
                 counts[key] = counts.get(key, 0) + 1
-            value = op["value"]
-            msg_id = value["id"]
+            value = op.value
+            msg_id = value.id
             row = sends.get(msg_id)
             if row is None:
-                early.append(op)
+                early.append(ops[position])
                 continue
-            if value["from"] != row[0] and value["from"] is not None:
+            sender = value.from_
+            if sender != row[0] and sender is not None:
                 corrupted.add(msg_id)
-            if value["user"] != row[1]:
+            if value.user != row[1]:
                 misdelivered.add(msg_id)
             else:
                 for_recipient += 1
                 if row[9] is None:
-                    row[9] = op
-                    add_delivery((row, time, value["via"]))
+                    row[9] = time
+                    add_delivery((row, time, value.via))
                 else:
                     duplicated.add(msg_id)
-                    add_extra(op)
+                    add_extra(ops[position])
             continue
         if f == "send":
-            kind = op["type"]
-            value = op["value"]
-            msg_id = value["id"]
+            kind = op.type
+            value = op.value
+            msg_id = value.id
             row = sends.get(msg_id)
             if kind == "invoke":
                 if row is None:
-                    sender, recipient, dc = value["from"], value["to"], value["dc"]
+                    sender, recipient, dc = value.from_, value.to, value.dc
+                    if dc is UNSET:
+                        dc = None
                     sends[msg_id] = [canonical(sender, sender), canonical(recipient, recipient),
-                                     canonical(dc, dc), op["process"], op["time"] + 0, len(sends),
+                                     canonical(dc, dc), op.process, op.time + 0, len(sends),
                                      "pending", None, msg_id, None]
                 else:
                     index.duplicate_send_invocations += 1
@@ -184,36 +204,36 @@ def _walk(index: HistoryIndex, history: list[Op]) -> None:
             if row is not None:
                 if row[6] == "pending":
                     row[6] = _OUTCOMES.get(kind, kind)
-                    row[7] = op["time"] + 0
+                    row[7] = op.time + 0
                     continue
                 if kind == "ok" and row[6] != "ok":  # a retry acknowledged: the id is acked
                     _count_replaced(counts, row)
                     row[6] = "ok"
-                    row[7] = op["time"] + 0
+                    row[7] = op.time + 0
                     continue
-        elif op["process"] == "nemesis":
-            nemesis_ops.append(op)
+        elif op.process == "nemesis":
+            nemesis_ops.append(ops[position])
             continue
-        kind = op["type"]
+        kind = op.type
         if f == "login":
-            value = op["value"]
-            user = value.get("user")
+            value = op.value
+            user = value.user
+            dc = value.dc
             if kind == "invoke":
-                login_dc[user] = value.get("dc")
+                login_dc[user] = None if dc is UNSET else dc
             elif kind == "ok":
-                online[user] = {"dc": value.get("dc", login_dc.get(user)),
-                                "node": value.get("node"), "conn": value.get("conn"),
-                                "time": op["time"]}
-                _mark(marks, user, op["time"], True)
+                online[user] = {"dc": login_dc.get(user) if dc is UNSET else dc,
+                                "node": value.node, "conn": value.conn, "time": op.time}
+                _mark(marks, user, op.time, True)
         elif f == "logout":
-            user = op["value"]["user"]
+            user = op.value.user
             online.pop(user, None)
             if kind == "invoke":
-                _mark(marks, user, op["time"], False)
+                _mark(marks, user, op.time, False)
         key = (f, kind)
         counts[key] = counts.get(key, 0) + 1
     # a history is appended as ops happen, so its last op is (nearly) its latest
-    candidates = [op["time"] for op in (*history[-1:], *nemesis_ops)]
+    candidates = [*(op.time for op in records[-1:]), *(op["time"] for op in nemesis_ops)]
     index.last_time = int(max((t for t in candidates if isinstance(t, (int, float))), default=0))
     index.recipient_receipts = for_recipient
 
@@ -252,7 +272,7 @@ def _classify_receipts(index: HistoryIndex) -> None:
             index.unexpected.add(msg_id)
             index.unexpected_received.add(msg_id)
         elif send[9] is None:
-            send[9] = op
+            send[9] = op["time"]
             index.deliveries.append((send, op["time"], value.get("via")))
         else:
             index.duplicated.add(msg_id)

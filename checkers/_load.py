@@ -5,20 +5,22 @@ A missing file becomes `None` so that the checker needing it answers `"unknown"`
 crashed run may end in a truncated line: unparsable lines are skipped and counted, never fatal.
 
 Parsing is the bulk of checking a large run. JSONL files are read a few MiB of whole lines at a
-time (only the parsed objects are held, not the file's bytes) and decoded by `checkers._json`:
-msgspec, or the stdlib when msgspec cannot be imported, with the same results and skipped-line
-counts either way.
+time and decoded by `checkers._json`: msgspec, or the stdlib when msgspec cannot be imported, with
+the same results and skipped-line counts either way. The history is loaded as an `OpLog`
+(`checkers._ops`): each op's line and its compact `Record`, the op dict decoded only when read.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from . import _json
+from ._ops import OpLog, decode_oplog
 
 Op = dict[str, Any]
 
@@ -30,10 +32,12 @@ TEST_FILE = "test.json"
 
 @dataclass
 class RunData:
-    """Everything the checkers read from one run directory (`None` where a file is missing)."""
+    """Everything the checkers read from one run directory (`None` where a file is missing).
+
+    `load_run` gives `history` as an `OpLog` (a sequence of op dicts, equal to their list)."""
 
     run_dir: Path | None = None
-    history: list[Op] | None = None
+    history: Sequence[Op] | None = None
     events: list[Op] | None = None
     final: dict[str, Any] | None = None
     test: dict[str, Any] | None = None
@@ -85,6 +89,17 @@ def read_jsonl(path: Path) -> tuple[list[Any], int] | None:
         return _decode_stream(handle)
 
 
+def read_history(path: Path) -> tuple[OpLog, int] | None:
+    """Read a history file as an `OpLog` (and the number of lines skipped: unparsable, or not an
+    object), or `None` if it does not exist. Streams like `read_jsonl`."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with handle:
+        return decode_oplog(_json.iter_chunks(handle))
+
+
 def _objects_only(items: list[Any]) -> tuple[list[dict[str, Any]], int]:
     """Drop JSON values that are not objects (a line like `[1]` or `3`); returns (kept, dropped)."""
     if set(map(type, items)) <= {dict}:  # the usual case, checked at C speed
@@ -106,11 +121,9 @@ def load_run(run_dir: str | Path) -> RunData:
     """Load a run directory; files that are absent (or unreadable JSON objects) become `None`."""
     directory = Path(run_dir)
     run = RunData(run_dir=directory)
-    history = read_jsonl(directory / HISTORY_FILE)
+    history = read_history(directory / HISTORY_FILE)
     if history is not None:
-        ops, skipped = history
-        run.history, dropped = _objects_only(ops)
-        run.skipped_lines[HISTORY_FILE] = skipped + dropped
+        run.history, run.skipped_lines[HISTORY_FILE] = history
     events = read_jsonl(directory / EVENTS_FILE)
     if events is not None:
         evs, skipped = events
@@ -138,7 +151,7 @@ def release_run(run: RunData, index: Any = None) -> None:
             elif isinstance(value, (dict, set)):
                 value.clear()
     for items in (run.history, run.events):
-        if items is not None:
+        if isinstance(items, (list, OpLog)):
             items.reverse()
             items.clear()
     run.history = run.events = None

@@ -1,8 +1,9 @@
 """The `imfault` command line (also `python -m harness`): a dispatcher over subcommands.
 
 Each subcommand lives in its own module and is listed in `SUBCOMMANDS` as
-`(name, "module:add_parser_function", "module:handler_function")`; modules are imported lazily,
-only the chosen subcommand's handler runs. `add_parser(subparsers) -> argparse.ArgumentParser`
+`(name, "module:add_parser_function", "module:handler_function")`; modules are imported lazily:
+a command line naming a subcommand builds (imports) only that subcommand's parser, and only the
+chosen subcommand's handler runs. `add_parser(subparsers) -> argparse.ArgumentParser`
 adds the subcommand's parser; `handler(args) -> int` runs it and returns the exit code.
 
 Exit codes (DESIGN §2): 0 valid, 1 invalid, 2 usage error, 3 unknown, 4 setup or infrastructure
@@ -59,13 +60,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every subcommand whose module is importable."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand whose module is importable (with `only`, a
+    subcommand's name: with that one alone, so the other subcommands' modules are not imported)."""
     parser = _Parser(prog="imfault", description="Jepsen-style fault injection for "
                      "decentralized multi-datacenter instant messaging.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
                                        parser_class=_Parser)
     for name, add_ref, handler_ref in SUBCOMMANDS:
+        if only is not None and name != only:
+            continue
         try:
             add_parser = _load(add_ref)
         except (ImportError, AttributeError):
@@ -77,9 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (default: sys.argv[1:]), run the subcommand, return its exit code."""
+    arguments = list(argv) if argv is not None else sys.argv[1:]
     try:
-        parser = build_parser()
-        args = parser.parse_args(list(argv) if argv is not None else None)
+        # `imfault check RUN` need not import `run`'s or `explore`'s modules (asyncio, networkx):
+        # a known subcommand first gets a parser of its own; anything else the full parser
+        names = {name for name, _, _ in SUBCOMMANDS}
+        chosen = arguments[0] if arguments and arguments[0] in names else None
+        parser = build_parser(chosen)
+        args = parser.parse_args(arguments)
         handler_ref = getattr(args, "_handler_ref", None)
         if handler_ref is None:
             parser.print_help(sys.stderr)

@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from ._digest import EventsDigest, HistoryDigest
+from ._digest import EventsDigest, HistoryDigest, received_sends
 from ._svg import bar_chart, esc, histogram_chart, latency_chart, timeline_chart
 
 NS = 1_000_000_000
@@ -32,14 +32,12 @@ def _t_max(history: HistoryDigest, test: dict[str, Any] | None) -> float:
 
 
 def latency_section(history: HistoryDigest, test: dict[str, Any] | None) -> str:
-    received = [facts for facts in history.sends.values() if facts.first_receipt_time is not None]
+    received, total = received_sends(history.sends, MAX_POINTS)
     if not received:
         return '<p class="note">No message was received by its recipient: no latency to draw.</p>'
     note = ""
-    if len(received) > MAX_POINTS:
-        stride = math.ceil(len(received) / MAX_POINTS)
-        note = f" Showing every {stride}th of {len(received)} receipts."
-        received = received[::stride]
+    if total > MAX_POINTS:
+        note = f" Showing every {math.ceil(total / MAX_POINTS)}th of {total} receipts."
     points = [(facts.invoke_time / NS, ((facts.first_receipt_time or 0) - facts.invoke_time) / 1e6,
                facts.first_receipt_via or "") for facts in received]
     bands = [(iv.start / NS, iv.end / NS, iv.kind) for iv in history.intervals]

@@ -15,17 +15,20 @@ the history is walked again only to collect the few trails' ops and the logins a
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_not
 from pathlib import Path
 from typing import Any
 
 from checkers import FaultOps, fault_ops_of
+from checkers._ops import Value
 
 from ._runfiles import JsonlStats, iter_jsonl
 
@@ -92,38 +95,72 @@ class SendFacts:
 
 class IndexedSends(Mapping[str, SendFacts]):
     """Message id (as a string) -> `SendFacts`, over the checkers' `HistoryIndex.sends` (keyed by
-    the raw ids, in invocation order) and the facts built in that order: no second dict of
-    hundreds of thousands of entries."""
+    the raw ids, in invocation order) and each send's first receipt (time and via, by rank): no
+    second dict of hundreds of thousands of entries, and a send's facts are built when read (the
+    report reads a few: the trails' and a sample for the latency chart)."""
 
-    def __init__(self, rows: dict[Any, list[Any]], facts: list[SendFacts]) -> None:
+    def __init__(self, rows: dict[Any, list[Any]], received_at: list[Any],
+                 via_of: list[Any]) -> None:
         self._rows = rows
-        self._facts = facts
-        self._by_str: dict[str, SendFacts] | None = None  # only if some raw id is not a str
+        self._ordered = list(rows.values())  # by rank
+        self._received_at = received_at
+        self._via_of = via_of
+        self._by_str: dict[str, int] | None = None  # str(id) -> rank, if some raw id is not a str
 
-    def _str_keyed(self) -> dict[str, SendFacts] | None:
+    def _str_keyed(self) -> dict[str, int] | None:
         if self._by_str is None and not set(map(type, self._rows)) <= {str}:
-            self._by_str = {str(key): facts for key, facts in zip(self._rows, self._facts)}
+            self._by_str = {str(key): row[5] for key, row in self._rows.items()}
         return self._by_str
+
+    def _facts(self, rank: int) -> SendFacts:
+        sender, recipient, dc, _process, sent, _rank, outcome, _done, _id, _receipt = \
+            self._ordered[rank]
+        return SendFacts(sent if sent.__class__ is int else int(sent),
+                         sender if sender.__class__ is str else str(sender),
+                         recipient if recipient.__class__ is str else str(recipient),
+                         dc if dc.__class__ is str else str(dc),
+                         outcome if outcome.__class__ is str else str(outcome),
+                         self._received_at[rank], self._via_of[rank])
 
     def __getitem__(self, msg_id: str) -> SendFacts:
         row = self._rows.get(msg_id)
         if row is not None and msg_id.__class__ is str:
-            return self._facts[row[5]]
+            return self._facts(row[5])
         by_str = self._str_keyed()
         if by_str is None:
             raise KeyError(msg_id)
-        return by_str[msg_id]
+        return self._facts(by_str[msg_id])
 
     def __iter__(self) -> Iterator[str]:
         by_str = self._str_keyed()
         return iter(by_str if by_str is not None else self._rows)
 
     def __len__(self) -> int:
-        return len(self._facts)
+        return len(self._ordered)
 
     def values(self) -> list[SendFacts]:  # type: ignore[override]
         """The facts in invocation order (a list: iterating it needs no lookups)."""
-        return self._facts
+        return [self._facts(rank) for rank in range(len(self._ordered))]
+
+    def received(self, limit: int) -> tuple[list[SendFacts], int]:
+        """`received_sends` without building the facts of the sends left out."""
+        ranks = list(compress(range(len(self._ordered)),
+                              map(is_not, self._received_at, repeat(None))))
+        return [self._facts(rank) for rank in _sample(ranks, limit)], len(ranks)
+
+
+def received_sends(sends: Mapping[str, SendFacts], limit: int) -> tuple[list[SendFacts], int]:
+    """The sends received by their recipient, in invocation order, thinned to every k-th when
+    there are more than `limit` (k the smallest that leaves at most `limit`), and how many there
+    are in all."""
+    if isinstance(sends, IndexedSends):
+        return sends.received(limit)
+    received = [facts for facts in sends.values() if facts.first_receipt_time is not None]
+    return _sample(received, limit), len(received)
+
+
+def _sample(items: list[Any], limit: int) -> list[Any]:
+    return items[::math.ceil(len(items) / limit)] if len(items) > limit else items
 
 
 @dataclass
@@ -313,7 +350,7 @@ def digest_index(index: Any, trail_ids: set[str],
     numbers agree with `results.json`. Mostly C-level passes over the index's lists: touching each
     receipt op again would cost more (they are scattered over the heap) than the rest together.
     """
-    history: list[dict[str, Any]] = index.history
+    history: Any = index.history  # a sequence of op dicts (an OpLog decodes them when read)
     digest = HistoryDigest(op_count=len(history))
     # row: [from, to, dc, process, invoke_time, rank, outcome, complete_time, id, receipt]
     rows = index.sends
@@ -323,27 +360,19 @@ def digest_index(index: Any, trail_ids: set[str],
         rank = row[5]  # rank in invocation order = position in `rows`
         received_at[rank] = received if received.__class__ is int else int(received)
         via_of[rank] = via if via.__class__ is str else str(via)
-    new_facts = SendFacts
-    facts = [
-        new_facts(sent if sent.__class__ is int else int(sent),
-                  sender if sender.__class__ is str else str(sender),
-                  recipient if recipient.__class__ is str else str(recipient),
-                  dc if dc.__class__ is str else str(dc),
-                  outcome if outcome.__class__ is str else str(outcome),
-                  received, via)
-        for (sender, recipient, dc, _process, sent, _rank, outcome, _done, _id, _receipt),
-        received, via in zip(rows.values(), received_at, via_of)
-    ]
-    digest.sends = IndexedSends(rows, facts)
+    digest.sends = IndexedSends(rows, received_at, via_of)
     tracker = _IntervalTracker(fault_ops)
     digest.nemesis_ops = [_with_int_time(op) for op in index.nemesis_ops]
     for op in digest.nemesis_ops:
         tracker.add(op, op["time"])
+    records = index.records
     try:
+        if index.sanitised or len(records) != len(history):
+            raise TypeError("a malformed op somewhere")
         if trail_ids:  # trails also show the logins and logouts around them
-            digest.end_time = _collect_trail_ops_fast(digest, history, trail_ids)
+            digest.end_time = _collect_trail_ops_fast(digest, history, records, trail_ids)
         else:
-            digest.end_time = _latest_time(max(map(itemgetter("time"), history), default=0))
+            digest.end_time = _latest_time(max(map(attrgetter("time"), records), default=0))
     except (KeyError, TypeError, ValueError, AttributeError):  # a malformed op somewhere
         digest.trail_ops.clear()
         digest.trail_overflow.clear()
@@ -363,27 +392,27 @@ def _latest_time(latest: Any) -> int:
 
 
 def _collect_trail_ops_fast(
-    digest: HistoryDigest, history: list[dict[str, Any]], trail_ids: set[str]
+    digest: HistoryDigest, history: Any, records: list[Any], trail_ids: set[str]
 ) -> int:
-    """`_collect_trail_ops` for well-formed ops (raises on a malformed one); returns the latest
-    op time."""
+    """`_collect_trail_ops` for well-formed ops (raises on a malformed one), reading the index's
+    records and, for the ops kept, their dicts in `history`; returns the latest op time."""
     sessions = digest.session_ops
     latest = 0
-    for op in history:
-        time = op["time"]
+    for position, op in enumerate(records):
+        time = op.time
         if time > latest:  # noqa: PLR1730 (a call to max() per op costs more)
             latest = time
-        f = op["f"]
+        f = op.f
         if f == "recv" or f == "send":
-            msg_id = op["value"]["id"]
+            msg_id = op.value.id
             if msg_id.__class__ is not str:
                 msg_id = str(msg_id)
-            if msg_id in trail_ids and op["process"] != "nemesis":
-                _keep(digest, msg_id, _with_int_time(op))
-        elif (f == "login" or f == "logout") and op["process"] != "nemesis":
-            if op["value"].__class__ is not dict:
+            if msg_id in trail_ids and op.process != "nemesis":
+                _keep(digest, msg_id, _with_int_time(history[position]))
+        elif (f == "login" or f == "logout") and op.process != "nemesis":
+            if op.value.__class__ is not Value:
                 raise TypeError("value is not an object")
-            sessions.append(_with_int_time(op))
+            sessions.append(_with_int_time(history[position]))
     return _latest_time(latest)
 
 
