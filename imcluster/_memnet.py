@@ -244,7 +244,9 @@ class MemCluster:
     def at_ns(self, time_ns: int, action: Callable[[], None]) -> None:
         """Run `action` at virtual time `time_ns` (now, if that has passed)."""
         self._seq += 1
-        heapq.heappush(self._queue, (max(time_ns, self.now_ns), self._seq, action))
+        if time_ns < self.now_ns:  # noqa: PLR1730 - no max() call per event
+            time_ns = self.now_ns
+        heapq.heappush(self._queue, (time_ns, self._seq, action))
 
     def next_time_ns(self) -> int | None:
         """When the next scheduled event is due (None: nothing is scheduled)."""
@@ -329,9 +331,12 @@ class MemCluster:
         return delay
 
     def _wan_arrival_ns(self, src: str, dst: str, frame: Frame) -> int:
-        arrival = max(self.now_ns + _ns(self._link_delay_ms(src, dst, frame)),
-                      self._link_clock.get((src, dst), 0))
-        self._link_clock[(src, dst)] = arrival  # a link is FIFO, like TCP
+        link = (src, dst)
+        arrival = self.now_ns + _ns(self._link_delay_ms(src, dst, frame))
+        last = self._link_clock.get(link, 0)
+        if last > arrival:  # noqa: PLR1730 - a link is FIFO, like TCP (no max() per frame)
+            arrival = last
+        self._link_clock[link] = arrival
         return arrival
 
     def _carry(self, frame: Frame) -> Frame:

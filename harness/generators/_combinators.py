@@ -84,7 +84,8 @@ class Sleep(Generator):
         until = ctx.time + self.dt if self.until is None else self.until
         if ctx.time >= until:
             return None
-        return Pending(until), replace(self, until=until)
+        return Pending(until, time_only=True), (self if until == self.until
+                                                else replace(self, until=until))
 
 
 def sleep(seconds: float) -> Generator:
@@ -181,7 +182,7 @@ class TimeLimit(Generator):
             return None
         value, successor = result
         if isinstance(value, Pending):
-            value = Pending(earliest(value.wake_at, deadline))
+            value = Pending(earliest(value.wake_at, deadline), value.time_only)
             if successor is self.gen and deadline == self.deadline:
                 return value, self  # nothing changed (polls are frequent: no new object)
         return value, TimeLimit(self.dt, successor, deadline)
@@ -204,7 +205,7 @@ class Stagger(Generator):
     def op(self, ctx: Context) -> Result:
         next_time = ctx.time if self.next_time is None else self.next_time
         if ctx.time < next_time:
-            return Pending(next_time), (self if next_time == self.next_time
+            return Pending(next_time, time_only=True), (self if next_time == self.next_time
                                         else replace(self, next_time=next_time))
         result = self.gen.op(ctx)
         if result is None:
@@ -226,6 +227,7 @@ def _soonest(gens: tuple[Generator, ...], ctx: Context,
     updated gens are `gens` itself when none changed (polls are frequent: no new tuple)."""
     updated: list[Generator] | None = None
     wake: int | None = None
+    time_only = True  # every pending one waits for a time only
     any_alive = False
     exhausted: set[int] | None = None
     for i in order:
@@ -245,7 +247,8 @@ def _soonest(gens: tuple[Generator, ...], ctx: Context,
         if isinstance(value, Op):
             return value, _alive(gens, updated, exhausted)
         wake = earliest(wake, value.wake_at)
-    return (Pending(wake) if any_alive else None), _alive(gens, updated, exhausted)
+        time_only = time_only and value.time_only
+    return (Pending(wake, time_only) if any_alive else None), _alive(gens, updated, exhausted)
 
 
 def _alive(gens: tuple[Generator, ...], updated: list[Generator] | None,

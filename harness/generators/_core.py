@@ -25,9 +25,14 @@ SEC = 1_000_000_000
 
 @dataclass(frozen=True)
 class Pending:
-    """No op now; ask again at `wake_at` (ns since start) or when an op completes."""
+    """No op now; ask again at `wake_at` (ns since start) or when an op completes.
+
+    `time_only` (with a `wake_at`): the generator waits for that time only, so asking it again
+    earlier gives the same answer whatever completed or changed meanwhile; an interpreter need
+    not ask it before `wake_at` (the sim driver then lets completions pass without a poll)."""
 
     wake_at: int | None = None
+    time_only: bool = False
 
 
 def earliest(a: int | None, b: int | None) -> int | None:

@@ -23,7 +23,8 @@ class ScheduleGen(Generator):
         due, f, value = self.steps[self.position]
         if ctx.time < start + due or not ctx.free:
             wake = start + due if ctx.time < start + due else None
-            return Pending(wake), replace(self, start=start)
+            return Pending(wake, time_only=wake is not None), (
+                self if start == self.start else replace(self, start=start))
         op = fill_on({"f": f, "value": value}, ctx, min(ctx.free))
         return op, replace(self, position=self.position + 1, start=start)
 

@@ -217,8 +217,9 @@ class ScheduleGenerator(Generator):
         if step is None:
             return None
         due = started_at + int(step.at_s * SEC)
-        if ctx.time < due:
-            return Pending(due), replace(self, started_at=started_at)
+        if ctx.time < due:  # polled often: no new object once started
+            return Pending(due, time_only=True), (self if started_at == self.started_at
+                                                  else replace(self, started_at=started_at))
         thread = NEMESIS_PROCESS if NEMESIS_PROCESS in ctx.free else None
         invocation = fill({"f": step.f, "value": dict(step.value)}, ctx, thread) if thread else None
         if invocation is None:

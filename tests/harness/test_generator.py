@@ -160,3 +160,27 @@ def test_property_never_busy_and_within_limit(seed, dt_ms, limit_s, latency_ms):
             open_ops[op.process] = op
         else:
             assert open_ops.pop(op.process).f == op.f
+
+
+def test_waits_for_a_time_only_are_declared_and_kept_by_the_combinators():
+    """`Pending.time_only`: what waits for a time only says so, routing and time limits keep
+    it, a merge keeps it only if every branch waits for a time only, and a generator waiting
+    for a free thread never claims it."""
+    workers = {"u001": 0, "nemesis": "nemesis"}
+    ctx = Context(0, frozenset(workers), workers)
+    gen = time_limit(10, stagger(1, repeat({"f": "w"}), seed=1))
+    op, gen = gen.op(ctx)
+    assert op.f == "w"
+    wait, gen = gen.op(Context(1, frozenset({"nemesis"}), workers))
+    assert wait.wake_at is not None and wait.time_only
+    assert gen.op(Context(2, frozenset({"u001", "nemesis"}), workers))[1] is gen  # same answer
+    assert on_clients(gen).op(ctx)[0].time_only
+    assert sleep(1).op(ctx)[0] == Pending(SEC, time_only=True)
+    busy = once({"f": "x"})  # waits for a free thread
+    assert not busy.op(Context(0, frozenset(), workers))[0].time_only
+    assert not time_limit(5, busy).op(Context(0, frozenset(), workers))[0].time_only
+    assert any_of(sleep(1), sleep(2)).op(ctx)[0] == Pending(SEC, time_only=True)
+    assert any_of(sleep(1), on_clients(busy)).op(Context(0, frozenset(), workers))[0] == \
+        Pending(SEC, time_only=False)
+    nemesis_wait = from_schedule([{"at_s": 3, "f": "start", "value": None}])
+    assert nemesis_wait.op(ctx)[0] == Pending(3 * SEC, time_only=True)

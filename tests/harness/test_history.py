@@ -83,3 +83,22 @@ def test_a_value_json_cannot_encode_is_refused(tmp_path) -> None:
     with HistoryWriter(tmp_path / "history.jsonl", clock=lambda: 5, start_ns=0) as writer, \
             pytest.raises(TypeError):
         writer.record(1, "invoke", "send", {1, 2})
+
+
+def test_each_line_is_what_json_dumps_writes(tmp_path):
+    """The writer's encoder (the C encoder built once) writes exactly `json.dumps`'s text."""
+    values = [{"user": "u001", "dc": "dc1"}, {"id": "m\u00e9\u2603\"\\\n", "to": None},
+              [1, 2.5, -0.0, 1e300, True, False], {"nested": {"a": [{"b": 1}], "c": ""}},
+              "text", 7, None, {"n": float("inf")}]
+    path = tmp_path / "h.jsonl"
+    writer = HistoryWriter(path, start_ns=0, clock=lambda: 5)
+    for i, value in enumerate(values):
+        writer.record(i, "ok", "x", value, error="boom" if i % 2 else None)
+    writer.close()
+    expected = [json.dumps(op.to_json(), separators=(",", ":"))
+                for op in read_history(path)]
+    assert path.read_text().splitlines() == expected
+    with_keys = HistoryWriter(tmp_path / "k.jsonl", start_ns=0, clock=lambda: 5)
+    with_keys.record(0, "ok", "x", {1: "int key"})
+    with_keys.close()
+    assert '"value":{"1":"int key"}' in (tmp_path / "k.jsonl").read_text()
