@@ -171,6 +171,17 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen[Any]]]:
 def pytest_configure(config: pytest.Config) -> None:
     os.environ[SESSION_ENV] = secrets.token_hex(8)  # fresh, also in a pytest run by a test
     config.addinivalue_line("markers", "xdist_group(name): run on one pytest-xdist worker")
+    _hypothesis_profile()
+
+
+def _hypothesis_profile() -> None:
+    """Property tests judge behaviour, not speed (speed has its benchmarks): no per-example
+    deadline and no "too slow" health check, which fail on a shared or busy machine."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("imfault-tests", deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("imfault-tests")
 
 
 # ------------------------------------------------------------------ parallel runs (pytest-xdist)
