@@ -24,7 +24,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import _auth, _wire
@@ -35,6 +35,7 @@ log = logging.getLogger("imcluster.net")
 HANDSHAKE_TIMEOUT_S = 1.5
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
+BUSY_PEER_GRACE = 3.0  # a link whose peer is heard elsewhere waits this many timeouts (`Link`)
 ADMIN_HELLO = "admin_hello"
 
 
@@ -194,6 +195,15 @@ class SendCounters:
     frames_sent: int = 0
     bytes_sent: int = 0
     frames_dropped: int = 0
+    # frame type -> [frames, bytes] queued for sending (what the WAN carries, by kind)
+    by_kind: dict[str, list[int]] = field(default_factory=dict)
+
+    def count_kind(self, frame: Frame, size: int) -> None:
+        kind = self.by_kind.get(frame.get("type", "?"))
+        if kind is None:
+            kind = self.by_kind[str(frame.get("type", "?"))] = [0, 0]
+        kind[0] += 1
+        kind[1] += size
 
 
 class FrameSender:
@@ -219,6 +229,7 @@ class FrameSender:
             return False
         self._queue.append(data)
         self._queued_bytes += len(data)
+        self.counters.count_kind(frame, len(data))
         self._wakeup.set()
         return True
 
@@ -268,6 +279,11 @@ class Link:
     leave the link looking busy for ever.
     An invalid frame from the other side closes the link too (e.g. a torn line after a blackhole).
     `greeting()` gives frames to pipeline behind the handshake's hello (see `client_handshake`).
+    `heard()` gives when bytes last came from the other side by another way (a hub's peer also
+    connects to it): a peer heard there within `timeout` is alive, most likely busy (a hub
+    applying a backlog after a heal answers late), so its link is given `BUSY_PEER_GRACE` times
+    the timeout (closing it drops what is queued on it and costs a reconnect, more work for the
+    busy peer); not for ever, since a one-way cut also leaves the other way alive.
 
     Reconnecting: a refused or closed attempt backs off exponentially (`_backoff`); an attempt
     that timed out (its handshake vanished in a blackhole) is retried at once, the timeout
@@ -282,7 +298,8 @@ class Link:
                  counters: SendCounters | None = None, timeout: float = 1.5,
                  requests: frozenset[str] = frozenset(),
                  max_frame: int = _wire.MAX_PEER_FRAME,
-                 greeting: Callable[[], list[Frame]] | None = None) -> None:
+                 greeting: Callable[[], list[Frame]] | None = None,
+                 heard: Callable[[], float] | None = None) -> None:
         self.name, self.host, self.port = name, host, port
         self.secret, self.role, self.dc, self.node = secret, role, dc, node
         self.rng = rng
@@ -292,6 +309,7 @@ class Link:
         self.requests = requests
         self.max_frame = max_frame
         self.greeting = greeting
+        self.heard = heard
         self._greeted: list[Frame] = []
         self.sender: FrameSender | None = None
         self.waiting_since: float | None = None
@@ -366,6 +384,8 @@ class Link:
             self.connects += 1
             self.counters.frames_sent += len(self._greeted)
             self.counters.bytes_sent += greeted_bytes
+            for frame in self._greeted:
+                self.counters.count_kind(frame, len(_wire.encode(frame)))
             await self._serve(conn)
             await asyncio.sleep(self._backoff(attempt))
             attempt += 1
@@ -423,7 +443,10 @@ class Link:
             if since is None:
                 continue
             heard = max(since, conn.last_read, outgoing_progress)
-            if now - heard > self.timeout:
+            limit = self.timeout
+            if self.heard is not None and now - self.heard() <= self.timeout:
+                limit = self.timeout * BUSY_PEER_GRACE  # alive elsewhere: busy, or a one-way cut
+            if now - heard > limit:
                 self.hang_closes += 1
                 log.info("link %s: no answer for %.1f s, reconnecting", self.name, self.timeout)
                 return

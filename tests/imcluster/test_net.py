@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -364,6 +365,33 @@ async def test_a_link_is_up_again_at_once_when_a_blackhole_heals() -> None:
         # the greeting went out behind the hello: its answer comes without another request
         await wait_for(lambda: any(f.get("n") == "greeting" for f in recorder.frames), 1.0)
         assert link.counters.frames_sent >= 1
+    finally:
+        await link.stop()
+        await hole.stop()
+
+
+async def test_a_busy_peer_heard_on_its_own_connection_is_not_a_hang() -> None:
+    """A hub applying a backlog after a heal answers our digest late, but its own connection to
+    us (`heard`) still brings bytes: the link waits `BUSY_PEER_GRACE` timeouts, not one (closing
+    it dropped what was queued on it and made the busy peer redo a handshake); heard from
+    nowhere, it is closed after one timeout as before."""
+    hole = await PeerServer(blackhole).start()
+    rec = Recorder()
+    link = rec.link(hole.port, timeout=0.3)
+    link.heard = time.monotonic  # the peer's own connection delivers all the time
+    link.start()
+    try:
+        await wait_for(lambda: link.up)
+        for n in range(7):  # 0.7 s of digests unanswered (timeout 0.3 s, grace 0.9 s)
+            link.send({"type": "digest", "n": n})
+            await asyncio.sleep(0.1)
+        assert link.hang_closes == 0 and rec.downs == 0
+        await wait_for(lambda: link.hang_closes == 1, 1.0)  # not for ever (a one-way cut)
+        await wait_for(lambda: link.up)
+        link.heard = lambda: 0.0  # silent everywhere: a hang after one timeout
+        link.send({"type": "digest"})
+        await asyncio.sleep(0.5)
+        assert link.hang_closes == 2
     finally:
         await link.stop()
         await hole.stop()
