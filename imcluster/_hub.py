@@ -36,6 +36,7 @@ GOSSIP_TIMER = "gossip"
 FLUSH_TIMER = "flush"
 FORWARD_TIMER_PREFIX = "forward:"
 REOFFER_TIMER = "reoffer"
+PUSH_TIMER = "push"
 DEFERRED_FLUSH_MS = 2000.0
 LOCAL_TOMB_SUFFIX = "#local"
 
@@ -106,6 +107,9 @@ class HubCore:
         self.forwards: dict[str, _Forward] = {}  # by id: a hub refuses an id it knows already
         self.routed_online: set[MsgKey] = set()  # online-first: handed over without an entry
         self._deferred: list[Entry] = []
+        self._push_pending: list[Entry] = []  # new local entries waiting for the next push
+        self._push_armed = False
+        self._last_push_ns: int | None = None
         self.hot: dict[tuple[str, int], tuple[Entry, int]] = {}  # rumor modes: dot -> rounds left
         self._round_armed = False  # rumor modes: the gossip timer is set
         # each peer's version vector as its last digest or digest answer said (for compaction)
@@ -233,6 +237,28 @@ class HubCore:
             return
         if not self.config.eager_push or not entries:
             return
+        window_ns = round(self.config.push_window_ms * 1_000_000)
+        last = self._last_push_ns
+        if not self._push_pending and (last is None or self._now_ns - last >= window_ns):
+            self._send_push(entries, out)  # idle: at once
+            return
+        # a push left less than `push_window_ms` ago: this one waits for the window's end and
+        # goes with everything else new by then, in one frame (one commit at each peer)
+        self._push_pending.extend(entries)
+        if len(self._push_pending) >= self.config.max_batch_entries:
+            self._flush_push(out)
+        elif not self._push_armed:
+            self._push_armed = True
+            wait_ns = (last if last is not None else self._now_ns) + window_ns - self._now_ns
+            out.append(SetTimer(PUSH_TIMER, max(0, wait_ns) / 1_000_000))
+
+    def _flush_push(self, out: list[Effect]) -> None:
+        batch, self._push_pending = self._push_pending, []
+        if batch:
+            self._send_push(batch, out)
+
+    def _send_push(self, entries: list[Entry], out: list[Effect]) -> None:
+        self._last_push_ns = self._now_ns
         frame = {"type": "push", "entries": self._wire(entries)}
         seq = max(e.seq for e in entries)  # own entries, all of one origin
         for peer in self.config.peers:
@@ -727,6 +753,9 @@ class HubCore:
                 self.counters["digests_sent"] += 1
                 self._send_peer(peer, {"type": "digest", "vv": self.state.version_vector()}, out)
                 out.append(SetTimer(GOSSIP_TIMER, self.config.gossip_interval_ms))
+        elif name == PUSH_TIMER:
+            self._push_armed = False
+            self._flush_push(out)
         elif name == FLUSH_TIMER:
             batch, self._deferred = tuple(self._deferred), []
             if batch:

@@ -49,6 +49,7 @@ from ._store import HubStore
 log = logging.getLogger("imcluster.hub")
 
 PEER_REQUESTS = frozenset({"digest", "forward"})
+HELD_WHILE_DOWN = frozenset({"push"})  # sent once a link to the peer is up (`Link(hold=...)`)
 
 
 class HubNode(ClockedNode):
@@ -96,7 +97,7 @@ class HubNode(ClockedNode):
                         on_up=lambda: None, on_frame=self._peer_frame_handler(peer),
                         on_down=lambda: None, counters=self.wan, timeout=self.peer_timeout,
                         requests=PEER_REQUESTS, greeting=self._greeting_for(peer),
-                        heard=self._heard_from(peer))
+                        heard=self._heard_from(peer), hold=HELD_WHILE_DOWN)
             self.links[peer] = link
             link.start()
         self._run(self.core.start(self.now_ns()))

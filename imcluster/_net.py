@@ -35,6 +35,7 @@ log = logging.getLogger("imcluster.net")
 HANDSHAKE_TIMEOUT_S = 1.5
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
+HOLD_FRAMES = 256  # frames of the `hold` types a down link keeps for its next connection
 BUSY_PEER_GRACE = 3.0  # a link whose peer is heard elsewhere waits this many timeouts (`Link`)
 ADMIN_HELLO = "admin_hello"
 
@@ -279,6 +280,10 @@ class Link:
     leave the link looking busy for ever.
     An invalid frame from the other side closes the link too (e.g. a torn line after a blackhole).
     `greeting()` gives frames to pipeline behind the handshake's hello (see `client_handshake`).
+    Frames of the types in `hold` sent while the link is down are kept (the last `HOLD_FRAMES`)
+    and written right behind the next hello, after the greeting: a hub's eager pushes of the
+    login burst at start-up, while its links still connect, arrive with the handshake instead of
+    an anti-entropy round trip after it (updates are idempotent: a copy costs a skip).
     `heard()` gives when bytes last came from the other side by another way (a hub's peer also
     connects to it): a peer heard there within `timeout` is alive, most likely busy (a hub
     applying a backlog after a heal answers late), so its link is given `BUSY_PEER_GRACE` times
@@ -299,7 +304,8 @@ class Link:
                  requests: frozenset[str] = frozenset(),
                  max_frame: int = _wire.MAX_PEER_FRAME,
                  greeting: Callable[[], list[Frame]] | None = None,
-                 heard: Callable[[], float] | None = None) -> None:
+                 heard: Callable[[], float] | None = None,
+                 hold: frozenset[str] = frozenset()) -> None:
         self.name, self.host, self.port = name, host, port
         self.secret, self.role, self.dc, self.node = secret, role, dc, node
         self.rng = rng
@@ -310,6 +316,8 @@ class Link:
         self.max_frame = max_frame
         self.greeting = greeting
         self.heard = heard
+        self.hold = hold
+        self._held: deque[Frame] = deque(maxlen=HOLD_FRAMES)
         self._greeted: list[Frame] = []
         self.sender: FrameSender | None = None
         self.waiting_since: float | None = None
@@ -342,8 +350,15 @@ class Link:
             task.result()
 
     def send(self, frame: Frame) -> bool:
-        """Queue `frame`; False (dropped) if the link is down or its queue is full."""
+        """Queue `frame`; False (dropped) if the link is down or its queue is full. A frame of a
+        type in `hold` is kept while the link is down (the last `HOLD_FRAMES`) and written behind
+        the next handshake's hello."""
         if not self.up:
+            if frame.get("type") in self.hold:
+                if len(self._held) == self._held.maxlen:
+                    self.counters.frames_dropped += 1  # the oldest held frame
+                self._held.append(frame)
+                return True
             self.counters.frames_dropped += 1
             return False
         assert self.sender is not None
@@ -365,7 +380,7 @@ class Link:
                 conn = await open_framed(self.host, self.port, self.max_frame, self.timeout)
                 greeted_bytes = await client_handshake(
                     conn, self.secret, self.role, self.dc, self.node, self.timeout,
-                    then=self._greet if self.greeting is not None else None)
+                    then=self._greet if self.greeting is not None or self._held else None)
             except (TimeoutError, OSError, HandshakeRefused, ConnectionError) as exc:
                 log.debug("link %s: connect failed: %r", self.name, exc)
                 self.connect_failures += 1
@@ -382,6 +397,7 @@ class Link:
                 return
             attempt = 0
             self.connects += 1
+            self._held.clear()  # written behind the hello (kept if the handshake failed)
             self.counters.frames_sent += len(self._greeted)
             self.counters.bytes_sent += greeted_bytes
             for frame in self._greeted:
@@ -391,8 +407,7 @@ class Link:
             attempt += 1
 
     def _greet(self) -> list[Frame]:
-        assert self.greeting is not None
-        self._greeted = self.greeting()
+        self._greeted = [*(self.greeting() if self.greeting is not None else ()), *self._held]
         return self._greeted
 
     async def _serve(self, conn: FramedConnection) -> None:
