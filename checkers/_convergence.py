@@ -79,7 +79,7 @@ def _wan_by_kind(final: dict[str, Any] | None, dots: int) -> dict[str, dict[str,
         for name, value in (counters.items() if isinstance(counters, dict) else ()):
             for prefix, field in (("wan_frames_", "frames"), ("wan_bytes_", "bytes")):
                 kind = name[len(prefix):]
-                if (name.startswith(prefix) and kind != "sent"
+                if (name.startswith(prefix) and kind not in ("sent", "dropped")
                         and isinstance(value, (int, float)) and not isinstance(value, bool)):
                     per_kind = totals.setdefault(kind, {})
                     per_kind[field] = per_kind.get(field, 0) + value

@@ -27,8 +27,9 @@ class InFlight:
     def __init__(self, resend_after_ms: float) -> None:
         self.resend_after_ns = round(resend_after_ms * 1_000_000)
         self._sent: dict[str, dict[str, deque[tuple[int, int]]]] = {}
-        # per peer, per origin: (the seq its version vector last showed, when that first showed)
-        self._progress: dict[str, dict[str, tuple[int, int]]] = {}
+        # per peer, per origin: (the seq its version vector last showed, the latest time it is
+        # known to have advanced by: the observation before the one that showed it, when seen)
+        self._progress: dict[str, dict[str, tuple[int, int, int]]] = {}
 
     def record(self, peer: str, entries: Iterable[Entry], now_ns: int) -> None:
         """`entries` were just sent to `peer`."""
@@ -77,9 +78,14 @@ class InFlight:
                 continue
             seen = progress.get(origin)
             if seen is None:
-                seen = progress[origin] = (held, batches[0][1])  # no progress seen yet
+                seen = (held, batches[0][1], now_ns)  # no progress seen yet
             elif held > seen[0]:
-                seen = progress[origin] = (held, now_ns)
+                # it advanced since the last look, maybe long ago (before a partition): count
+                # it from that look, not from now
+                seen = (held, seen[2], now_ns)
+            else:
+                seen = (seen[0], seen[1], now_ns)
+            progress[origin] = seen
             if now_ns - max(batches[0][1], seen[1]) >= self.resend_after_ns:
                 batches.clear()  # overdue: the answer resends from `vv` (and records it anew)
                 continue

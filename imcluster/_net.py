@@ -280,10 +280,12 @@ class Link:
     leave the link looking busy for ever.
     An invalid frame from the other side closes the link too (e.g. a torn line after a blackhole).
     `greeting()` gives frames to pipeline behind the handshake's hello (see `client_handshake`).
-    Frames of the types in `hold` sent while the link is down are kept (the last `HOLD_FRAMES`)
-    and written right behind the next hello, after the greeting: a hub's eager pushes of the
-    login burst at start-up, while its links still connect, arrive with the handshake instead of
-    an anti-entropy round trip after it (updates are idempotent: a copy costs a skip).
+    Frames of the types in `hold` sent before the link was first up are kept (the last
+    `HOLD_FRAMES`) and written right behind the first hello, after the greeting: a hub's eager
+    pushes of the login burst at start-up, while its links still connect, arrive with the
+    handshake instead of an anti-entropy round trip after it. Only before the first connection:
+    held through a partition, up to 256 small pushes per peer reached a healed DC ahead of the
+    repair batches, each a durable commit there, and slowed its repair several-fold.
     `heard()` gives when bytes last came from the other side by another way (a hub's peer also
     connects to it): a peer heard there within `timeout` is alive, most likely busy (a hub
     applying a backlog after a heal answers late), so its link is given `BUSY_PEER_GRACE` times
@@ -351,10 +353,10 @@ class Link:
 
     def send(self, frame: Frame) -> bool:
         """Queue `frame`; False (dropped) if the link is down or its queue is full. A frame of a
-        type in `hold` is kept while the link is down (the last `HOLD_FRAMES`) and written behind
-        the next handshake's hello."""
+        type in `hold` is kept while the link has not been up yet (the last `HOLD_FRAMES`) and
+        written behind the first handshake's hello."""
         if not self.up:
-            if frame.get("type") in self.hold:
+            if frame.get("type") in self.hold and self.connects == 0:
                 if len(self._held) == self._held.maxlen:
                     self.counters.frames_dropped += 1  # the oldest held frame
                 self._held.append(frame)

@@ -113,7 +113,8 @@ def test_wan_messages_per_update_from_final_counters() -> None:
 
 def test_wan_frames_and_bytes_per_update_by_kind() -> None:
     events = spread("dc1", 1, 0, {"dc2": 1, "dc3": 1}) + spread("dc2", 1, 0, {"dc1": 1, "dc3": 1})
-    counters = {"wan_frames_sent": 3, "wan_bytes_sent": 300, "wan_frames_push": 2,
+    counters = {"wan_frames_sent": 3, "wan_bytes_sent": 300, "wan_frames_dropped": 7,
+                "wan_frames_push": 2,
                 "wan_bytes_push": 200, "wan_frames_digest": 1, "wan_bytes_digest": 100}
     final = {"hubs": {dc: {"counters": counters} for dc in DCS}}
     assert check_convergence([], events, OPTIONS, final)["wan_per_update_by_kind"] == {
