@@ -68,6 +68,25 @@ def _wan_frames(final: dict[str, Any] | None) -> int | None:
     return int(total) if found else None
 
 
+def _wan_by_kind(final: dict[str, Any] | None, dots: int) -> dict[str, dict[str, float]]:
+    """Per update, the WAN frames (and bytes, where the hubs count them) of each frame type, from
+    the hubs' `wan_frames_<type>` / `wan_bytes_<type>` counters (empty without them)."""
+    if not final or not isinstance(final.get("hubs"), dict) or not dots:
+        return {}
+    totals: dict[str, dict[str, float]] = {}
+    for hub in final["hubs"].values():
+        counters = hub.get("counters") if isinstance(hub, dict) else None
+        for name, value in (counters.items() if isinstance(counters, dict) else ()):
+            for prefix, field in (("wan_frames_", "frames"), ("wan_bytes_", "bytes")):
+                kind = name[len(prefix):]
+                if (name.startswith(prefix) and kind not in ("sent", "dropped")
+                        and isinstance(value, (int, float)) and not isinstance(value, bool)):
+                    per_kind = totals.setdefault(kind, {})
+                    per_kind[field] = per_kind.get(field, 0) + value
+    return {kind: {field: round(value / dots, 3) for field, value in sorted(fields.items())}
+            for kind, fields in sorted(totals.items())}
+
+
 def check_convergence(
     history: list[Op] | HistoryIndex | None,
     events: list[Op] | None = None,
@@ -155,6 +174,7 @@ def check_convergence(
         "heals": heals,
         "wan_frames_sent": frames,
         "wan_messages_per_update": round(frames / dots, 3) if frames is not None and dots else None,
+        "wan_per_update_by_kind": _wan_by_kind(final, dots),
         **final_fields,
     }
 

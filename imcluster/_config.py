@@ -45,6 +45,9 @@ class HubConfig:
     forward_timeout_ms: float = 2000
     max_batch_entries: int = 256
     max_batch_bytes: int = 256 * 1024
+    # new local entries within this long of the last push wait for the window's end and go in
+    # one push frame (a burst of updates: one frame and one commit at each peer); 0: each alone
+    push_window_ms: float = 20
     max_answer_batches: int = 32  # batches one digest answer may carry (a lagging peer's repair)
     # anti-entropy does not resend entries sent to a peer less than this long ago (`_inflight`)
     resend_after_ms: float = 1000
@@ -78,8 +81,8 @@ class HubConfig:
             raise ValueError("gossip_fanout must be an integer >= 1")
         if self.max_batch_entries < 1 or self.max_batch_bytes < 1 or self.max_answer_batches < 1:
             raise ValueError("batch bounds must be positive")
-        if self.resend_after_ms < 0:
-            raise ValueError("resend_after_ms must be >= 0")
+        if self.resend_after_ms < 0 or self.push_window_ms < 0:
+            raise ValueError("resend_after_ms and push_window_ms must be >= 0")
         if self.reoffer_after_ms <= 0 or self.reoffer_interval_ms <= 0 or self.max_offers < 1:
             raise ValueError("reoffer_after_ms, reoffer_interval_ms and max_offers must be positive")
 

@@ -36,6 +36,7 @@ GOSSIP_TIMER = "gossip"
 FLUSH_TIMER = "flush"
 FORWARD_TIMER_PREFIX = "forward:"
 REOFFER_TIMER = "reoffer"
+PUSH_TIMER = "push"
 DEFERRED_FLUSH_MS = 2000.0
 LOCAL_TOMB_SUFFIX = "#local"
 
@@ -95,6 +96,7 @@ class HubCore:
         self.state = ReplicaState()
         self.local_tombs: set[MsgKey] = set()
         self.counters: dict[str, int] = {name: 0 for name in COUNTER_NAMES}
+        self.wan_by_kind: dict[str, list[int]] = {}  # frame type -> [frames, bytes] sent
         # user -> {(access node, conn)} for sessions on this DC's access nodes
         self.sessions: dict[str, set[tuple[str, str]]] = {}
         # offers made to local sessions, by message key (to check acks and re-offer)
@@ -105,6 +107,9 @@ class HubCore:
         self.forwards: dict[str, _Forward] = {}  # by id: a hub refuses an id it knows already
         self.routed_online: set[MsgKey] = set()  # online-first: handed over without an entry
         self._deferred: list[Entry] = []
+        self._push_pending: list[Entry] = []  # new local entries waiting for the next push
+        self._push_armed = False
+        self._last_push_ns: int | None = None
         self.hot: dict[tuple[str, int], tuple[Entry, int]] = {}  # rumor modes: dot -> rounds left
         self._round_armed = False  # rumor modes: the gossip timer is set
         # each peer's version vector as its last digest or digest answer said (for compaction)
@@ -141,7 +146,8 @@ class HubCore:
                 "vv": self.version_vector(), "coords": self.coordinate_table(),
                 "pending": self.pending_count(), "offers": len(self.offers),
                 "entries_held": len(self.state),
-                "counters": dict(self.counters)}
+                "counters": {**self.counters, **kind_counters(self.wan_by_kind,
+                                                              self.config.count_wan_bytes)}}
 
     def is_tombed(self, key: MsgKey) -> bool:
         return (key in self.state.tombs or key in self.local_tombs
@@ -176,8 +182,9 @@ class HubCore:
         if self.config.rumor or not self.config.anti_entropy or peer not in self.config.peers:
             return []
         self.counters["digests_sent"] += 1
-        self.counters["wan_frames_sent"] += 1
-        return [{"type": "digest", "vv": self.state.version_vector()}]
+        frame = {"type": "digest", "vv": self.state.version_vector()}
+        self._count_wan(frame)
+        return [frame]
 
     def handle(self, event: object, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
@@ -230,6 +237,28 @@ class HubCore:
             return
         if not self.config.eager_push or not entries:
             return
+        window_ns = round(self.config.push_window_ms * 1_000_000)
+        last = self._last_push_ns
+        if not self._push_pending and (last is None or self._now_ns - last >= window_ns):
+            self._send_push(entries, out)  # idle: at once
+            return
+        # a push left less than `push_window_ms` ago: this one waits for the window's end and
+        # goes with everything else new by then, in one frame (one commit at each peer)
+        self._push_pending.extend(entries)
+        if len(self._push_pending) >= self.config.max_batch_entries:
+            self._flush_push(out)
+        elif not self._push_armed:
+            self._push_armed = True
+            wait_ns = (last if last is not None else self._now_ns) + window_ns - self._now_ns
+            out.append(SetTimer(PUSH_TIMER, max(0, wait_ns) / 1_000_000))
+
+    def _flush_push(self, out: list[Effect]) -> None:
+        batch, self._push_pending = self._push_pending, []
+        if batch:
+            self._send_push(batch, out)
+
+    def _send_push(self, entries: list[Entry], out: list[Effect]) -> None:
+        self._last_push_ns = self._now_ns
         frame = {"type": "push", "entries": self._wire(entries)}
         seq = max(e.seq for e in entries)  # own entries, all of one origin
         for peer in self.config.peers:
@@ -244,10 +273,19 @@ class HubCore:
         return [e.to_json() for e in entries]
 
     def _send_peer(self, peer: str, frame: Frame, out: list[Effect], reply: bool = False) -> None:
-        self.counters["wan_frames_sent"] += 1
-        if self.config.count_wan_bytes:
-            self.counters["wan_bytes_sent"] += len(encode(frame))
+        self._count_wan(frame)
         out.append(SendPeer(peer, frame, reply))
+
+    def _count_wan(self, frame: Frame) -> None:
+        """Count a frame sent to a peer, in all and by kind (bytes only if `count_wan_bytes`)."""
+        size = len(encode(frame)) if self.config.count_wan_bytes else 0
+        self.counters["wan_frames_sent"] += 1
+        self.counters["wan_bytes_sent"] += size
+        kind = self.wan_by_kind.get(frame["type"])
+        if kind is None:
+            kind = self.wan_by_kind[frame["type"]] = [0, 0]
+        kind[0] += 1
+        kind[1] += size
 
     def _apply_remote(self, raw_entries: object, now_ns: int, out: list[Effect],
                       skips: object = None) -> None:
@@ -283,7 +321,14 @@ class HubCore:
 
     def _apply_entries(self, raw_entries: list[Any], now_ns: int, out: list[Effect]) -> None:
         new: list[Entry] = []
+        holds = self.state.holds
         for raw in raw_entries:
+            if type(raw) is dict:
+                # a dot held already is skipped before it is validated: after a heal every peer
+                # answers a DC's digest with the same backlog, and all but one copy are known
+                origin, seq = raw.get("origin"), raw.get("seq")
+                if type(origin) is str and type(seq) is int and seq > 0 and holds(origin, seq):
+                    continue
             if type(raw) is Entry and self.config.in_process_entries:
                 entry = raw  # built and checked by a core in this process
             else:
@@ -708,6 +753,9 @@ class HubCore:
                 self.counters["digests_sent"] += 1
                 self._send_peer(peer, {"type": "digest", "vv": self.state.version_vector()}, out)
                 out.append(SetTimer(GOSSIP_TIMER, self.config.gossip_interval_ms))
+        elif name == PUSH_TIMER:
+            self._push_armed = False
+            self._flush_push(out)
         elif name == FLUSH_TIMER:
             batch, self._deferred = tuple(self._deferred), []
             if batch:
@@ -780,9 +828,19 @@ class HubCore:
         self._apply_remote(entries, now_ns, out)
 
 
+def kind_counters(by_kind: Mapping[str, list[int]], with_bytes: bool = True) -> dict[str, int]:
+    """`wan_frames_<type>` (and `wan_bytes_<type>`) counters from {type: [frames, bytes]}."""
+    out: dict[str, int] = {}
+    for kind, (frames, size) in sorted(by_kind.items()):
+        out[f"wan_frames_{kind}"] = frames
+        if with_bytes:
+            out[f"wan_bytes_{kind}"] = size
+    return out
+
+
 def _skip_field(skips: list[Skip]) -> dict[str, Any]:
     """The `skip` field of an `entries` frame: `[[origin, lo, hi], ...]`, left out when empty."""
     return {"skip": [list(skip) for skip in skips]} if skips else {}
 
 
-__all__ = ["COUNTER_NAMES", "HubCore"]
+__all__ = ["COUNTER_NAMES", "HubCore", "kind_counters"]

@@ -15,6 +15,7 @@ import logging
 import os
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from . import _wire
@@ -33,7 +34,7 @@ from ._events import (
     SendPeer,
     SetTimer,
 )
-from ._hub import HubCore
+from ._hub import HubCore, kind_counters
 from ._net import (
     FramedConnection,
     FrameError,
@@ -48,6 +49,7 @@ from ._store import HubStore
 log = logging.getLogger("imcluster.hub")
 
 PEER_REQUESTS = frozenset({"digest", "forward"})
+HELD_WHILE_DOWN = frozenset({"push"})  # sent once a link to the peer is up (`Link(hold=...)`)
 
 
 class HubNode(ClockedNode):
@@ -56,7 +58,9 @@ class HubNode(ClockedNode):
     def __init__(self, config: HubConfig, *, listen: tuple[str, int],
                  peers: dict[str, tuple[str, int]], db: str, secret: bytes,
                  event_log: str | None = None, seed: int = 0, peer_timeout: float = 1.5) -> None:
-        self.config = config
+        # the driver counts what it writes to peers (`SendCounters`, by kind too): the core
+        # need not encode every frame once more just to count its bytes
+        self.config = config = replace(config, count_wan_bytes=False)
         self.node_name = config.node
         self.listen = listen
         self.peer_addrs = peers
@@ -92,7 +96,8 @@ class HubNode(ClockedNode):
                         dc=self.config.dc, node=self.config.node, rng=self.net_rng,
                         on_up=lambda: None, on_frame=self._peer_frame_handler(peer),
                         on_down=lambda: None, counters=self.wan, timeout=self.peer_timeout,
-                        requests=PEER_REQUESTS, greeting=self._greeting_for(peer))
+                        requests=PEER_REQUESTS, greeting=self._greeting_for(peer),
+                        heard=self._heard_from(peer), hold=HELD_WHILE_DOWN)
             self.links[peer] = link
             link.start()
         self._run(self.core.start(self.now_ns()))
@@ -120,11 +125,23 @@ class HubNode(ClockedNode):
             return self.core.greeting(peer) if self.core is not None else []
         return greeting
 
+    def _heard_from(self, peer: str) -> Callable[[], float]:
+        """When bytes last came from `peer` on its own connection to us (0.0: none open)."""
+        def heard() -> float:
+            sender = self.incoming.get(peer)
+            return sender.conn.last_read if sender is not None else 0.0
+        return heard
+
     def _peer_frame_handler(self, peer: str) -> Callable[[dict[str, Any]], None]:
         return lambda frame: self.dispatch(PeerFrame(peer, frame))
 
+    def _run(self, effects: list[Effect]) -> None:
+        super()._run(effects)
+        self.events.flush()  # the event's log lines in one write (`EventLog`)
+
     def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, Persist):
+            self.events.flush()  # no committed entry without its log line
             try:
                 self.store.persist(effect.entries)
             except Exception:
@@ -235,7 +252,8 @@ class HubNode(ClockedNode):
                                             for link in self.links.values()),
                         peer_hang_closes=sum(link.hang_closes for link in self.links.values()),
                         peer_connect_failures=sum(link.connect_failures
-                                                  for link in self.links.values()))
+                                                  for link in self.links.values()),
+                        **kind_counters(self.wan.by_kind))
         return counters
 
     def admin_status(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import _auth, _wire
@@ -35,6 +35,8 @@ log = logging.getLogger("imcluster.net")
 HANDSHAKE_TIMEOUT_S = 1.5
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
+HOLD_FRAMES = 256  # frames of the `hold` types a down link keeps for its next connection
+BUSY_PEER_GRACE = 3.0  # a link whose peer is heard elsewhere waits this many timeouts (`Link`)
 ADMIN_HELLO = "admin_hello"
 
 
@@ -194,6 +196,15 @@ class SendCounters:
     frames_sent: int = 0
     bytes_sent: int = 0
     frames_dropped: int = 0
+    # frame type -> [frames, bytes] queued for sending (what the WAN carries, by kind)
+    by_kind: dict[str, list[int]] = field(default_factory=dict)
+
+    def count_kind(self, frame: Frame, size: int) -> None:
+        kind = self.by_kind.get(frame.get("type", "?"))
+        if kind is None:
+            kind = self.by_kind[str(frame.get("type", "?"))] = [0, 0]
+        kind[0] += 1
+        kind[1] += size
 
 
 class FrameSender:
@@ -219,6 +230,7 @@ class FrameSender:
             return False
         self._queue.append(data)
         self._queued_bytes += len(data)
+        self.counters.count_kind(frame, len(data))
         self._wakeup.set()
         return True
 
@@ -268,6 +280,17 @@ class Link:
     leave the link looking busy for ever.
     An invalid frame from the other side closes the link too (e.g. a torn line after a blackhole).
     `greeting()` gives frames to pipeline behind the handshake's hello (see `client_handshake`).
+    Frames of the types in `hold` sent before the link was first up are kept (the last
+    `HOLD_FRAMES`) and written right behind the first hello, after the greeting: a hub's eager
+    pushes of the login burst at start-up, while its links still connect, arrive with the
+    handshake instead of an anti-entropy round trip after it. Only before the first connection:
+    held through a partition, up to 256 small pushes per peer reached a healed DC ahead of the
+    repair batches, each a durable commit there, and slowed its repair several-fold.
+    `heard()` gives when bytes last came from the other side by another way (a hub's peer also
+    connects to it): a peer heard there within `timeout` is alive, most likely busy (a hub
+    applying a backlog after a heal answers late), so its link is given `BUSY_PEER_GRACE` times
+    the timeout (closing it drops what is queued on it and costs a reconnect, more work for the
+    busy peer); not for ever, since a one-way cut also leaves the other way alive.
 
     Reconnecting: a refused or closed attempt backs off exponentially (`_backoff`); an attempt
     that timed out (its handshake vanished in a blackhole) is retried at once, the timeout
@@ -282,7 +305,9 @@ class Link:
                  counters: SendCounters | None = None, timeout: float = 1.5,
                  requests: frozenset[str] = frozenset(),
                  max_frame: int = _wire.MAX_PEER_FRAME,
-                 greeting: Callable[[], list[Frame]] | None = None) -> None:
+                 greeting: Callable[[], list[Frame]] | None = None,
+                 heard: Callable[[], float] | None = None,
+                 hold: frozenset[str] = frozenset()) -> None:
         self.name, self.host, self.port = name, host, port
         self.secret, self.role, self.dc, self.node = secret, role, dc, node
         self.rng = rng
@@ -292,6 +317,9 @@ class Link:
         self.requests = requests
         self.max_frame = max_frame
         self.greeting = greeting
+        self.heard = heard
+        self.hold = hold
+        self._held: deque[Frame] = deque(maxlen=HOLD_FRAMES)
         self._greeted: list[Frame] = []
         self.sender: FrameSender | None = None
         self.waiting_since: float | None = None
@@ -324,8 +352,15 @@ class Link:
             task.result()
 
     def send(self, frame: Frame) -> bool:
-        """Queue `frame`; False (dropped) if the link is down or its queue is full."""
+        """Queue `frame`; False (dropped) if the link is down or its queue is full. A frame of a
+        type in `hold` is kept while the link has not been up yet (the last `HOLD_FRAMES`) and
+        written behind the first handshake's hello."""
         if not self.up:
+            if frame.get("type") in self.hold and self.connects == 0:
+                if len(self._held) == self._held.maxlen:
+                    self.counters.frames_dropped += 1  # the oldest held frame
+                self._held.append(frame)
+                return True
             self.counters.frames_dropped += 1
             return False
         assert self.sender is not None
@@ -347,7 +382,7 @@ class Link:
                 conn = await open_framed(self.host, self.port, self.max_frame, self.timeout)
                 greeted_bytes = await client_handshake(
                     conn, self.secret, self.role, self.dc, self.node, self.timeout,
-                    then=self._greet if self.greeting is not None else None)
+                    then=self._greet if self.greeting is not None or self._held else None)
             except (TimeoutError, OSError, HandshakeRefused, ConnectionError) as exc:
                 log.debug("link %s: connect failed: %r", self.name, exc)
                 self.connect_failures += 1
@@ -364,15 +399,17 @@ class Link:
                 return
             attempt = 0
             self.connects += 1
+            self._held.clear()  # written behind the hello (kept if the handshake failed)
             self.counters.frames_sent += len(self._greeted)
             self.counters.bytes_sent += greeted_bytes
+            for frame in self._greeted:
+                self.counters.count_kind(frame, len(_wire.encode(frame)))
             await self._serve(conn)
             await asyncio.sleep(self._backoff(attempt))
             attempt += 1
 
     def _greet(self) -> list[Frame]:
-        assert self.greeting is not None
-        self._greeted = self.greeting()
+        self._greeted = [*(self.greeting() if self.greeting is not None else ()), *self._held]
         return self._greeted
 
     async def _serve(self, conn: FramedConnection) -> None:
@@ -423,7 +460,10 @@ class Link:
             if since is None:
                 continue
             heard = max(since, conn.last_read, outgoing_progress)
-            if now - heard > self.timeout:
+            limit = self.timeout
+            if self.heard is not None and now - self.heard() <= self.timeout:
+                limit = self.timeout * BUSY_PEER_GRACE  # alive elsewhere: busy, or a one-way cut
+            if now - heard > limit:
                 self.hang_closes += 1
                 log.info("link %s: no answer for %.1f s, reconnecting", self.name, self.timeout)
                 return

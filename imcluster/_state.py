@@ -153,6 +153,10 @@ class ReplicaState:
             return False
         return dot[1] in self._by_origin.get(dot[0], {})
 
+    def holds(self, origin: str, seq: int) -> bool:
+        """True if dot `(origin, seq)` is known here: held, or counted (compacted, skipped)."""
+        return seq <= self._vv.get(origin, 0) or seq in self._by_origin.get(origin, ())
+
     def apply(self, entry: Entry) -> bool:
         """Add an entry; True if it was new (a known dot is ignored, compacted ones included)."""
         by_seq = self._by_origin.setdefault(entry.origin, {})

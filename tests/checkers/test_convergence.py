@@ -111,6 +111,17 @@ def test_wan_messages_per_update_from_final_counters() -> None:
     assert check_convergence([], events, OPTIONS)["wan_messages_per_update"] is None
 
 
+def test_wan_frames_and_bytes_per_update_by_kind() -> None:
+    events = spread("dc1", 1, 0, {"dc2": 1, "dc3": 1}) + spread("dc2", 1, 0, {"dc1": 1, "dc3": 1})
+    counters = {"wan_frames_sent": 3, "wan_bytes_sent": 300, "wan_frames_dropped": 7,
+                "wan_frames_push": 2,
+                "wan_bytes_push": 200, "wan_frames_digest": 1, "wan_bytes_digest": 100}
+    final = {"hubs": {dc: {"counters": counters} for dc in DCS}}
+    assert check_convergence([], events, OPTIONS, final)["wan_per_update_by_kind"] == {
+        "digest": {"bytes": 150.0, "frames": 1.5}, "push": {"bytes": 300.0, "frames": 3.0}}
+    assert check_convergence([], events, OPTIONS)["wan_per_update_by_kind"] == {}
+
+
 def test_theory_for_five_dcs_matches_design() -> None:
     assert theory_rounds(5) == 3.931
     names = [f"dc{i}" for i in range(1, 6)]

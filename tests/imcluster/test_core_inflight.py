@@ -132,3 +132,54 @@ def test_a_new_connection_to_a_peer_forgets_what_was_on_its_way() -> None:
     assert answer(core, "dc3", {}, 320 * MS) == []  # still on its way to the other peer
     core.greeting("dc3")  # our own link to dc3 (re)opened
     assert [e["seq"] for e in answer(core, "dc3", {}, 330 * MS)] == [1, 2, 3]
+
+
+def test_a_peer_working_through_a_backlog_is_not_sent_it_again() -> None:
+    """After a long partition a slow hub takes seconds to apply what it lacks; while its
+    version vector keeps advancing, the rest of what it was sent is on its way (resending it
+    every `resend_after_ms` buried a starved hub under copies); once it stops advancing for
+    `resend_after_ms`, the rest is sent again."""
+    core = hub()
+    core._now_ns = 0
+    for n in range(1, 601):
+        core._originate("coord", f"u{n}", {"dc": "dc1", "node": "dc1-a1", "conn": f"c{n}",
+                                            "online": True}, 0, [])
+    effects = core.handle(PeerFrame("dc2", {"type": "digest", "vv": {}}), 0)
+    sent = [e for e in effects if isinstance(e, SendPeer)]  # the repair: three batches
+    assert sum(len(e.frame["entries"]) for e in sent) == 600
+    assert answer(core, "dc2", {"dc1": 100}, 800 * MS) == []
+    assert answer(core, "dc2", {"dc1": 300}, 1200 * MS) == []  # advancing: no copies
+    assert answer(core, "dc2", {"dc1": 400}, 1600 * MS) == []
+    assert answer(core, "dc2", {"dc1": 500}, 2000 * MS) == []
+    assert answer(core, "dc2", {"dc1": 500}, 2500 * MS) == []  # advanced after 1.6 s
+    resent = answer(core, "dc2", {"dc1": 500}, 2600 * MS)  # not since: stuck
+    assert [e["seq"] for e in resent] == list(range(501, 601))
+
+
+def test_progress_seen_only_after_a_silence_is_not_taken_as_fresh() -> None:
+    """A vector that advanced before a partition, first seen after it, shows no progress now:
+    what was lost in the partition is sent again at once (taken as fresh, it was held back
+    another `resend_after_ms` after every heal on the sim backend)."""
+    core = hub()
+    core._now_ns = 0
+    entries = [core._originate("coord", f"u{n}", {"dc": "dc1", "node": "dc1-a1", "conn": "c",
+                                                  "online": True}, 0, []) for n in range(3)]
+    core._push(entries, [])
+    assert answer(core, "dc2", {}, 100 * MS) == []
+    core._push([core._originate("coord", "u9", {"dc": "dc1", "node": "dc1-a1", "conn": "c",
+                                                "online": True}, 0, [])], [])  # then a cut
+    resent = answer(core, "dc2", {"dc1": 3}, 30_000 * MS)  # the first digest after the heal
+    assert [e["seq"] for e in resent] == [4]
+
+
+def test_copies_of_held_entries_are_skipped_unread() -> None:
+    """After a heal every peer answers a DC's digest with the same backlog: the copies of dots
+    held already are skipped before validation (a starved hub spent most of its repair time
+    validating copies), so not even a malformed copy is looked at or counted."""
+    core = hub()
+    core.handle(PeerFrame("dc2", {"type": "push", "entries": [coord("dc2", 1)]}), 0)
+    copy = {**coord("dc2", 1), "data": {"malformed": True}}  # only a held dot is skipped
+    effects = core.handle(PeerFrame("dc3", {"type": "entries", "entries": [copy] * 256}), MS)
+    assert effects == [] and core.counters["bad_entries"] == 0
+    core.handle(PeerFrame("dc3", {"type": "entries", "entries": [{**copy, "seq": 2}]}), MS)
+    assert core.counters["bad_entries"] == 1  # a new dot is validated as before

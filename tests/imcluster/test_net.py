@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -367,3 +368,64 @@ async def test_a_link_is_up_again_at_once_when_a_blackhole_heals() -> None:
     finally:
         await link.stop()
         await hole.stop()
+
+
+async def test_a_busy_peer_heard_on_its_own_connection_is_not_a_hang() -> None:
+    """A hub applying a backlog after a heal answers our digest late, but its own connection to
+    us (`heard`) still brings bytes: the link waits `BUSY_PEER_GRACE` timeouts, not one (closing
+    it dropped what was queued on it and made the busy peer redo a handshake); heard from
+    nowhere, it is closed after one timeout as before."""
+    hole = await PeerServer(blackhole).start()
+    rec = Recorder()
+    link = rec.link(hole.port, timeout=0.3)
+    link.heard = time.monotonic  # the peer's own connection delivers all the time
+    link.start()
+    try:
+        await wait_for(lambda: link.up)
+        for n in range(7):  # 0.7 s of digests unanswered (timeout 0.3 s, grace 0.9 s)
+            link.send({"type": "digest", "n": n})
+            await asyncio.sleep(0.1)
+        assert link.hang_closes == 0 and rec.downs == 0
+        await wait_for(lambda: link.hang_closes == 1, 3.0)  # not for ever (a one-way cut)
+        await wait_for(lambda: link.up)
+        link.heard = lambda: 0.0  # silent everywhere: a hang (after one timeout)
+        link.send({"type": "digest"})
+        await wait_for(lambda: link.hang_closes == 2, 3.0)
+    finally:
+        await link.stop()
+        await hole.stop()
+
+
+async def test_frames_of_held_types_sent_while_down_go_behind_the_next_hello() -> None:
+    """A hub's pushes of the login burst at start-up, sent while its link still connects, were
+    dropped and waited for an anti-entropy round trip after the handshake; frames of a `hold`
+    type are kept until the link is first up and written right behind its first hello."""
+    got: list[dict[str, Any]] = []
+
+    async def record(conn: FramedConnection) -> None:
+        while (frame := await conn.read_frame()) is not None:
+            got.append(frame)
+
+    probe = await PeerServer(record).start()
+    port = probe.port
+    await probe.stop()
+    rec = Recorder()
+    link = rec.link(port)
+    link.hold = frozenset({"push"})
+    link.start()
+    try:
+        assert link.send({"type": "push", "n": 1}) and link.send({"type": "push", "n": 2})
+        assert link.send({"type": "digest"}) is False  # not a held type: dropped
+        server = await PeerServer(record).start(port)
+        await wait_for(lambda: len(got) == 2)
+        assert [f["n"] for f in got] == [1, 2] and link.counters.frames_sent == 2
+        link.send({"type": "push", "n": 3})
+        await wait_for(lambda: len(got) == 3)
+        await server.stop()
+        link.sender.conn.close()  # type: ignore[union-attr]
+        await wait_for(lambda: not link.up)
+        # once it has been up, a down link drops as before: held through a partition, stale
+        # pushes reached the healed DC ahead of its repair batches, a commit each
+        assert link.send({"type": "push", "n": 4}) is False
+    finally:
+        await link.stop()
