@@ -37,7 +37,9 @@ def print_summary(
     table.add_row("overall", f"[{STYLES[verdict]}]{verdict.upper()}[/]", "")
     console.print(table)
     if run_dir is not None:
-        console.print(f"run directory: [bold]{escape(str(run_dir))}[/]", highlight=False)
+        # paths on one line however narrow the console (a wrapped path cannot be copied)
+        console.print(f"run directory: [bold]{escape(str(run_dir))}[/]", highlight=False,
+                      soft_wrap=True)
         report = Path(run_dir) / "report.html"
         if report.exists():
-            console.print(f"report: {report}", highlight=False, markup=False)
+            console.print(f"report: {report}", highlight=False, markup=False, soft_wrap=True)

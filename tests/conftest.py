@@ -16,10 +16,12 @@
   listed with pid and command line, stopped by pid, and the session fails. Nothing else is touched.
   Under pytest-xdist each worker guards its own processes and hands what it stopped to the
   controller (`workeroutput`), which fails the whole run.
-- Parallel runs (`-n 2 --dist loadgroup`, what scripts/test does): tests that share a
-  machine-wide resource run on one worker, one after another (`xdist_group`): everything that
-  talks to the Docker engine (image builds of one tag, the swarm, engine-wide checks), and the
-  systems under test (a local `--system nats` run isolates DCs with iptables rules on fixed uids).
+- Parallel runs (`-n 2 --dist loadgroup`, what scripts/test does): a module's tests run on one
+  worker, in order (they share module-scoped clusters, and some read what earlier ones left);
+  tests that share a machine-wide resource also run on one worker, one after another: everything
+  that talks to the Docker engine (image builds of one tag, the swarm, engine-wide checks), and
+  the systems under test (a local `--system nats` run isolates DCs with iptables rules on fixed
+  uids). Both are `xdist_group` markers.
 """
 
 from __future__ import annotations
@@ -186,22 +188,20 @@ def _hypothesis_profile() -> None:
 
 # ------------------------------------------------------------------ parallel runs (pytest-xdist)
 
-def serial_group(item: pytest.Item) -> str | None:
-    """The `xdist_group` of a test that shares a machine-wide resource (module doc), or None."""
+def serial_group(item: pytest.Item) -> str:
+    """The `xdist_group` of a test (module doc): a machine-wide resource's, else its module's."""
     path = Path(item.path).resolve()
     if (path.is_relative_to(REPO / "tests" / "docker") or item.get_closest_marker("docker")
             or "docker" in item.name or "swarm" in item.name):
         return "docker"
     if path.is_relative_to(REPO / "tests" / "systems"):
         return "systems"
-    return None
+    return item.nodeid.split("::", 1)[0]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        group = serial_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(serial_group(item)))
 
 
 def _xdist_controller(config: pytest.Config) -> bool:

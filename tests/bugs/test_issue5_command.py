@@ -65,7 +65,10 @@ def test_issue5_command(bug: str | None, backend: str, bug_store: Path,
                                           "--backend", backend, *(["--bug", bug] if bug else []),
                                           docker=backend == "docker")
     kills = [op for op in history if op["f"] == "kill" and op["type"] == "info"]
-    assert len(kills) == 3 and all(k["value"]["target"] == "cut-off hub" for k in kills)
+    # the seed's schedule holds 3 kills; a container's restart takes seconds, so on a busy
+    # machine the docker run's last one can fall after the 30 s main phase
+    assert len(kills) == 3 or (backend == "docker" and len(kills) == 2), kills
+    assert all(k["value"]["target"] == "cut-off hub" for k in kills)
     if bug is None:
         assert code == 0 and results["valid"] is True, results
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,7 +17,19 @@ def _deliver(sig: int) -> None:
     time.sleep(0.05)  # the handler runs between bytecodes of the main thread
 
 
-def test_teardown_shield_records_signals_instead_of_raising_and_restores_handlers() -> None:
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as in a command started from a shell (a pytest-xdist
+    worker, or a job started in the background, ignores it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_teardown_shield_records_signals_instead_of_raising_and_restores_handlers(
+        ctrl_c_raises: None) -> None:
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with teardown_shield() as shield:
         _deliver(signal.SIGINT)
