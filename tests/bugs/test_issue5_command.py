@@ -46,16 +46,12 @@ def _require_engine() -> None:
 
 
 DOCKER = pytest.mark.docker
-FULL = os.environ.get("IMFAULT_FULL_SUITE") == "1"
 
 
-# The clean docker case (46 s) runs only with IMFAULT_FULL_SUITE=1, for CI's time budget: clean
-# docker runs with kills are covered by tests/docker/test_docker_run.py and tests/scenarios.
 @pytest.mark.parametrize(("bug", "backend"), [
     (None, "local"), ("volatile-store", "local"),
     pytest.param("volatile-store", "docker", marks=DOCKER),
-    pytest.param(None, "docker", marks=[DOCKER, pytest.mark.skipif(
-        not FULL, reason="IMFAULT_FULL_SUITE=1 runs it (CI time budget)")]),
+    pytest.param(None, "docker", marks=DOCKER),
 ])
 def test_issue5_command(bug: str | None, backend: str, bug_store: Path,
                         spawn: Callable[..., Any]) -> None:
