@@ -16,12 +16,13 @@
   listed with pid and command line, stopped by pid, and the session fails. Nothing else is touched.
   Under pytest-xdist each worker guards its own processes and hands what it stopped to the
   controller (`workeroutput`), which fails the whole run.
-- Parallel runs (`-n 2 --dist loadgroup`, what scripts/test does): a module's tests run on one
+- Parallel runs (`-n 2`, what scripts/test does): a module's tests run on one
   worker, in order (they share module-scoped clusters, and some read what earlier ones left);
   tests that share a machine-wide resource also run on one worker, one after another: everything
   that talks to the Docker engine (image builds of one tag, the swarm, engine-wide checks), and
   the systems under test (a local `--system nats` run isolates DCs with iptables rules on fixed
-  uids). Both are `xdist_group` markers.
+  uids). `serial_group` names each test's group; a scheduler of our own hands each group whole
+  to one worker.
 """
 
 from __future__ import annotations
@@ -172,7 +173,6 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen[Any]]]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ[SESSION_ENV] = secrets.token_hex(8)  # fresh, also in a pytest run by a test
-    config.addinivalue_line("markers", "xdist_group(name): run on one pytest-xdist worker")
     _hypothesis_profile()
 
 
@@ -188,20 +188,29 @@ def _hypothesis_profile() -> None:
 
 # ------------------------------------------------------------------ parallel runs (pytest-xdist)
 
-def serial_group(item: pytest.Item) -> str:
-    """The `xdist_group` of a test (module doc): a machine-wide resource's, else its module's."""
-    path = Path(item.path).resolve()
-    if (path.is_relative_to(REPO / "tests" / "docker") or item.get_closest_marker("docker")
-            or "docker" in item.name or "swarm" in item.name):
+def serial_group(nodeid: str) -> str:
+    """The work unit of a test under xdist (module doc): a machine-wide resource's, else its
+    module's. From the node id alone, as xdist schedules by node id."""
+    path, _, name = nodeid.partition("::")
+    if path.startswith("tests/docker/") or "docker" in name or "swarm" in name:
         return "docker"
-    if path.is_relative_to(REPO / "tests" / "systems"):
+    if path.startswith("tests/systems/"):
         return "systems"
-    return item.nodeid.split("::", 1)[0]
+    return path
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(serial_group(item)))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's load-scope scheduling with `serial_group` as the scope: each group goes whole to
+    one worker, in collection order. (Not `--dist loadgroup` markers: xdist turns them into a
+    node id suffix, which pytest 9 no longer lets it set.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SerialGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return serial_group(nodeid)
+
+    return SerialGroupScheduling(config, log)
 
 
 def _xdist_controller(config: pytest.Config) -> bool:
