@@ -72,18 +72,20 @@ import subprocess, sys
 
 def test_leaks_a_process():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    print("LEAKED", child.pid)
+    open("leaked.pid", "w").write(str(child.pid))
 '''
 
 
-def test_a_process_left_running_fails_the_session(tmp_path: Path) -> None:
+# serially, and under pytest-xdist (a worker's guard stops it, the controller fails the run)
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
+def test_a_process_left_running_fails_the_session(tmp_path: Path, workers: list[str]) -> None:
     shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_leaky.py").write_text(LEAKY_TEST)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get(
         "PYTHONPATH", "")]))
-    done = _pytest(["-s", "test_leaky.py"], env, cwd=tmp_path)
+    done = _pytest([*workers, "test_leaky.py"], env, cwd=tmp_path)
     assert "1 passed" in done.stdout, done.stdout + done.stderr
-    pid = int(done.stdout.split("LEAKED", 1)[1].split()[0])
+    pid = int((tmp_path / "leaked.pid").read_text())
     assert done.returncode == 1, done.stdout  # the test passed, the session failed
     assert "leaked processes" in done.stdout and f"{pid}: " in done.stdout, done.stdout
     deadline = time.monotonic() + 5
