@@ -26,6 +26,14 @@ __all__ = ["NatsUserClient", "create_streams"]
 CONNECT_TIMEOUT_S = 3.0
 CLOSE_TIMEOUT_S = 2.0
 PLACEMENT_TIMEOUT_S = 30.0
+ACK_WAIT_S = 3.0
+"""The consumers' AckWait (NATS's default: 30 s). A message the server hands to a session that
+ends before recording it (a logout cancels a fetch whose batch is in flight; a pull request
+lingers on the server after the client's fetch timed out) is redelivered only after AckWait:
+with the default it outlived a run's recovery and read as lost (a 2-DC no-fault docker run lost
+1 of 45 that way). Shorter means more redeliveries of slow acks: duplicates, which NATS declares."""
+FETCH_RETRY_S = 0.2
+"""Pause before pulling again after a fetch error on a connection that is still open."""
 
 
 def _url(host: str, port: int) -> str:
@@ -65,7 +73,7 @@ async def create_streams(servers: dict[str, tuple[str, int]], users: list[str]) 
         # concurrently: each creation is a round trip to the meta leader, maybe across the WAN
         await asyncio.gather(*(streams[dc].add_consumer(f"AGG_{dc}", ConsumerConfig(
             durable_name=user, filter_subject=f"out.*.{user}", ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL)) for dc in dcs for user in users))
+            ack_wait=ACK_WAIT_S, deliver_policy=DeliverPolicy.ALL)) for dc in dcs for user in users))
     finally:
         for nc in clients.values():
             await nc.close()
@@ -92,7 +100,7 @@ async def _add_stream(js: Any, config: Any, timeout_s: float = PLACEMENT_TIMEOUT
 async def own_state(host: str, port: int, dc: str) -> tuple[int, int, int]:
     """(messages in `OUT_<dc>`, messages in `AGG_<dc>`, messages still due to users pulling
     now) as `dc`'s server reports them. A message fetched but not acked (a user that logged out
-    mid-batch) is redelivered after the consumer's AckWait (30 s, NATS's default): the third
+    mid-batch) is redelivered after the consumer's AckWait (`ACK_WAIT_S`): the third
     number counts pending and ack-pending messages of the consumers with a waiting pull."""
     nc = await _connect(host, port)
     try:
@@ -143,9 +151,15 @@ class NatsUserClient:
                 messages = await sub.fetch(64, timeout=1.0)
             except (TimeoutError, NatsTimeout):
                 continue
-            except Exception:  # noqa: BLE001 - the connection is gone: the session ends
-                self.closed.set()
-                return
+            except Exception:  # noqa: BLE001 - a closed connection ends the session
+                if self._nc is None or self._nc.is_closed:
+                    self.closed.set()
+                    return
+                # an error status of the pull (a consumer leader being re-elected after a
+                # restart, no responders) is no reason to stop pulling: a session that ended
+                # here silently stopped receiving while the history still had it online
+                await asyncio.sleep(FETCH_RETRY_S)
+                continue
             for message in messages:
                 try:
                     body = json.loads(message.data)
