@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 from .._base import DeliverCallback
@@ -36,6 +37,15 @@ FETCH_RETRY_S = 0.2
 """Pause before pulling again after a fetch error on a connection that is still open."""
 
 
+log = logging.getLogger(__name__)
+
+
+async def _log_error(exc: Exception) -> None:
+    """nats-py's default error callback prints each connection error with its traceback on the
+    terminal (dozens per killed server); the session's end is the workload's business."""
+    log.debug("nats client error: %r", exc)
+
+
 def _url(host: str, port: int) -> str:
     return f"nats://{host}:{port}"
 
@@ -43,6 +53,7 @@ def _url(host: str, port: int) -> str:
 async def _connect(host: str, port: int, **options: Any) -> Any:
     import nats
 
+    options.setdefault("error_cb", _log_error)
     return await nats.connect(_url(host, port), connect_timeout=CONNECT_TIMEOUT_S,
                               allow_reconnect=False, max_reconnect_attempts=0, **options)
 
