@@ -1,8 +1,9 @@
 """`--system nats` and `--system mosquitto` on the docker backend: server containers built on the
 local base image (the harness's nats-server, Debian's mosquitto), one DC network each, gateways
-and bridges through the Toxiproxy container. Per system, two runs side by side (to keep CI time
-down): a no-fault run at 2 DCs is valid, and in a partition-halves run at 3 DCs every link check
-passes and no message crosses the cut before the heal, though some were sent across it."""
+and bridges through the Toxiproxy container. Per system, three runs side by side (to keep CI time
+down): a no-fault run at 2 DCs is valid, and in a partition-halves and a partition-oneway run at
+3 DCs every link check passes and no message crosses the cut before the heal, though some were
+sent across it."""
 
 from __future__ import annotations
 
@@ -35,10 +36,12 @@ def _start(spawn: Callable[..., Any], store: Path, system: str, *args: str) -> A
 def test_no_fault_valid_and_partition_halves_holds(docker_engine: None, spawn: Callable[..., Any],
                                                    tmp_path: Path, system: str) -> None:
     no_fault = _start(spawn, tmp_path / "a", system, "--dcs", "2", "--time-limit", "3")
-    partition = _start(spawn, tmp_path / "b", system, "--dcs", "3", "--time-limit", "6",
-                       "--nemesis", "partition-halves", "--nemesis-interval", "2")
+    partitions = {nemesis: _start(spawn, tmp_path / nemesis, system, "--dcs", "3",
+                                  "--time-limit", "6", "--nemesis", nemesis,
+                                  "--nemesis-interval", "2")
+                  for nemesis in ("partition-halves", "partition-oneway")}
     out_a, _ = no_fault.communicate(timeout=240)
-    out_b, _ = partition.communicate(timeout=240)
+    outs = {nemesis: run.communicate(timeout=240)[0] for nemesis, run in partitions.items()}
 
     assert no_fault.returncode == 0, out_a
     run_dir = max((tmp_path / "a" / "noop").glob("2*"))
@@ -49,14 +52,17 @@ def test_no_fault_valid_and_partition_halves_holds(docker_engine: None, spawn: C
     assert {p.stem for p in (run_dir / "logs").glob("*.log")} >= {"toxiproxy", "dc1-" + (
         "server" if system == "nats" else "broker")}
 
-    assert partition.returncode in (0, 1, 3), out_b  # the verdict is the system's (its doc)
-    run_dir = max((tmp_path / "b" / "partition-halves").glob("2*"))
-    checks = json.loads((run_dir / "test.json").read_text())["link_checks"]
-    assert checks[0]["at"] == "setup" and any(c["at"] == "after stop-partition" for c in checks)
-    assert all(c["bypasses"] == [] for c in checks), checks
-    cut = cross_cut_receipts(run_dir)
-    assert cut["windows"] >= 1 and cut["sent"], cut  # messages were sent across the cut ...
-    assert cut["early"] == [], cut  # ... and none crossed it before the heal
+    for nemesis, run in partitions.items():
+        # the verdict is the system's (its doc)
+        assert run.returncode in (0, 1, 3), outs[nemesis]
+        run_dir = max((tmp_path / nemesis / nemesis).glob("2*"))
+        checks = json.loads((run_dir / "test.json").read_text())["link_checks"]
+        assert checks[0]["at"] == "setup", checks
+        assert any(c["at"] == "after stop-partition" for c in checks), checks
+        assert all(c["bypasses"] == [] for c in checks), checks
+        cut = cross_cut_receipts(run_dir)
+        assert cut["windows"] >= 1 and cut["sent"], cut  # messages were sent across the cut ...
+        assert cut["early"] == [], cut  # ... and none crossed it before the heal
 
 
 def test_a_server_on_another_dcs_network_is_a_bypass(docker_engine: None,
