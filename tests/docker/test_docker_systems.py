@@ -33,7 +33,7 @@ def _start(spawn: Callable[..., Any], store: Path, system: str, *args: str) -> A
 
 
 @pytest.mark.parametrize("system", ["nats", "mosquitto"])
-def test_no_fault_valid_and_partition_halves_holds(docker_engine: None, spawn: Callable[..., Any],
+def test_no_fault_valid_and_partitions_hold(docker_engine: None, spawn: Callable[..., Any],
                                                    tmp_path: Path, system: str) -> None:
     no_fault = _start(spawn, tmp_path / "a", system, "--dcs", "2", "--time-limit", "3")
     partitions = {nemesis: _start(spawn, tmp_path / nemesis, system, "--dcs", "3",
