@@ -2,7 +2,12 @@
 `imfault run` starting to its first op. Runs the real command several times and prints medians.
 
 Usage: .venv/bin/python benchmarks/harness_throughput.py [--dcs 5] [--runs 3] [--time-limit 10]
-       [--rate 1000] [--users 50]
+       [--rate 1000] [--users 50] [--repo PATH]
+
+`--repo` runs another checkout's harness and cluster (say a throwaway worktree of main, for a
+before/after comparison under the same load). Each run also reports the CPU seconds of the whole
+process tree (harness, hubs, access nodes, Toxiproxy: every descendant is waited for) and the
+1-minute load average when it started.
 
 ops/s counts completed client ops (ok/fail/info of login, logout, send) in the main phase, and
 separately every history op (recv included). A high `--rate` saturates whatever is slower, the
@@ -13,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,8 +34,12 @@ def one_run(args: argparse.Namespace, seed: int, store: Path) -> dict[str, float
     command = [sys.executable, "-m", "harness", "run", "--dcs", str(args.dcs), "--users",
                str(args.users), "--rate", str(args.rate), "--time-limit", str(args.time_limit),
                "--seed", str(seed), "--store", str(store), "--no-progress"]
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     spawned_ns = time.time_ns()
-    subprocess.run(command, cwd=REPO, check=False, capture_output=True, timeout=600)
+    subprocess.run(command, cwd=args.repo, check=False, capture_output=True, timeout=600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     run = (store / "latest").resolve()
     test = json.loads((run / "test.json").read_text())
     ops = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
@@ -40,7 +51,8 @@ def one_run(args: argparse.Namespace, seed: int, store: Path) -> dict[str, float
     first_op_wall_ns = test["start_wall_ns"] + ops[0]["time"]
     return {"client_ops_per_s": len(client_done) / seconds,
             "history_ops_per_s": len(in_main) / seconds,
-            "start_to_first_op_s": (first_op_wall_ns - spawned_ns) / 1e9}
+            "start_to_first_op_s": (first_op_wall_ns - spawned_ns) / 1e9,
+            "cpu_s": cpu_s, "load_1min": load}
 
 
 def main() -> None:
@@ -50,6 +62,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=10)
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--repo", type=Path, default=REPO,
+                        help="the checkout to run (default: this one)")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="imfault-bench-") as tmp:
