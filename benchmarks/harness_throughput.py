@@ -37,12 +37,16 @@ def one_run(args: argparse.Namespace, seed: int, store: Path) -> dict[str, float
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     spawned_ns = time.time_ns()
-    subprocess.run(command, cwd=args.repo, check=False, capture_output=True, timeout=600)
+    done = subprocess.run(command, cwd=args.repo, check=False, capture_output=True, text=True,
+                          timeout=600)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     run = (store / "latest").resolve()
     test = json.loads((run / "test.json").read_text())
     ops = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    if "main" not in test["phases"]:
+        tail = "\n".join(done.stderr.splitlines()[-20:])
+        raise RuntimeError(f"run {run} (exit {done.returncode}) has no main phase:\n{tail}")
     main_start, main_end = test["phases"]["main"]
     in_main = [op for op in ops if main_start <= op["time"] <= main_end]
     client_done = [op for op in in_main if op["type"] != "invoke" and op["f"] != "recv"
@@ -68,10 +72,16 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="imfault-bench-") as tmp:
         for n in range(args.runs):
-            result = one_run(args, seed=100 + n, store=Path(tmp) / str(n))
+            try:
+                result = one_run(args, seed=100 + n, store=Path(tmp) / str(n))
+            except RuntimeError as exc:  # left out of the medians, said so
+                print(f"run {n + 1} failed: {exc}", flush=True)
+                continue
             results.append(result)
             print(f"run {n + 1}: " + ", ".join(f"{k}={v:.2f}" for k, v in result.items()),
                   flush=True)
+    if not results:
+        raise SystemExit("no run reached its main phase")
     for key in results[0]:
         print(f"median {key}: {statistics.median(r[key] for r in results):.2f}")
 
