@@ -63,11 +63,15 @@ class ClockedNode:
         """Carry out `effects` in order; one that fails is logged and counted (`effect_errors`)
         and the next ones still run (a frame that cannot be sent must not drop a timer)."""
         for effect in effects:
-            try:
-                self._carry_out(effect)
-            except Exception:
-                self.effect_errors += 1
-                log.exception("%s: effect failed: %r", self.node_name, effect)
+            self._carry_out_logged(effect)
+
+    def _carry_out_logged(self, effect: Effect) -> None:
+        """`_carry_out(effect)`; a failure is logged and counted (`effect_errors`)."""
+        try:
+            self._carry_out(effect)
+        except Exception:
+            self.effect_errors += 1
+            log.exception("%s: effect failed: %r", self.node_name, effect)
 
     def _carry_out(self, effect: Effect) -> None:
         raise NotImplementedError

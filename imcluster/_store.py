@@ -1,7 +1,8 @@
 """Durable per-DC store of a hub: every replicated `Entry` in SQLite (WAL, synchronous=FULL).
 
-The hub driver calls `persist` for each `Persist` effect and only carries out later effects once it
-returns, so an entry acknowledged to anyone is committed. `load` returns every committed entry on
+The hub driver calls `persist` once per turn of its event loop with the entries of that turn's
+`Persist` effects (group commit, `HubNode._commit`) and only carries out the effects after them
+once it returns, so an entry acknowledged to anyone is committed. `load` returns every committed entry on
 restart; the core rebuilds its replica, sequence counters, pending messages and tombstones from them.
 With bug `volatile-store` the driver opens `HubStore(":memory:")`, so nothing survives a restart.
 """
