@@ -325,11 +325,21 @@ def _teardown(backend: Backend, nemesis: Any, nemesis_ctx: Any, run_dir: Path, s
     backend.stop()
 
 
+def _quiet_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: a SIGTERM raises `KeyboardInterrupt` in whichever task
+    runs (`terminate_as_interrupt`); that task, never awaited again, was later reported as "Task
+    exception was never retrieved" with a traceback, though the run says "interrupted" once."""
+    if isinstance(context.get("exception"), KeyboardInterrupt):
+        return
+    loop.default_exception_handler(context)
+
+
 async def _phases(options: RunOptions, system: System, backend: Backend, nemesis: Any,
                   nemesis_ctx: Any, history: HistoryWriter, phases: dict[str, list[int]],
                   state: RunState, say: Reporter, links: LinkChecks,
                   collect_events: Callable[[], None]) -> None:
     nemesis_ctx.loop = asyncio.get_running_loop()
+    nemesis_ctx.loop.set_exception_handler(_quiet_interrupts)
     spec = WorkloadSpec.build(options.users, options.dc_names, options.roam, options.locality,
                               options.seed)
     processes = ProcessTable(list(spec.users) + [NEMESIS])
