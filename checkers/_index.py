@@ -153,6 +153,8 @@ def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
     # one shared object per user / DC name: later comparisons and hashing touch a few hot objects
     names: dict[Any, Any] = {}
     canonical = names.setdefault
+    vias: dict[str, str] = {}
+    canonical_via = vias.setdefault
     for position, op in enumerate(records):
         f = op.f
         if f == "recv":
@@ -177,7 +179,10 @@ def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
                 for_recipient += 1
                 if row[9] is None:
                     row[9] = time
-                    add_delivery((row, time, value.via))
+                    via = value.via  # "online"/"offline": shared, or the checkers' passes
+                    if via.__class__ is str:  # over deliveries touch every receipt's string
+                        via = canonical_via(via, via)
+                    add_delivery((row, time, via))
                 else:
                     duplicated.add(msg_id)
                     add_extra(ops[position])

@@ -48,6 +48,8 @@ class PreloadedRun:
     events: list[dict[str, Any]] | None = None
     index: Any = None
     skipped_history: int = 0
+    # a history digest built ahead (`prepare_history_digest`): (trail ids, fault kinds, digest)
+    prepared: tuple[set[str], dict[str, Any] | None, HistoryDigest] | None = None
 
 
 _PRELOADED: ContextVar[PreloadedRun | None] = ContextVar("imfault_report_preloaded", default=None)
@@ -322,6 +324,10 @@ def digest_history(path: Path, trail_ids: set[str],
     (no second parse), else read once, streaming."""
     loaded = _preloaded_for(path, "history")
     if loaded is not None and loaded.history is not None:
+        prepared, loaded.prepared = loaded.prepared, None  # used once
+        if prepared is not None and prepared[0] == trail_ids \
+                and prepared[1] == (fault_ops.kinds if fault_ops is not None else None):
+            return prepared[2]
         digest = None
         if loaded.index is not None:
             try:
@@ -338,6 +344,15 @@ def digest_history(path: Path, trail_ids: set[str],
     digest.skipped_lines = stats.skipped
     return digest
 
+
+def prepare_history_digest(loaded: PreloadedRun, path: Path, trail_ids: set[str],
+                           fault_ops: FaultOps | None) -> None:
+    """Build `digest_history(path, trail_ids, fault_ops)` of `loaded` now and keep it in
+    `loaded.prepared`: a later `digest_history` with the same arguments, inside
+    `preloaded_run(loaded)`, returns it instead of building it again (once)."""
+    with preloaded_run(loaded):
+        digest = digest_history(path, trail_ids, fault_ops)
+    loaded.prepared = (set(trail_ids), fault_ops.kinds if fault_ops is not None else None, digest)
 
 
 def digest_index(index: Any, trail_ids: set[str],
