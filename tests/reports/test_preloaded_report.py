@@ -104,3 +104,42 @@ def test_a_run_loaded_from_another_directory_is_not_used(tmp_path: Path) -> None
     other_run = checkers.load_run(other)
     page = reports.write_report(run_dir, results, run=other_run).read_text("utf-8")
     assert page == expected and "m-other" not in page
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_cli_check_parallel_or_not_writes_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
+    """`imfault check` with part of the checkers in a forked child (the default for a big run)
+    and the report's history digest built meanwhile: the files of the serial path, byte for byte."""
+    from checkers import _compose
+
+    summary = _generator().generate_run(tmp_path, ops=8_000, seed=5, with_events=True)
+    assert summary["expected"]["lost"] and summary["expected"]["duplicated"]
+    outputs = []
+    real = _compose.Forked
+    for fork in (False, parallel):
+        monkeypatch.setattr(_compose, "fork_usable", lambda: True)  # pytest-xdist runs threads
+        monkeypatch.setattr(_compose, "PARALLEL_MIN_OPS", 1 if fork else 10**9)
+        forked: list[bool] = []
+        monkeypatch.setattr(_compose, "Forked", lambda work: forked.append(True) or real(work))
+        assert main(["check", str(tmp_path)]) == 1
+        assert forked == ([True] if fork else [])
+        outputs.append([(tmp_path / name).read_bytes() for name in ("results.json", "report.html")])
+    assert outputs[0] == outputs[1]
+    results = json.loads(outputs[0][0])
+    assert outputs[0][1].decode("utf-8") == _from_files(tmp_path, results)
+
+
+def test_a_prepared_digest_is_used_once_and_only_for_its_trails(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    run = checkers.load_run(run_dir)
+    results, index = checkers.check_loaded(run)
+    expected = _from_files(run_dir, results)
+    prepared = reports.prepare_report(run_dir, results["delivery"], run=run, index=index)
+    assert prepared is not None and prepared.prepared is not None
+    page = reports.write_report(run_dir, results, prepared=prepared).read_text("utf-8")
+    assert page == expected and prepared.prepared is None
+    # prepared for other trails (no delivery result): built again, not used
+    other = reports.prepare_report(run_dir, None, run=run, index=index)
+    assert other is not None and other.prepared is not None and not other.prepared[0]
+    assert reports.write_report(run_dir, results, prepared=other).read_text("utf-8") == expected
