@@ -46,7 +46,7 @@ CHECKERS: dict[str, Checker] = {
 
 # computed by a forked child while this process computes the others and the report's history
 # digest (`check_all`'s `meanwhile`): the split that balances a 1M-op run's CPU time
-CHILD_CHECKERS = frozenset({"ordering", "perf", "availability"})
+CHILD_CHECKERS = frozenset({"ordering", "perf"})
 PARALLEL_MIN_OPS = 50_000
 
 
@@ -92,6 +92,8 @@ def check_all(
         forked = [name for name in CHECKERS if name in CHILD_CHECKERS and name not in unavailable]
         if indexed is None or not _fork_wanted(parallel, indexed):
             forked = []
+        elif meanwhile is not None:
+            indexed.max_time()  # for the report: computed once, not by both processes
         run = partial(_run_checker, indexed=indexed, events=events, options=options, final=final,
                       unavailable=unavailable, index_error=index_error)
         with (Forked(partial(_run_all, run, forked)) if forked else nullcontext()) as child:
