@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_generated_run import load_generator
 
 from checkers import _compose, check_all, check_loaded, index_history, load_run
 from checkers._parallel import ChildFailed, Forked
-from test_generated_run import load_generator
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -68,7 +68,7 @@ def test_check_loaded_parallel_by_default_for_a_big_history(
     monkeypatch.setattr(_compose, "fork_usable", lambda: True)  # pytest-xdist runs threads
     monkeypatch.setattr(_compose, "PARALLEL_MIN_OPS", 6_000)
     seen: list[dict[str, Any]] = []
-    results, index = check_loaded(load_run(run_dir), meanwhile=lambda partial, _: seen.append(
+    results, _index = check_loaded(load_run(run_dir), meanwhile=lambda partial, _: seen.append(
         dict(partial)))
     assert os.getpid() not in {int(pid) for pid in pids.read_text().split()}
     assert set(seen[0]) == set(_compose.CHECKERS) - _compose.CHILD_CHECKERS
@@ -111,7 +111,7 @@ def test_a_child_that_dies_makes_its_checkers_unknown(
     for name in _compose.CHILD_CHECKERS:  # all of the child's checkers, never a silent valid
         assert results[name]["valid"] == "unknown"
         assert results[name]["reason"].startswith(f"checker crashed: {expected}")
-    assert results["valid"] != True  # noqa: E712 (exactly not True)
+    assert results["valid"] is not True
     assert results["delivery"] == serial["delivery"]
 
 
