@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,13 @@ def check_all(
             indexed.max_time()  # for the report: computed once, not by both processes
         run = partial(_run_checker, indexed=indexed, events=events, options=options, final=final,
                       unavailable=unavailable, index_error=index_error)
-        with (Forked(partial(_run_all, run, forked)) if forked else nullcontext()) as child:
+        with ExitStack() as stack:
+            child = None
+            if forked:
+                try:
+                    child = stack.enter_context(Forked(partial(_run_all, run, forked)))
+                except OSError:  # no fork now (e.g. out of processes): all of them here
+                    forked = []
             results = _run_all(run, [name for name in CHECKERS if name not in forked])
             if indexed is not None and isinstance(results.get("delivery"), dict):
                 results["delivery"] = relax_delivery(results["delivery"], options,

@@ -148,3 +148,14 @@ def test_forked_result_and_failure() -> None:
         assert child.result() == {"n": 10**30, "t": (1, 2.5, None)}
     with Forked(lambda: 1 / 0) as child, pytest.raises(ChildFailed, match="ZeroDivisionError"):
         child.result()
+
+
+def test_no_fork_possible_means_all_checkers_here(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = _checked(run_dir, False)
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    assert json.dumps(_checked(run_dir, True)) == json.dumps(serial)
