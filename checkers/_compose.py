@@ -26,7 +26,7 @@ from ._index import HistoryIndex, Op, index_history
 from ._load import RunData, load_run, release_run
 from ._nemesis import check_nemesis_protocol
 from ._ordering import check_ordering
-from ._parallel import ChildFailed, Forked, fork_usable
+from ._parallel import ChildFailed, Forked, fork_usable, spare_core
 from ._perf import check_perf
 from ._routing import check_routing
 from ._stats import check_stats
@@ -73,8 +73,8 @@ def check_all(
 ) -> dict[str, Any]:
     """Every checker's result and the composed verdict (the `results.json` content).
 
-    With `parallel` (default `None`: when the history has `PARALLEL_MIN_OPS` ops or more and
-    `fork_usable()`; `True`: whenever `os.fork` exists), the `CHILD_CHECKERS` run in a forked
+    With `parallel` (default `None`: when the history has `PARALLEL_MIN_OPS` ops or more,
+    `fork_usable()` and `spare_core()`; `True`: whenever `os.fork` exists), the `CHILD_CHECKERS` run in a forked
     child while this process runs the others; the results are the same as in one process (a
     child that fails makes its checkers `unknown`). `meanwhile`, if given, is called in this process with the results of the checkers
     it ran (delivery among them, final) and the index, while the child may still be working."""
@@ -147,9 +147,9 @@ def _run_checker(name: str, *, indexed: HistoryIndex | None, events: list[Op] | 
 
 def _fork_wanted(parallel: bool | None, index: HistoryIndex) -> bool:
     """`parallel` True: whenever `os.fork` exists (the caller vouches for its threads); `None`:
-    for a history of `PARALLEL_MIN_OPS` ops or more when `fork_usable()`."""
+    for a history of `PARALLEL_MIN_OPS` ops or more when `fork_usable()` and `spare_core()`."""
     if parallel is None:
-        return len(index.records) >= PARALLEL_MIN_OPS and fork_usable()
+        return len(index.records) >= PARALLEL_MIN_OPS and fork_usable() and spare_core()
     return parallel and hasattr(os, "fork")
 
 

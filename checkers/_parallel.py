@@ -10,6 +10,7 @@ this process) kills the child if it still runs and reaps it.
 
 `fork_usable()` says whether forking is safe here: `os.fork` exists and this process runs no
 other thread (a fork copies only the calling thread; locks held by the others would stay held).
+`spare_core()` whether it is worth it: a core is likely idle.
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ class ChildFailed(RuntimeError):
 def fork_usable() -> bool:
     """True if `Forked` may be used: `os.fork` exists and no other thread runs."""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def spare_core() -> bool:
+    """True if a second process would likely get a core of its own: two cores or more, and a
+    1-minute load average below their number less one half. On a saturated machine the child
+    only adds its page copies (docs/checkers.md, Speed)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not measurable here: assume idle cores
+        load = 0.0
+    return cores >= 2 and load < cores - 0.5
 
 
 class Forked:

@@ -66,6 +66,8 @@ def test_check_loaded_parallel_by_default_for_a_big_history(
     pids = tmp_path / "pids"
     _pids_of_forked_checkers(monkeypatch, pids)
     monkeypatch.setattr(_compose, "fork_usable", lambda: True)  # pytest-xdist runs threads
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))  # an idle core
     monkeypatch.setattr(_compose, "PARALLEL_MIN_OPS", 6_000)
     seen: list[dict[str, Any]] = []
     results, _index = check_loaded(load_run(run_dir), meanwhile=lambda partial, _: seen.append(
@@ -73,8 +75,13 @@ def test_check_loaded_parallel_by_default_for_a_big_history(
     assert os.getpid() not in {int(pid) for pid in pids.read_text().split()}
     assert set(seen[0]) == set(_compose.CHECKERS) - _compose.CHILD_CHECKERS
     assert seen[0]["delivery"] is results["delivery"]
-    monkeypatch.setattr(_compose, "PARALLEL_MIN_OPS", 10**9)  # too small a history: serial
     pids.unlink()
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 0.2, 0.2))  # no idle core: serial
+    assert json.dumps(check_loaded(load_run(run_dir))[0]) == json.dumps(results)
+    assert {int(pid) for pid in pids.read_text().split()} == {os.getpid()}
+    pids.unlink()
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    monkeypatch.setattr(_compose, "PARALLEL_MIN_OPS", 10**9)  # too small a history: serial
     assert json.dumps(check_loaded(load_run(run_dir))[0]) == json.dumps(results)
     assert {int(pid) for pid in pids.read_text().split()} == {os.getpid()}
 
