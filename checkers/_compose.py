@@ -147,9 +147,14 @@ def _run_checker(name: str, *, indexed: HistoryIndex | None, events: list[Op] | 
 
 def _fork_wanted(parallel: bool | None, index: HistoryIndex) -> bool:
     """`parallel` True: whenever `os.fork` exists (the caller vouches for its threads); `None`:
-    for a history of `PARALLEL_MIN_OPS` ops or more when `fork_usable()` and `spare_core()`."""
+    as the environment's `IMFAULT_CHECK_PARALLEL` says (`0` or `1`), else for a history of
+    `PARALLEL_MIN_OPS` ops or more when `fork_usable()` and `spare_core()`."""
     if parallel is None:
-        return len(index.records) >= PARALLEL_MIN_OPS and fork_usable() and spare_core()
+        forced = os.environ.get("IMFAULT_CHECK_PARALLEL")  # "0" or "1": the default's choice
+        if forced in ("0", "1"):
+            parallel = forced == "1"
+        else:
+            return len(index.records) >= PARALLEL_MIN_OPS and fork_usable() and spare_core()
     return parallel and hasattr(os, "fork")
 
 

@@ -80,8 +80,18 @@ def test_check_loaded_parallel_by_default_for_a_big_history(
     assert json.dumps(check_loaded(load_run(run_dir))[0]) == json.dumps(results)
     assert {int(pid) for pid in pids.read_text().split()} == {os.getpid()}
     pids.unlink()
+    monkeypatch.setenv("IMFAULT_CHECK_PARALLEL", "1")  # forced on, however loaded
+    assert json.dumps(check_loaded(load_run(run_dir))[0]) == json.dumps(results)
+    assert os.getpid() not in {int(pid) for pid in pids.read_text().split()}
+    pids.unlink()
+    monkeypatch.delenv("IMFAULT_CHECK_PARALLEL")
     monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
     monkeypatch.setattr(_compose, "PARALLEL_MIN_OPS", 10**9)  # too small a history: serial
+    assert json.dumps(check_loaded(load_run(run_dir))[0]) == json.dumps(results)
+    assert {int(pid) for pid in pids.read_text().split()} == {os.getpid()}
+    pids.unlink()
+    monkeypatch.setenv("IMFAULT_CHECK_PARALLEL", "0")  # forced off
+    monkeypatch.setattr(_compose, "PARALLEL_MIN_OPS", 6_000)
     assert json.dumps(check_loaded(load_run(run_dir))[0]) == json.dumps(results)
     assert {int(pid) for pid in pids.read_text().split()} == {os.getpid()}
 
