@@ -10,9 +10,11 @@ copy of the history instead of paying for defensive lookups on every op.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from ._ops import UNSET, OpLog, records_of
@@ -69,6 +71,26 @@ class HistoryIndex:
     other_counts: dict[tuple[Any, Any], int] = field(default_factory=dict)
     last_time: int = 0
     duplicate_send_invocations: int = 0
+    # the report's trails read these ops without another pass over the history: per position in
+    # the history, the rank of the send row of a send or recv op (-1 for other ops), the
+    # positions of send and recv ops of ids without a send row when they came, and of the login
+    # and logout ops that are not the nemesis's
+    op_ranks: array[int] = field(default_factory=lambda: array("q"))
+    orphan_positions: list[int] = field(default_factory=list)
+    session_positions: list[int] = field(default_factory=list)
+    str_ids: bool = True  # every sent id is a str
+    _max_time: tuple[Any, bool] | None = field(default=None, repr=False)
+
+    def max_time(self) -> tuple[Any, bool]:
+        """(the largest op time: `max` of the records' times, 0 without ops; False), or (None,
+        True) when the times do not compare. Computed once (`check_all` does it before it
+        forks, so that neither process walks the records again)."""
+        if self._max_time is None:
+            try:
+                self._max_time = (max(map(attrgetter("time"), self.records), default=0), False)
+            except TypeError:
+                self._max_time = (None, True)
+        return self._max_time
 
     def op_counts(self) -> dict[tuple[Any, Any], int]:
         """(f, type) -> number of client ops, for every op of the history."""
@@ -146,6 +168,9 @@ def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
     corrupted = index.corrupted
     add_extra = index.extra_receipts.append
     marks = index.session_marks
+    add_orphan = index.orphan_positions.append
+    add_session = index.session_positions.append
+    rank_at = index.op_ranks = array("q", [-1]) * len(records)
     # receipts of ids not (yet) sent when they appear: classified after the walk
     early = index.early_receipts
     for_recipient = 0
@@ -153,6 +178,8 @@ def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
     # one shared object per user / DC name: later comparisons and hashing touch a few hot objects
     names: dict[Any, Any] = {}
     canonical = names.setdefault
+    vias: dict[str, str] = {}
+    canonical_via = vias.setdefault
     for position, op in enumerate(records):
         f = op.f
         if f == "recv":
@@ -167,7 +194,9 @@ def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
             row = sends.get(msg_id)
             if row is None:
                 early.append(ops[position])
+                add_orphan(position)
                 continue
+            rank_at[position] = row[5]
             sender = value.from_
             if sender != row[0] and sender is not None:
                 corrupted.add(msg_id)
@@ -177,7 +206,10 @@ def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
                 for_recipient += 1
                 if row[9] is None:
                     row[9] = time
-                    add_delivery((row, time, value.via))
+                    via = value.via  # "online"/"offline": shared, or the checkers' passes
+                    if via.__class__ is str:  # over deliveries touch every receipt's string
+                        via = canonical_via(via, via)
+                    add_delivery((row, time, via))
                 else:
                     duplicated.add(msg_id)
                     add_extra(ops[position])
@@ -189,19 +221,26 @@ def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
             row = sends.get(msg_id)
             if kind == "invoke":
                 if row is None:
+                    if msg_id.__class__ is not str:
+                        index.str_ids = False
                     sender, recipient, dc = value.from_, value.to, value.dc
                     if dc is UNSET:
                         dc = None
+                    rank = rank_at[position] = len(sends)
                     sends[msg_id] = [canonical(sender, sender), canonical(recipient, recipient),
-                                     canonical(dc, dc), op.process, op.time + 0, len(sends),
+                                     canonical(dc, dc), op.process, op.time + 0, rank,
                                      "pending", None, msg_id, None]
                 else:
+                    rank_at[position] = row[5]
                     index.duplicate_send_invocations += 1
                     if row[6] == "fail":  # a retry after a definite failure: open again
                         _count_replaced(counts, row)
                         row[6] = "pending"
                 continue
-            if row is not None:
+            if row is None:
+                add_orphan(position)
+            else:
+                rank_at[position] = row[5]
                 if row[6] == "pending":
                     row[6] = _OUTCOMES.get(kind, kind)
                     row[7] = op.time + 0
@@ -216,6 +255,7 @@ def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
             continue
         kind = op.type
         if f == "login":
+            add_session(position)
             value = op.value
             user = value.user
             dc = value.dc
@@ -226,6 +266,7 @@ def _walk(index: HistoryIndex, records: list[Any], ops: Sequence[Op]) -> None:
                                 "node": value.node, "conn": value.conn, "time": op.time}
                 _mark(marks, user, op.time, True)
         elif f == "logout":
+            add_session(position)
             user = op.value.user
             online.pop(user, None)
             if kind == "invoke":

@@ -84,11 +84,11 @@ def iter_chunks(handle: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> Iterator[b
     while True:
         block = handle.read(chunk_bytes)
         if not block:
-            if carry.strip():
+            if carry and not carry.isspace():
                 yield carry
             return
         data = carry + block if carry else block
         cut = data.rfind(b"\n") + 1  # whole lines now, the rest with the next block
         chunk, carry = data[:cut], data[cut:]
-        if chunk.strip():
+        if chunk and not chunk.isspace():  # (isspace: no copy of the chunk, as strip made)
             yield chunk

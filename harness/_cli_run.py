@@ -147,16 +147,19 @@ def _check_and_report(run_dir: Path, console: Any,
         write_json(run_dir / "results.json", results)
         _report(console, write_report, run_dir, results)
         return results
+    try:
+        import reports
+    except ImportError:
+        reports = None  # type: ignore[assignment]
     with checkers.gc_paused():
         run = checkers.load_run(run_dir)
-        results, index = checkers.check_loaded(run)
+        prepared: list[Any] = []
+        results, index = checkers.check_loaded(
+            run, meanwhile=None if reports is None else _preparer(reports, run_dir, run, prepared))
         write_json(run_dir / "results.json", results)
-        try:
-            from reports import write_report as write_html_report
-        except ImportError:
-            pass
-        else:
-            _report(console, write_html_report, run_dir, results, run=run, index=index)
+        if reports is not None:
+            _report(console, reports.write_report, run_dir, results, run=run, index=index,
+                    prepared=prepared[0] if prepared else None)
         if kept is not None:
             kept.append((run, index))
             gc.freeze()  # out of the collector's sight: its passes up to the exit skip them
@@ -164,6 +167,19 @@ def _check_and_report(run_dir: Path, console: Any,
             checkers.release_run(run, index)  # freed now, while the collector is still paused
         del run, index
     return results
+
+
+def _preparer(reports: Any, run_dir: Path, run: Any,
+              prepared: list[Any]) -> Callable[[dict[str, Any], Any], None]:
+    """`check_loaded`'s `meanwhile`: the report's history digest (`reports.prepare_report`) built
+    while a forked child runs other checkers, appended to `prepared`."""
+    def prepare(partial: dict[str, Any], index: Any) -> None:
+        try:
+            prepared.append(reports.prepare_report(run_dir, partial.get("delivery"), run=run,
+                                                   index=index))
+        except Exception:  # noqa: BLE001, S110 (write_report builds it again, reports its error)
+            pass
+    return prepare
 
 
 def _report(console: Any, write: Callable[..., Any], run_dir: Path, results: dict[str, Any],

@@ -5,7 +5,7 @@ Markdown summary for CI.
 
 from __future__ import annotations
 
-from ._api import write_report
+from ._api import prepare_report, write_report
 from ._campaign import campaign_page, write_campaign_page
 from ._index import index_page, write_index
 from ._markdown import markdown_summary
@@ -23,6 +23,7 @@ __all__ = [
     "make_server",
     "markdown_summary",
     "overall_verdict",
+    "prepare_report",
     "print_summary",
     "read_run",
     "scan_store",

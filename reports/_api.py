@@ -6,9 +6,9 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from ._digest import PreloadedRun, preloaded_run
-from ._page import render_report, write_html
-from ._runfiles import compute_results, open_run
+from ._digest import PreloadedRun, preloaded_run, prepare_history_digest
+from ._page import history_inputs, render_report, write_html
+from ._runfiles import compute_results, open_run, read_json
 
 
 def write_report(
@@ -17,6 +17,7 @@ def write_report(
     *,
     run: Any = None,
     index: Any = None,
+    prepared: PreloadedRun | None = None,
 ) -> Path:
     """Write `<run_dir>/report.html` and return its path.
 
@@ -26,13 +27,14 @@ def write_report(
     `run` is the run directory already parsed (a `checkers.RunData`: `history`, `events`,
     `skipped_lines`) and `index` a `checkers.HistoryIndex` of its history: given, the report
     reuses them instead of parsing `history.jsonl` and `events.jsonl` again (`imfault check`
-    passes what it checked). The report is the same either way.
+    passes what it checked). The report is the same either way. `prepared` (from
+    `prepare_report`, for the same `run` and `index`) stands for both.
     """
     run_dir = Path(run_dir)
     files = open_run(run_dir)
     if results is None:
         results = files.results if files.results is not None else compute_results(run_dir)
-    loaded = _preloaded(run_dir, run, index)
+    loaded = prepared if prepared is not None else _preloaded(run_dir, run, index)
     # the digests are hundreds of thousands of acyclic objects: collection passes over them
     # would cost more than building them; they are freed (render_report returns) before resuming
     was_enabled = gc.isenabled()
@@ -48,6 +50,27 @@ def write_report(
         if was_enabled:
             gc.enable()
     return write_html(run_dir, html_text)
+
+
+def prepare_report(run_dir: Path, delivery: Any, *, run: Any = None,
+                   index: Any = None) -> PreloadedRun | None:
+    """Build the report's history digest ahead, from the delivery checker's result alone (the
+    ids whose trails are shown): `imfault check` does it while a forked child runs the other
+    checkers. Hand the result to `write_report(..., prepared=...)`; `None` if there is nothing
+    preloaded to digest. The report is byte-identical to one written without it."""
+    run_dir = Path(run_dir)
+    loaded = _preloaded(run_dir, run, index)
+    if loaded is None or loaded.history is None:
+        return loaded
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        trail_ids, fault_ops, _ = history_inputs(delivery, read_json(run_dir / "test.json"))
+        prepare_history_digest(loaded, run_dir / "history.jsonl", trail_ids, fault_ops)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return loaded
 
 
 def _preloaded(run_dir: Path, run: Any, index: Any) -> PreloadedRun | None:

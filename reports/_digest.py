@@ -22,8 +22,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from operator import attrgetter, is_not
+from itertools import compress, count, repeat
+from operator import is_not
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class PreloadedRun:
     events: list[dict[str, Any]] | None = None
     index: Any = None
     skipped_history: int = 0
+    # a history digest built ahead (`prepare_history_digest`): (trail ids, fault kinds, digest)
+    prepared: tuple[set[str], dict[str, Any] | None, HistoryDigest] | None = None
 
 
 _PRELOADED: ContextVar[PreloadedRun | None] = ContextVar("imfault_report_preloaded", default=None)
@@ -322,6 +324,10 @@ def digest_history(path: Path, trail_ids: set[str],
     (no second parse), else read once, streaming."""
     loaded = _preloaded_for(path, "history")
     if loaded is not None and loaded.history is not None:
+        prepared, loaded.prepared = loaded.prepared, None  # used once
+        if prepared is not None and prepared[0] == trail_ids \
+                and prepared[1] == (fault_ops.kinds if fault_ops is not None else None):
+            return prepared[2]
         digest = None
         if loaded.index is not None:
             try:
@@ -338,6 +344,15 @@ def digest_history(path: Path, trail_ids: set[str],
     digest.skipped_lines = stats.skipped
     return digest
 
+
+def prepare_history_digest(loaded: PreloadedRun, path: Path, trail_ids: set[str],
+                           fault_ops: FaultOps | None) -> None:
+    """Build `digest_history(path, trail_ids, fault_ops)` of `loaded` now and keep it in
+    `loaded.prepared`: a later `digest_history` with the same arguments, inside
+    `preloaded_run(loaded)`, returns it instead of building it again (once)."""
+    with preloaded_run(loaded):
+        digest = digest_history(path, trail_ids, fault_ops)
+    loaded.prepared = (set(trail_ids), fault_ops.kinds if fault_ops is not None else None, digest)
 
 
 def digest_index(index: Any, trail_ids: set[str],
@@ -369,10 +384,12 @@ def digest_index(index: Any, trail_ids: set[str],
     try:
         if index.sanitised or len(records) != len(history):
             raise TypeError("a malformed op somewhere")
-        if trail_ids:  # trails also show the logins and logouts around them
+        if trail_ids and not index.str_ids:  # ids that are not strings: one more pass
             digest.end_time = _collect_trail_ops_fast(digest, history, records, trail_ids)
+        elif trail_ids:  # trails also show the logins and logouts around them
+            digest.end_time = _collect_trail_ops_indexed(digest, index, trail_ids)
         else:
-            digest.end_time = _latest_time(max(map(attrgetter("time"), records), default=0))
+            digest.end_time = _latest_time(_max_time(index))
     except (KeyError, TypeError, ValueError, AttributeError):  # a malformed op somewhere
         digest.trail_ops.clear()
         digest.trail_overflow.clear()
@@ -389,6 +406,41 @@ def _latest_time(latest: Any) -> int:
     if latest.__class__ is not int:
         latest = int(latest)  # a str (an unordered mix raised already) fails: ValueError
     return max(0, latest)  # type: ignore[no-any-return]
+
+
+def _max_time(index: Any) -> Any:
+    """The index's `max(op times)`, raising `TypeError` as it did if they do not compare."""
+    latest, error = index.max_time()
+    if error:
+        raise TypeError("op times that do not compare")
+    return latest
+
+
+def _collect_trail_ops_indexed(digest: HistoryDigest, index: Any, trail_ids: set[str]) -> int:
+    """`_collect_trail_ops_fast` without a pass over the history: the trails' ops and the
+    sessions at the positions the index noted (sent ids all strings; raises on what the pass
+    would raise on); returns the latest op time."""
+    latest = _max_time(index)
+    if latest.__class__ not in (int, float, bool):  # the pass compares each time with 0
+        raise TypeError("op times are not numbers")
+    history, records, sends, ranks = index.history, index.records, index.sends, index.op_ranks
+    if len(ranks) != len(records):
+        raise TypeError("no op ranks")
+    positions = [position for position in index.orphan_positions
+                 if str(records[position].value.id) in trail_ids]
+    wanted = {sends[msg_id][5] for msg_id in trail_ids if msg_id in sends}
+    if wanted:  # at C speed over an array: no object of the history touched
+        positions.extend(compress(count(), map(wanted.__contains__, ranks)))
+    positions.sort()  # history order
+    for position in positions:
+        op = records[position]
+        if op.process != "nemesis":
+            msg_id = op.value.id
+            _keep(digest, msg_id if msg_id.__class__ is str else str(msg_id),
+                  _with_int_time(history[position]))
+    digest.session_ops.extend(_with_int_time(history[position])
+                              for position in index.session_positions)
+    return _latest_time(latest)
 
 
 def _collect_trail_ops_fast(

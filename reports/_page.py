@@ -293,18 +293,26 @@ def _command(test: dict[str, Any] | None) -> str:
     return f'<pre id="command">{esc(command)}</pre>'
 
 
-def render_report(files: RunFiles, results: dict[str, Any] | None) -> str:
-    """The complete HTML text of a run's report."""
-    delivery = (results or {}).get("delivery")
+def history_inputs(delivery: Any, test: dict[str, Any] | None
+                   ) -> tuple[set[str], FaultOps, list[str]]:
+    """What the report's history digest depends on: the ids whose trails are shown (from the
+    delivery result), the run's fault kinds, and notes for the page."""
     trail_ids = {i for kind in PROBLEM_KINDS
                  for i in problem_ids(delivery, kind)[:MAX_TRAILS_PER_KIND]}
-    test = files.test
     notes = []
     try:
         fault_ops = fault_ops_of(test)  # the run's own record (built-in table: older runs)
     except ValueError as exc:
         notes.append(f"Nemesis periods not drawn: {exc}.")
         fault_ops = FaultOps({})
+    return trail_ids, fault_ops, notes
+
+
+def render_report(files: RunFiles, results: dict[str, Any] | None) -> str:
+    """The complete HTML text of a run's report."""
+    delivery = (results or {}).get("delivery")
+    trail_ids, fault_ops, notes = history_inputs(delivery, files.test)
+    test = files.test
     history = (digest_history(files.history_path, trail_ids, fault_ops) if files.has_history
                else HistoryDigest())
     dc_names = [str(dc) for dc in (test or {}).get("dc_names") or []]

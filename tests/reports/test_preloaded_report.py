@@ -104,3 +104,83 @@ def test_a_run_loaded_from_another_directory_is_not_used(tmp_path: Path) -> None
     other_run = checkers.load_run(other)
     page = reports.write_report(run_dir, results, run=other_run).read_text("utf-8")
     assert page == expected and "m-other" not in page
+
+
+def test_cli_check_parallel_or_not_writes_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`imfault check` with part of the checkers in a forked child (the default for a big run)
+    and the report's history digest built meanwhile: the files of the serial path, byte for byte."""
+    from checkers import _compose
+
+    summary = _generator().generate_run(tmp_path, ops=6_000, seed=5, with_events=True)
+    assert summary["expected"]["lost"] and summary["expected"]["duplicated"]
+    outputs = []
+    real = _compose.Forked
+    for fork in (False, True):
+        monkeypatch.setattr(_compose, "fork_usable", lambda: True)  # pytest-xdist runs threads
+        monkeypatch.setattr(_compose, "spare_core", lambda: True)  # however loaded the machine
+        monkeypatch.setattr(_compose, "PARALLEL_MIN_OPS", 1 if fork else 10**9)
+        forked: list[bool] = []
+        monkeypatch.setattr(_compose, "Forked",
+                            lambda work, seen=forked: seen.append(True) or real(work))
+        assert main(["check", str(tmp_path)]) == 1
+        assert forked == ([True] if fork else [])
+        outputs.append([(tmp_path / name).read_bytes() for name in ("results.json", "report.html")])
+    assert outputs[0] == outputs[1]
+    results = json.loads(outputs[0][0])
+    assert outputs[0][1].decode("utf-8") == _from_files(tmp_path, results)
+
+
+def test_a_prepared_digest_is_used_once_and_only_for_its_trails(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    run = checkers.load_run(run_dir)
+    results, index = checkers.check_loaded(run)
+    expected = _from_files(run_dir, results)
+    prepared = reports.prepare_report(run_dir, results["delivery"], run=run, index=index)
+    assert prepared is not None and prepared.prepared is not None
+    page = reports.write_report(run_dir, results, prepared=prepared).read_text("utf-8")
+    assert page == expected and prepared.prepared is None
+    # prepared for other trails (no delivery result): built again, not used
+    other = reports.prepare_report(run_dir, None, run=run, index=index)
+    assert other is not None and other.prepared is not None and not other.prepared[0]
+    assert reports.write_report(run_dir, results, prepared=other).read_text("utf-8") == expected
+
+
+@pytest.mark.parametrize("int_ids", [False, True])
+def test_trails_from_the_index_positions_are_the_pass_over_the_history(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, int_ids: bool) -> None:
+    """The trails' ops found at the positions the index noted (no pass over the history) are the
+    ones the pass finds: receipts before their send, completions and receipts of ids never
+    sent, a send logged by the nemesis process, logins of the nemesis; ids that are not all
+    strings take the pass."""
+    from reports import _digest
+
+    run_dir = make_run(tmp_path)
+    extra = [  # a receipt of m-lost before a retry's invocation, an id never sent, odd ops
+        {"time": 16 * 10**9, "process": 2, "type": "ok", "f": "recv", "value": {
+            "user": "u3", "id": LOST_ID, "from": "u1", "to": "u3", "dc": "dc3",
+            "via": "offline"}},
+        {"time": 16 * 10**9 + 1, "process": 2, "type": "ok", "f": "recv", "value": {
+            "user": "u3", "id": "m-never", "from": "u1", "to": "u3", "dc": "dc3"}},
+        {"time": 16 * 10**9 + 2, "process": 0, "type": "ok", "f": "send", "value": {
+            "id": "m-never", "from": "u1", "to": "u3", "dc": "dc1"}},
+        {"time": 16 * 10**9 + 3, "process": "nemesis", "type": "info", "f": "send", "value": {
+            "id": "m-never", "from": "u1", "to": "u3", "dc": "dc1"}},
+        {"time": 16 * 10**9 + 4, "process": "nemesis", "type": "invoke", "f": "login",
+         "value": {"user": "u1"}},
+        {"time": 16 * 10**9 + 5, "process": 0, "type": "invoke", "f": "send", "value": {
+            "id": 7 if int_ids else "m-late", "from": "u1", "to": "u2", "dc": "dc1"}},
+    ]
+    with (run_dir / "history.jsonl").open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(op) + "\n" for op in extra)
+    passes: list[bool] = []
+    real_pass = _digest._collect_trail_ops_fast
+    monkeypatch.setattr(_digest, "_collect_trail_ops_fast",
+                        lambda *args: passes.append(True) or real_pass(*args))
+    page, results = _preloaded(run_dir)
+    assert passes == ([True] if int_ids else [])
+    assert "m-never" in results["delivery"]["unexpected"]
+    assert page.count("m-never") > 3 and "16.000" in page
+    monkeypatch.setattr(_digest, "_collect_trail_ops_indexed", lambda digest, index, trail_ids:
+                        real_pass(digest, index.history, index.records, trail_ids))
+    assert _preloaded(run_dir)[0] == page  # the pass over the history's records
