@@ -219,11 +219,12 @@ def _keep(digest: HistoryDigest, msg_id: str, op: dict[str, Any]) -> None:
 
 
 def _time_of(op: dict[str, Any]) -> int:
-    """An op's time as an int (a float is truncated, anything else is 0), without mutating it."""
+    """An op's time as an int (a finite float is truncated, anything else, NaN and infinities
+    included, is 0), without mutating it."""
     time = op.get("time")
     if time.__class__ is int:
         return time  # type: ignore[return-value]
-    return int(time) if isinstance(time, float) else 0
+    return int(time) if isinstance(time, float) and math.isfinite(time) else 0
 
 
 class _IntervalTracker:

@@ -72,6 +72,9 @@ def test_malformed_history_counted_as_the_checkers_do(tmp_path: Path) -> None:
                      '"value": {"user": "u1", "dc": "dc2"}}\n')
         handle.write('{"index": 2, "time": "late", "process": 3, "type": "ok", "f": "recv", '
                      '"value": {"user": "u2", "id": "' + LOST_ID + '"}}\n')
+        for weird in ("NaN", "Infinity"):  # JSON extensions the stdlib reads: not a time
+            handle.write('{"index": 3, "time": ' + weird + ', "process": 3, "type": "ok", '
+                         '"f": "login", "value": {"user": "u3", "dc": "dc1"}}\n')
         handle.write('[1, 2]\n{"f": "send", "type": "invoke", "value": null}\n{"time": 1')
     page, results = _preloaded(run_dir)
     assert "2 malformed history lines skipped" in page  # `[1, 2]` and the cut last line
