@@ -18,6 +18,8 @@ from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imcluster import _accel
+
 from .._options import cluster_spec
 from ..errors import UsageError
 from ..generators import Context, Generator, Pending
@@ -217,7 +219,7 @@ def run_sim_test(options: RunOptions, state: RunState | None = None,
     run_dir = create_run_dir(options.store, options.test_name())
     phases: dict[str, list[int]] = {}
 
-    speed: dict[str, float] = {}
+    speed: dict[str, Any] = {}
 
     def test_json() -> dict[str, Any]:
         test = runner.build_test_json(options, start_wall_ns, phases, fault_ops,
@@ -228,7 +230,7 @@ def run_sim_test(options: RunOptions, state: RunState | None = None,
         return test
 
     write_json(run_dir / "test.json", test_json())
-    say(f"seed {options.seed}  run dir {run_dir}  (sim: virtual time)")
+    say(f"seed {options.seed}  run dir {run_dir}  (sim: virtual time; {_accel.status()[1]})")
     spec = cluster_spec(options, run_dir / "work")
     if backend is not None and not isinstance(backend, SimBackend):
         if getattr(backend, "name", "sim") != "sim":
@@ -260,7 +262,8 @@ def run_sim_test(options: RunOptions, state: RunState | None = None,
             wall = time.perf_counter() - started
             speed.update(wall_s=round(wall, 3), cpu_s=round(time.process_time() - started_cpu, 3),
                          virtual_s=round(cluster.now_ns / 1e9, 3),
-                         speedup=round(cluster.now_ns / 1e9 / max(wall, 1e-9), 1))
+                         speedup=round(cluster.now_ns / 1e9 / max(wall, 1e-9), 1),
+                         accel=_accel.in_use())
             write_json(run_dir / "test.json", test_json())
     if not check:
         return runner.RunOutcome(run_dir, {"valid": "unknown"}, runner.EXIT_UNKNOWN)
