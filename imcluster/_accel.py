@@ -6,7 +6,8 @@ imcluster._accel`) compiles `COMPILED` with mypyc into `build/accel/` (git-ignor
 import, `imcluster` and `harness.sim` put the compiled modules ahead of the sources
 (`activate`) only if that manifest exists, matches this interpreter and every source is
 unchanged; otherwise they run pure Python and `status()` says why. `IMFAULT_ACCEL=0` forces pure
-Python; `IMFAULT_ACCEL=1` makes an unusable build an error instead of a silent fallback.
+Python; `IMFAULT_ACCEL=1` makes an unusable build an error instead of a silent fallback. Node
+processes (`python -m imcluster`, which face the wire) always run pure Python (`node_process`).
 Outputs are byte-identical either way (tests/sim/test_sim_accel.py). See docs/accel.md.
 """
 
@@ -36,7 +37,16 @@ imports, so a change to any of them makes the build stale."""
 
 
 def _sources() -> list[Path]:
-    return sorted(p for folder in DEPENDS for p in (ROOT / folder).glob("*.py"))
+    return sorted(p for folder in DEPENDS for p in (ROOT / folder).glob("*.py")
+                  if p.name != "_accel.py")  # the loader itself is not compiled
+
+
+def node_process(argv: list[str]) -> bool:
+    """True for an imcluster node (`python -m imcluster ...`): nodes read frames from sockets,
+    and compiled code checks annotations that the cores' validation of hostile input does not
+    honour (a digest's `None` seq where `ReplicaState.answer_for` declares `int`: a TypeError
+    instead of the pure code's tolerance), so they always run the pure reference."""
+    return any(arg == "-m" and argv[i + 1:i + 2] == ["imcluster"] for i, arg in enumerate(argv))
 
 
 def source_digests() -> dict[str, str]:
@@ -48,6 +58,8 @@ def source_digests() -> dict[str, str]:
 def status() -> tuple[bool, str]:
     """(use the compiled build, why): decided once per process."""
     wanted = os.environ.get(ENV, "").strip().lower()
+    if node_process(sys.orig_argv):
+        return False, "pure Python (an imcluster node process: the compiled build is the sim's)"
     if wanted in ("0", "no", "off", "false", "pure"):
         return False, f"pure Python ({ENV}={wanted})"
     usable, why = _check()

@@ -83,3 +83,14 @@ def test_asking_for_an_unusable_compiled_build_is_an_error(tmp_path: Path) -> No
     assert done.returncode != 0
     assert "IMFAULT_ACCEL=1 but the compiled build is unusable: pure Python (no compiled build" \
         in done.stderr
+
+
+def test_node_processes_always_run_pure_python() -> None:
+    assert _accel.node_process(["python", "-m", "imcluster", "hub", "--dc", "dc1"])
+    assert not _accel.node_process(["python", "-m", "harness", "run", "--backend", "sim"])
+    assert not _accel.node_process(["python", "-c", "import imcluster", "-m", "x"])
+    assert not _accel.node_process(["python", "-m"])
+    env = dict(os.environ, IMFAULT_ACCEL="1")  # even when asked for: a node never uses it
+    done = subprocess.run([sys.executable, "-m", "imcluster", "--help"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert "usage" in done.stdout
