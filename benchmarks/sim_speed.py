@@ -4,7 +4,8 @@ Default scenario (issue 10): 5 DCs, 50 users, 50 ops/s, 600 virtual seconds, par
 Each of `--runs` runs is a fresh `python` process running `harness.sim.run_sim_test` up to the
 collected run directory (setup, main, heal, recovery, collect; no checkers, no report); the
 script prints per-run wall seconds of the simulation, virtual seconds, the speed-up, history ops
-per wall second and the process's peak RSS, then the medians. CPU seconds are printed too: on a
+per wall second, the process's peak RSS and which build ran (pure Python or the compiled
+accelerator of docs/accel.md; `IMFAULT_ACCEL=0` forces pure), then the medians. CPU seconds are printed too: on a
 shared machine wall time also counts the time other processes held the cores. `--end-to-end` also times one
 `imfault run --backend sim` command (checkers and report included).
 
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,15 +40,15 @@ with open(outcome.run_dir / "history.jsonl", "rb") as fh:
 print(json.dumps({"wall_s": test["sim"]["wall_s"], "cpu_s": test["sim"]["cpu_s"],
                   "virtual_s": test["sim"]["virtual_s"],
                   "ops": ops, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                  / 1024}))
+                  / 1024, "build": test["sim"]["accel"]["build"]}))
 """
 
 
-def one_run(options: dict[str, object]) -> dict[str, float]:
+def one_run(options: dict[str, object]) -> dict[str, Any]:
     env = dict(os.environ, PYTHONHASHSEED="0")
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(options)], cwd=REPO, env=env,
                           check=True, capture_output=True, text=True, timeout=1800)
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["speedup"] = result["virtual_s"] / result["wall_s"]
     result["ops_per_s"] = result["ops"] / result["wall_s"]
     result["cpu_speedup"] = result["virtual_s"] / result["cpu_s"]
@@ -75,7 +77,8 @@ def main() -> None:
             print(f"run {n}: {run['wall_s']:.2f} s wall ({run['cpu_s']:.2f} s CPU) for "
                   f"{run['virtual_s']:.1f} virtual s ({run['speedup']:.0f}x; "
                   f"{run['cpu_speedup']:.0f}x by CPU time), {run['ops']} history ops "
-                  f"({run['ops_per_s']:.0f} ops/s), peak RSS {run['peak_rss_mb']:.0f} MB",
+                  f"({run['ops_per_s']:.0f} ops/s), peak RSS {run['peak_rss_mb']:.0f} MB, "
+                  f"{run['build']} build",
                   flush=True)
         med = {key: statistics.median(r[key] for r in runs)
                for key in ("wall_s", "cpu_s", "speedup", "cpu_speedup", "ops_per_s",

@@ -6,6 +6,7 @@ in-memory cluster. The asyncio client is `imcluster.client`.
 
 from typing import TYPE_CHECKING
 
+from . import _accel
 from ._config import (
     BUGS,
     DELIVERY_MODES,
@@ -14,6 +15,8 @@ from ._config import (
     AccessConfig,
     HubConfig,
 )
+
+_accel.activate(__path__, "imcluster")  # the compiled build when built and fresh (docs/accel.md)
 
 if TYPE_CHECKING:
     from ._access import AccessCore

@@ -19,7 +19,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from ._access import AccessCore
 from ._auth import user_token
@@ -52,8 +52,26 @@ from ._hub import HubCore
 from ._state import Entry
 from ._wire import encode
 
+try:  # the compiled build (docs/accel.md) lets the sim's `SimCluster` subclass `MemCluster`
+    from mypy_extensions import mypyc_attr
+except ImportError:  # pragma: no cover - pure Python without mypy installed: a no-op
+    def mypyc_attr(*_args: object, **_flags: object) -> Callable[[type], type]:  # type: ignore[misc]
+        return lambda cls: cls
+
 DEFAULT_SECRET = b"memnet-secret"
 log = logging.getLogger("imcluster.memnet")
+
+
+class ClientEnd(Protocol):
+    """What `MemCluster` needs of a client connection (`MemClient`, the sim's users)."""
+
+    node: str
+    conn: str | None
+    open: bool
+
+    def _receive(self, frame: Frame) -> None: ...
+
+    def _closed_by_server(self) -> None: ...
 
 
 def _wire_copy(frame: Frame) -> Frame:
@@ -156,6 +174,7 @@ class MemClient:
         self.open, self.logged_in = False, False
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MemCluster:
     """N DCs (`dc1`..), each with a hub and `access_per_dc` access nodes, on a virtual clock."""
 
@@ -204,7 +223,7 @@ class MemCluster:
         self.core_errors: list[tuple[str, object, Exception]] = []
         self._link_clock: dict[tuple[str, str], int] = {}
         self._conn_numbers: dict[str, itertools.count[int]] = {}
-        self._clients: dict[str, MemClient] = {}
+        self._clients: dict[str, ClientEnd] = {}
         for dc in self.dc_names:
             for k in range(1, access_per_dc + 1):
                 node = f"{dc}-a{k}"
@@ -654,7 +673,7 @@ class MemCluster:
         """A new client of `user` on access node `<dc>-a<access_index>` (not connected yet)."""
         return MemClient(self, user, f"{dc}-a{access_index}", auto_ack=auto_ack)
 
-    def _open_conn(self, client: MemClient) -> str:
+    def _open_conn(self, client: ClientEnd) -> str:
         # unique per access-node incarnation, like the asyncio driver's "<node>:<token>.<n>"
         conn = (f"{client.node}:{self.access_incarnation[client.node]}."
                 f"{next(self._conn_numbers[client.node])}")

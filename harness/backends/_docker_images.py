@@ -60,12 +60,18 @@ class Images:
 
 def third_party_imports(package_dir: Path = IMCLUSTER_DIR) -> dict[str, set[str]]:
     """Top-level modules imported by `package_dir`'s sources that are neither in the standard
-    library nor the package itself: {module: {files importing it}} (empty when stdlib-only)."""
+    library nor the package itself: {module: {files importing it}} (empty when stdlib-only).
+    An optional import (in a `try` whose handler catches `ImportError`: the code has a fallback,
+    like `imcluster._memnet`'s `mypyc_attr` for the compiled build) does not count."""
     own = package_dir.name
     found: dict[str, set[str]] = {}
     for path in sorted(package_dir.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        optional = {id(n) for t in ast.walk(tree) if isinstance(t, ast.Try) and _catches_import(t)
+                    for stmt in t.body for n in ast.walk(stmt)}
         for node in ast.walk(tree):
+            if id(node) in optional:
+                continue
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
@@ -76,6 +82,13 @@ def third_party_imports(package_dir: Path = IMCLUSTER_DIR) -> dict[str, set[str]
                 if top != own and top not in sys.stdlib_module_names and top != "__future__":
                     found.setdefault(top, set()).add(str(path.relative_to(package_dir)))
     return found
+
+
+def _catches_import(node: ast.Try) -> bool:
+    caught = [h.type for h in node.handlers]
+    names = {n.id for t in caught if t is not None
+             for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return bool(names & {"ImportError", "ModuleNotFoundError"})
 
 
 def _package_files(package_dir: Path) -> list[Path]:

@@ -5,6 +5,10 @@
 virtual time). See docs/architecture.md "The sim backend" for what it models and what it refuses.
 """
 
+from imcluster import _accel
+
+_accel.activate(__path__, "harness/sim")  # the compiled driver when built (docs/accel.md)
+
 from ._backend import SimBackend, SimCluster, SimWan
 from ._clients import SimClients
 from ._driver import SimInterpreter, run_sim_test

@@ -112,7 +112,7 @@ class SimClients:
                                            f"Connect call failed ({node})"))
             return
         client = _Conn(self, user, node, dc)
-        client.conn = self.cluster._open_conn(client)  # type: ignore[arg-type]
+        client.conn = self.cluster._open_conn(client)
         client.open = True
         self._clients[user] = client
         client.core.login = (op, done)

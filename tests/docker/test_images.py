@@ -26,6 +26,11 @@ def test_third_party_import_is_detected(tmp_path: Path) -> None:
     package.mkdir()
     (package / "__init__.py").write_text("import json\nfrom pkg import x\nimport docker.errors\n")
     assert third_party_imports(package) == {"docker": {"__init__.py"}}
+    (package / "opt.py").write_text("try:\n    import msgspec\nexcept ImportError:\n"
+                                    "    msgspec = None\n"
+                                    "try:\n    import rich\nexcept ValueError:\n    pass\n")
+    # an optional import with a fallback counts not; one that only catches other errors does
+    assert third_party_imports(package) == {"docker": {"__init__.py"}, "rich": {"opt.py"}}
 
 
 @pytest.mark.docker

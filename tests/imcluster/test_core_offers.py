@@ -131,8 +131,10 @@ def test_an_acked_message_is_not_offered_again_and_its_offers_are_forgotten() ->
 def test_offers_of_a_session_that_left_are_forgotten_and_the_timer_stops() -> None:
     conn = f"{NODE}:1"
     hub = offered_once(conn)
+    key = ("m1", "alice", "bob")
+    assert hub.core.offers.sessions(key) != []
     hub.frame({"type": "coord", "user": "bob", "conn": conn, "online": False})
-    assert hub.core.offers.sessions("m1") == []
+    assert hub.core.offers.sessions(key) == []
     assert deliveries(hub.advance(20_000)) == []
     assert len(hub.core.offers) == 0  # pending, but nobody here to offer it to
     assert not hub.timers

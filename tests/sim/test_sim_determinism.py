@@ -4,6 +4,7 @@ PYTHONHASHSEED (iteration over sets, hash order and the environment must not lea
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -11,8 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.runner import RunOptions
-from harness.sim import run_sim_test
+import pytest
+
+from harness.ops import Op
+from harness.runner import RunOptions, RunState
+from harness.sim import _driver, run_sim_test
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = ("history.jsonl", "events.jsonl")
@@ -63,3 +67,26 @@ def test_another_seed_gives_another_history(tmp_path: Path) -> None:
     base.seed, base.store = 6, str(tmp_path / "b")
     other = run_sim_test(base, check=False).run_dir
     assert digests(first)["history.jsonl"] != digests(other)["history.jsonl"]
+
+
+def test_collector_thresholds_hold_during_the_run_only_and_change_no_byte(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sim raises the cyclic collector's thresholds while it runs (`fewer_collections`), and
+    when collections happen leaks into no output."""
+    seen: set[tuple[int, ...]] = set()
+
+    class Watch(RunState):
+        def on_op(self, op: Op) -> None:
+            seen.add(gc.get_threshold())
+            super().on_op(op)
+
+    before = gc.get_threshold()
+    short = options(tmp_path / "a")
+    short.time_limit = 6
+    raised = run_sim_test(short, state=Watch(), check=False).run_dir
+    assert seen == {_driver.GC_THRESHOLDS}
+    assert gc.get_threshold() == before
+    monkeypatch.setattr(_driver, "GC_THRESHOLDS", (700, 10, 10))  # CPython's default
+    short.store = str(tmp_path / "b")
+    default = run_sim_test(short, check=False).run_dir
+    assert digests(raised) == digests(default)

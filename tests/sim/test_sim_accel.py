@@ -1,0 +1,96 @@
+"""The optional compiled build (docs/accel.md): byte-identical outputs to pure Python, used only
+when built and fresh, and said in test.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imcluster import _accel
+
+REPO = Path(__file__).resolve().parents[2]
+FILES = ("history.jsonl", "events.jsonl", "schedule.json", "final.json")
+CHILD = """
+import json, sys
+from harness.runner import RunOptions
+from harness.sim import run_sim_test
+# benchmarks/sim_speed.py's shape, briefly
+run = run_sim_test(RunOptions(backend="sim", dcs=5, users=50, rate=50, time_limit=20,
+                              nemesis=["partition-halves"], seed=7, store=sys.argv[1]),
+                   check=False)
+print(run.run_dir)
+"""
+
+
+def run_with(build: str, store: Path) -> Path:
+    env = dict(os.environ, IMFAULT_ACCEL="1" if build == "compiled" else "0")
+    done = subprocess.run([sys.executable, "-c", CHILD, str(store)], cwd=REPO, env=env,
+                          check=True, capture_output=True, text=True, timeout=600)
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def test_compiled_and_pure_builds_write_the_same_bytes(tmp_path: Path) -> None:
+    usable, why = _accel._check()
+    if not usable:
+        pytest.skip(f"no usable compiled build to compare with ({why})")
+    runs = {build: run_with(build, tmp_path / build) for build in ("pure", "compiled")}
+    digests = {build: {name: hashlib.sha256((run / name).read_bytes()).hexdigest()
+                       for name in FILES} for build, run in runs.items()}
+    assert digests["compiled"] == digests["pure"]
+    accel = {build: json.loads((run / "test.json").read_text())["sim"]["accel"]
+             for build, run in runs.items()}
+    assert accel["pure"]["build"] == "pure" and accel["pure"]["compiled_modules"] == []
+    assert accel["compiled"]["build"] == "compiled"
+    assert {"imcluster._hub", "imcluster._memnet", "harness.sim._driver"} <= set(
+        accel["compiled"]["compiled_modules"])
+
+
+def test_a_stale_or_foreign_build_is_not_used(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = tmp_path / "manifest.json"
+    monkeypatch.setattr(_accel, "MANIFEST", manifest)
+    assert _accel._check() == (False, ("pure Python (no compiled build: scripts/build-accel "
+                                       "makes one)"))
+    sources = _accel.source_digests()
+    stale = dict(sources, **{"imcluster/_hub.py": "0" * 64})
+    manifest.write_text(json.dumps({"cache_tag": sys.implementation.cache_tag,
+                                    "modules": ["imcluster/_hub.py"], "sources": stale}))
+    usable, why = _accel._check()
+    assert not usable and "stale: imcluster/_hub.py changed" in why
+    manifest.write_text(json.dumps({"cache_tag": "cpython-00", "modules": [],
+                                    "sources": sources}))
+    assert _accel._check() == (False, ("pure Python (compiled for cpython-00, running "
+                                       f"{sys.implementation.cache_tag})"))
+    manifest.write_text(json.dumps({"cache_tag": sys.implementation.cache_tag,
+                                    "modules": ["imcluster/_hub.py"], "sources": sources}))
+    assert _accel._check()[0]
+
+
+def test_asking_for_an_unusable_compiled_build_is_an_error(tmp_path: Path) -> None:
+    env = dict(os.environ, IMFAULT_ACCEL="1")
+    code = ("from imcluster import _accel\n"
+            "_accel.MANIFEST = _accel.Path(__import__('sys').argv[1])\n"
+            "_accel.status.cache_clear()\n"
+            "_accel.status()\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "none.json")], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "IMFAULT_ACCEL=1 but the compiled build is unusable: pure Python (no compiled build" \
+        in done.stderr
+
+
+def test_node_processes_always_run_pure_python() -> None:
+    assert _accel.node_process(["python", "-m", "imcluster", "hub", "--dc", "dc1"])
+    assert not _accel.node_process(["python", "-m", "harness", "run", "--backend", "sim"])
+    assert not _accel.node_process(["python", "-c", "import imcluster", "-m", "x"])
+    assert not _accel.node_process(["python", "-m"])
+    env = dict(os.environ, IMFAULT_ACCEL="1")  # even when asked for: a node never uses it
+    done = subprocess.run([sys.executable, "-m", "imcluster", "--help"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert "usage" in done.stdout
