@@ -21,9 +21,13 @@ from tests.systems.cross_cut import cross_cut_receipts
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 RUN = ["run", "--backend", "docker", "--users", "10", "--rate", "20", "--wan-latency", "50",
-       "--recovery-timeout", "10", "--seed", "11", "--no-progress"]
-"""A short recovery bound keeps CI time down: NATS's sources may resume later than that after a
-heal (docs/systems/nats.md), so the partition run's verdict is not asserted here."""
+       "--seed", "11", "--no-progress"]
+RECOVERY = {"none": "10", "partition": "60"}
+"""Recovery bounds (recovery ends as soon as the system reports itself converged). A NATS
+aggregate may resume sourcing a cut-off outbox ~40 s after the heal (docs/systems/nats.md): with
+a 10 s bound the messages sent across the cut had not arrived when a CI run ended, and the test
+could not see that they had been held back rather than never sent. The partition runs' verdicts
+are not asserted (the system's, see its doc)."""
 
 
 def _start(spawn: Callable[..., Any], store: Path, system: str, *args: str) -> Any:
@@ -35,10 +39,12 @@ def _start(spawn: Callable[..., Any], store: Path, system: str, *args: str) -> A
 @pytest.mark.parametrize("system", ["nats", "mosquitto"])
 def test_no_fault_valid_and_partitions_hold(docker_engine: None, spawn: Callable[..., Any],
                                                    tmp_path: Path, system: str) -> None:
-    no_fault = _start(spawn, tmp_path / "a", system, "--dcs", "2", "--time-limit", "3")
+    no_fault = _start(spawn, tmp_path / "a", system, "--dcs", "2", "--time-limit", "3",
+                      "--recovery-timeout", RECOVERY["none"])
     partitions = {nemesis: _start(spawn, tmp_path / nemesis, system, "--dcs", "3",
                                   "--time-limit", "6", "--nemesis", nemesis,
-                                  "--nemesis-interval", "2")
+                                  "--nemesis-interval", "2",
+                                  "--recovery-timeout", RECOVERY["partition"])
                   for nemesis in ("partition-halves", "partition-oneway")}
     out_a, _ = no_fault.communicate(timeout=240)
     outs = {nemesis: run.communicate(timeout=240)[0] for nemesis, run in partitions.items()}
@@ -61,8 +67,8 @@ def test_no_fault_valid_and_partitions_hold(docker_engine: None, spawn: Callable
         assert any(c["at"] == "after stop-partition" for c in checks), checks
         assert all(c["bypasses"] == [] for c in checks), checks
         cut = cross_cut_receipts(run_dir)
-        assert cut["windows"] >= 1 and cut["sent"], cut  # messages were sent across the cut ...
-        assert cut["early"] == [], cut  # ... and none crossed it before the heal
+        assert cut["windows"] >= 1 and cut["sent"], (nemesis, cut)  # sent across the cut ...
+        assert cut["early"] == [], (nemesis, cut)  # ... and none crossed it before the heal
 
 
 def test_a_server_on_another_dcs_network_is_a_bypass(docker_engine: None,
