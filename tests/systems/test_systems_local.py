@@ -87,7 +87,7 @@ def test_the_pytest_plugin_runs_a_scenario_against_nats(im_run, toxiproxy_server
     holds, every link verified, the verdict is the system's (docs/systems/nats.md)."""
     _needs("nats")
     result = im_run("partition-halves", system="nats", dcs=3, users=10, rate=10, time_limit=8,
-                    nemesis_interval=3, wan_latency=50)
+                    nemesis_interval=3, wan_latency=50, recovery_timeout=60)
     test = json.loads((result.run_dir / "test.json").read_text())
     assert test["system"] == "nats"
     assert all(c["bypasses"] == [] for c in test["link_checks"])
