@@ -86,7 +86,7 @@ class Forked:
             if not block:
                 break
             chunks.append(block)
-        self._reap(block=True)
+        self._reap()
         status = self._status
         assert status is not None
         if os.WIFSIGNALED(status):
@@ -107,24 +107,25 @@ class Forked:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:  # exited already: still to be reaped
                 pass
-            self._reap(block=True)
+            self._reap()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
-    def _reap(self, block: bool) -> None:
+    def _reap(self) -> None:
+        """Wait for the child and keep its status (once)."""
         if self.pid is None or self._status is not None:
             return
         while True:
             try:
-                pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+                pid, status = os.waitpid(self.pid, 0)
             except InterruptedError:
                 continue
             except ChildProcessError:  # reaped elsewhere (e.g. a SIGCHLD handler)
                 status = 0x7F00  # unknown: read as "exited 127"
                 pid = self.pid
             break
-        if pid:
+        if pid:  # (a blocking wait returns the child's pid)
             self._status = status
 
 
