@@ -9,11 +9,13 @@ per event, not per line: a repair batch logs hundreds of lines).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import IO
 
 from ._state import Entry
+from ._wire import compact_encoder
+
+_encode_record = compact_encoder(ascii_only=True)
 
 
 class EventLog:
@@ -30,7 +32,7 @@ class EventLog:
                   "seq": entry.seq, "ts_ns": time.time_ns(), "dc": self.dc, "node": self.node}
         self.lines += 1
         if self._file is not None:
-            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.write(_encode_record(record) + "\n")
 
     def flush(self) -> None:
         if self._file is not None:

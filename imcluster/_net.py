@@ -296,7 +296,8 @@ class Link:
     that timed out (its handshake vanished in a blackhole) is retried at once, the timeout
     having paced it. So a link cut by a blackhole always has an attempt in progress, and when the
     cut heals (Toxiproxy closes the connections of a proxy whose `timeout` toxic it removes) the
-    next attempt starts within the minimum back-off, not after up to `BACKOFF_MAX_S`.
+    next attempt starts at once: an attempt closed or refused right after one that timed out is
+    retried without a back-off, once (a peer that refuses every attempt still backs off).
     """
 
     def __init__(self, name: str, host: str, port: int, *, secret: bytes, role: str, dc: str,
@@ -375,6 +376,7 @@ class Link:
 
     async def _run(self) -> None:
         attempt = 0
+        timed_out = False  # the last attempt's handshake vanished (a blackhole)
         while not self._stopped:
             conn: FramedConnection | None = None
             self._greeted = []
@@ -389,11 +391,19 @@ class Link:
                 if conn:
                     conn.close()
                 if isinstance(exc, TimeoutError):  # paced by the timeout: try again at once
+                    timed_out = True
                     await asyncio.sleep(self._backoff(0))
+                    continue
+                if timed_out:
+                    # an attempt into a blackhole was cut short: the path changed, most likely
+                    # a healed cut (Toxiproxy closes the connections it held when the cut's
+                    # toxic goes): dial again at once, once
+                    timed_out = False
                     continue
                 await asyncio.sleep(self._backoff(attempt))
                 attempt += 1
                 continue
+            timed_out = False
             if self._stopped:
                 conn.close()
                 return

@@ -5,14 +5,13 @@ Pure: no IO, no clock, no randomness. See docs/architecture.md "Replicated state
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ._wire import WireError, check_field, check_int, validate_msg
+from ._wire import WireError, check_field, check_int, dumps_compact, validate_msg
 
 KINDS = ("coord", "msg", "tomb")
 SKIPPED = "skipped"  # the kind of the stand-in entry logged for a dot counted by a skip range
@@ -53,7 +52,7 @@ class Entry:
     @cached_property
     def size(self) -> int:
         """Encoded size in a gossip frame (bytes); computed once (an entry is immutable)."""
-        return len(json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False)) + 1
+        return len(dumps_compact(self.to_json())) + 1
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "key": self.key, "origin": self.origin, "seq": self.seq,

@@ -14,6 +14,9 @@ import sqlite3
 from collections.abc import Iterable
 
 from ._state import Entry
+from ._wire import compact_encoder
+
+_encode_data = compact_encoder(ascii_only=True, sort_keys=True)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -44,7 +47,7 @@ class HubStore:
     def persist(self, entries: Iterable[Entry]) -> int:
         """Commit `entries` in one transaction; returns how many were new."""
         rows = [(e.origin, e.seq, e.kind, e.key, e.hlc[0], e.hlc[1],
-                 json.dumps(dict(e.data), separators=(",", ":"), sort_keys=True))
+                 _encode_data(dict(e.data)))
                 for e in entries]
         if not rows:
             return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -37,9 +38,27 @@ class FrameTooLarge:
     limit: int
 
 
+def compact_encoder(*, ascii_only: bool = False, sort_keys: bool = False) -> Callable[[Any], str]:
+    """`json.dumps(obj, separators=(",", ":"), ensure_ascii=ascii_only, sort_keys=sort_keys)`,
+    the same text, with its C encoder built once instead of on every call (a third of the cost
+    of a small object). No circular-reference bookkeeping: frames and entries are trees. An
+    interpreter without the C encoder gets `JSONEncoder.encode`."""
+    options = json.JSONEncoder(separators=(",", ":"), ensure_ascii=ascii_only, sort_keys=sort_keys)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return options.encode
+    quote = json.encoder.encode_basestring_ascii if ascii_only else json.encoder.encode_basestring  # type: ignore[attr-defined]
+    iterencode = make(None, options.default, quote, None, ":", ",", sort_keys, False, True)
+    return lambda obj: "".join(iterencode(obj, 0))
+
+
+dumps_compact = compact_encoder()
+"""Compact JSON text, non-ASCII kept (what every frame carries)."""
+
+
 def encode(frame: Frame) -> bytes:
     """Compact JSON of `frame` followed by a newline."""
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    return dumps_compact(frame).encode("utf-8") + b"\n"
 
 
 class LineDecoder:

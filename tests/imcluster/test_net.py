@@ -10,6 +10,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
+from imcluster import _net
 from imcluster._net import (
     BACKOFF_MAX_S,
     BACKOFF_MIN_S,
@@ -365,6 +368,29 @@ async def test_a_link_is_up_again_at_once_when_a_blackhole_heals() -> None:
         # the greeting went out behind the hello: its answer comes without another request
         await wait_for(lambda: any(f.get("n") == "greeting" for f in recorder.frames), 1.0)
         assert link.counters.frames_sent >= 1
+    finally:
+        await link.stop()
+        await hole.stop()
+
+
+async def test_the_attempt_a_heal_closes_is_followed_by_a_new_one_without_back_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The heal closes the attempt the link has open in the blackhole; the next one starts at
+    once, not after a back-off (it was the minimum back-off, 25-50 ms, on every heal; made 1 s
+    here so that any back-off shows)."""
+    monkeypatch.setattr(_net, "BACKOFF_MIN_S", 1.0)
+    hole = await HealingHole().start()
+    link = Recorder().link(hole.port, timeout=0.2)
+    link.start()
+    try:
+        await wait_for(lambda: link.connect_failures >= 2, 5.0)  # timed out in the cut
+        held = len(hole.held)
+        await wait_for(lambda: len(hole.held) > held, 5.0)  # the next attempt is in the hole
+        loop = asyncio.get_running_loop()
+        healed_at = loop.time()
+        hole.heal()
+        await wait_for(lambda: link.up, 3.0)
+        assert loop.time() - healed_at < 0.4, f"up {loop.time() - healed_at:.2f} s after the heal"
     finally:
         await link.stop()
         await hole.stop()

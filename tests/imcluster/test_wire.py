@@ -13,6 +13,7 @@ from imcluster._wire import (
     FrameTooLarge,
     LineDecoder,
     WireError,
+    compact_encoder,
     encode,
     parse_frame,
     validate_client_frame,
@@ -29,6 +30,14 @@ frames = st.dictionaries(st.text(min_size=1), json_values, max_size=4).map(
 def test_encode_is_compact_json_with_newline() -> None:
     assert encode({"type": "ping"}) == b'{"type":"ping"}\n'
     assert encode({"type": "send", "body": "你好"}) == '{"type":"send","body":"你好"}\n'.encode()
+
+
+@given(json_values | st.floats(), st.booleans(), st.booleans())
+def test_compact_encoder_writes_what_json_dumps_writes(value: object, ascii_only: bool,
+                                                      sort_keys: bool) -> None:
+    """One C encoder built once (frames, entry sizes, store rows, event logs): the same text."""
+    assert compact_encoder(ascii_only=ascii_only, sort_keys=sort_keys)(value) == json.dumps(
+        value, separators=(",", ":"), ensure_ascii=ascii_only, sort_keys=sort_keys)
 
 
 @given(st.lists(frames, max_size=5), st.lists(st.integers(1, 50), max_size=20))
