@@ -6,7 +6,7 @@ contract and docs/architecture.md "Delivery" and "Seeded bugs" for the behaviour
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,7 @@ class HubCore:
         self.offers = OfferBook(config.max_offers)
         self.in_flight = InFlight(config.resend_after_ms)  # what anti-entropy need not resend
         self._now_ns = 0
+        self._greeted_at: dict[str, int] = {}  # peer -> when our link's greeting was made
         self._reoffer_armed = False
         self.forwards: dict[str, _Forward] = {}  # by id: a hub refuses an id it knows already
         self.routed_online: set[MsgKey] = set()  # online-first: handed over without an entry
@@ -170,21 +171,34 @@ class HubCore:
         """A new connection with `peer` (either way) replaced an old one: entries sent before
         may have been lost with the old one's queue (frames written into a blackhole, or dropped
         while the link was down), so they no longer count as on their way (`InFlight`): the next
-        answer to `peer` carries them, instead of up to `resend_after_ms` later."""
-        self.in_flight.forget(peer)
+        answer to `peer` carries them, instead of up to `resend_after_ms` later. What the
+        greeting of our own current link sent is kept (that link is not the one replaced)."""
+        self.in_flight.forget(peer, before_ns=self._greeted_at.get(peer))
 
-    def greeting(self, peer: str) -> list[Frame]:
+    def greeting(self, peer: str, now_ns: int | None = None) -> list[Frame]:
         """Frames for `peer` as soon as a link to it opens (the driver pipelines them behind the
-        handshake): a digest in the anti-entropy modes, so that what two DCs lack after a
+        handshake), in the anti-entropy modes: a digest, so that what two DCs lack after a
         partition or a restart is exchanged in one round trip, not when the gossip timer next
-        happens to pick this peer (every `gossip_interval` one peer of N - 1)."""
-        self.peer_connected(peer)
+        happens to pick this peer (every `gossip_interval` one peer of N - 1); then, when we
+        heard `peer`'s version vector before (not right after our start), the entries of our
+        own origin it lacks by that vector, in up to `max_answer_batches` batches: after a
+        partition each DC gets every other DC's backlog from its origin one round trip earlier
+        than by answering its digest (the entries arrive with the hello, before the digest's
+        answer could), and from one source each."""
+        now_ns = self._now_ns if now_ns is None else now_ns
+        self.in_flight.forget(peer)  # our link to `peer` is new: nothing sent before counts
+        self._greeted_at[peer] = now_ns
         if self.config.rumor or not self.config.anti_entropy or peer not in self.config.peers:
             return []
         self.counters["digests_sent"] += 1
-        frame = {"type": "digest", "vv": self.state.version_vector()}
-        self._count_wan(frame)
-        return [frame]
+        frames: list[Frame] = [{"type": "digest", "vv": self.state.version_vector()}]
+        heard = self.peer_vvs.get(peer)
+        if heard is not None:
+            frames += self._answer_frames(peer, {self.config.dc: heard.get(self.config.dc, 0)},
+                                          now_ns, with_vv=False, origins=(self.config.dc,))
+        for frame in frames:
+            self._count_wan(frame)
+        return frames
 
     def handle(self, event: object, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
@@ -699,26 +713,37 @@ class HubCore:
         missing. Several batches at once: after a long partition a peer lacks thousands of
         entries, and one batch per digest (a digest reaches a given peer every (N - 1) gossip
         intervals on average) took many seconds to repair it."""
-        known = dict(self.in_flight.known(peer, vv, now_ns))
+        known = self.in_flight.known(peer, vv, now_ns)
+        for frame in self._answer_frames(peer, known, now_ns, with_vv=reply):
+            self._send_peer(peer, frame, out, reply=reply)
+
+    def _answer_frames(self, peer: str, vv: Mapping[str, Any], now_ns: int, *, with_vv: bool,
+                       origins: Collection[str] | None = None) -> list[Frame]:
+        """The `entries` frames of an answer to `peer` holding `vv` (of `origins` only, if
+        given), recorded as on their way. With `with_vv` there is always a frame, the first
+        one carrying our version vector."""
+        known = dict(vv)
+        frames: list[Frame] = []
         for n in range(self.config.max_answer_batches):
             missing, skips = self.state.answer_for(known, self.config.max_batch_entries,
-                                                   self.config.max_batch_bytes)
+                                                   self.config.max_batch_bytes, origins)
             self.in_flight.record(peer, missing, now_ns)
-            if not (missing or skips) and (n or not reply):
-                return
+            if not (missing or skips) and (n or not with_vv):
+                break
             frame: dict[str, Any] = {"type": "entries", "entries": self._wire(missing),
                                      **_skip_field(skips)}
-            if reply and n == 0:
+            if with_vv and n == 0:
                 frame["vv"] = self.state.version_vector()
-            self._send_peer(peer, frame, out, reply=reply)
+            frames.append(frame)
             if not (missing or skips):
-                return
+                break
             # the next batch starts after what this one carries
             for origin, seq in [*((e.origin, e.seq) for e in missing),
                                 *((origin, hi) for origin, _, hi in skips)]:
                 held = known.get(origin, 0)
                 if not isinstance(held, int) or isinstance(held, bool) or seq > held:
                     known[origin] = seq
+        return frames
 
     # ------------------------------------------------------------ compaction
 

@@ -138,7 +138,7 @@ class HubNode(ClockedNode):
     def _greeting_for(self, peer: str) -> Callable[[], list[dict[str, Any]]]:
         """The core's first frames for `peer` on each new link (a digest: `HubCore.greeting`)."""
         def greeting() -> list[dict[str, Any]]:
-            return self.core.greeting(peer) if self.core is not None else []
+            return self.core.greeting(peer, self.now_ns()) if self.core is not None else []
         return greeting
 
     def _heard_from(self, peer: str) -> Callable[[], float]:

@@ -51,11 +51,17 @@ class InFlight:
         elif not batches or seq > batches[-1][0]:
             batches.append((seq, now_ns))
 
-    def forget(self, peer: str) -> None:
-        """Nothing is on its way to `peer` any more (its connection was replaced: what was
-        queued on the old one may be lost)."""
-        self._sent.pop(peer, None)
-        self._progress.pop(peer, None)
+    def forget(self, peer: str, before_ns: int | None = None) -> None:
+        """Nothing sent to `peer` (before `before_ns`, if given) is on its way any more (its
+        connection was replaced: what was queued on the old one may be lost)."""
+        if before_ns is None:
+            self._sent.pop(peer, None)
+            self._progress.pop(peer, None)
+            return
+        for batches in self._sent.get(peer, {}).values():
+            kept = [batch for batch in batches if batch[1] >= before_ns]
+            batches.clear()
+            batches.extend(kept)
 
     def known(self, peer: str, vv: Mapping[str, Any], now_ns: int) -> Mapping[str, Any]:
         """`vv` (the peer's version vector) raised by what is on its way to the peer; batches

@@ -6,7 +6,7 @@ Pure: no IO, no clock, no randomness. See docs/architecture.md "Replicated state
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -320,15 +320,18 @@ class ReplicaState:
         return self.answer_for(vv, max_entries, max_bytes)[0]
 
     def answer_for(self, vv: Mapping[str, int], max_entries: int = 256,
-                   max_bytes: int = 256 * 1024) -> tuple[list[Entry], list[Skip]]:
-        """Entries the holder of version vector `vv` lacks, in seq order per origin, bounded, and
-        the skip ranges of compacted dots among them (each counts as one item of ~32 bytes).
+                   max_bytes: int = 256 * 1024,
+                   origins: Collection[str] | None = None) -> tuple[list[Entry], list[Skip]]:
+        """Entries the holder of version vector `vv` lacks (of `origins` only, if given), in seq
+        order per origin, bounded, and the skip ranges of compacted dots among them (each counts
+        as one item of ~32 bytes).
 
         Origins are served round-robin so that one busy origin cannot starve the others. At least
         one item is returned when anything is missing, whatever its size.
         """
         queues: list[Iterator[Entry | Skip]] = []
-        for origin in sorted(self._by_origin):
+        for origin in sorted(self._by_origin if origins is None else
+                             [o for o in origins if o in self._by_origin]):
             known = vv.get(origin, 0)
             if not isinstance(known, int) or isinstance(known, bool) or known < 0:
                 known = 0

@@ -130,8 +130,34 @@ def test_a_new_connection_to_a_peer_forgets_what_was_on_its_way() -> None:
     core.peer_connected("dc2")
     assert [e["seq"] for e in answer(core, "dc2", {}, 310 * MS)] == [1, 2, 3]
     assert answer(core, "dc3", {}, 320 * MS) == []  # still on its way to the other peer
-    core.greeting("dc3")  # our own link to dc3 (re)opened
-    assert [e["seq"] for e in answer(core, "dc3", {}, 330 * MS)] == [1, 2, 3]
+    greeting = core.greeting("dc3", 325 * MS)  # our own link to dc3 (re)opened: they go with it
+    assert [f["type"] for f in greeting] == ["digest", "entries"]
+    assert [e["seq"] for e in greeting[1]["entries"]] == [1, 2, 3]
+    assert answer(core, "dc3", {}, 330 * MS) == []  # and count as on their way
+
+
+def test_a_new_link_carries_our_own_entries_the_peer_lacked_when_last_heard() -> None:
+    """Behind the hello (with the digest): the entries of our own origin above what the peer's
+    last version vector showed, so that after a partition each DC's backlog reaches the others
+    from its origin one round trip before the answer to their digests could. Not before we
+    heard the peer (a restarted hub knows nothing of it: no guess), and only our own origin."""
+    core = hub(max_batch_entries=2)
+    core._now_ns = 0
+    for n in range(5):
+        core._originate("coord", f"u{n}", {"dc": "dc1", "node": "dc1-a1", "conn": "c",
+                                            "online": True}, 0, [])
+    core.handle(PeerFrame("dc3", {"type": "entries", "entries": [coord("dc3", 1)]}), 0)
+    assert [f["type"] for f in core.greeting("dc2", 10 * MS)] == ["digest"]  # never heard
+    core.handle(PeerFrame("dc2", {"type": "digest", "vv": {"dc1": 2}}), 20 * MS)
+    frames = core.greeting("dc2", 30 * MS)
+    assert [f["type"] for f in frames] == ["digest", "entries", "entries"]
+    assert [(e["origin"], e["seq"]) for f in frames[1:] for e in f["entries"]] == [
+        ("dc1", 3), ("dc1", 4), ("dc1", 5)]  # not dc3's entry: its origin sends it
+    assert core.counters["digests_sent"] == 2
+    # what the greeting sent counts as on its way, also when the peer's own link to us opens
+    core.peer_connected("dc2")
+    assert [(e["origin"], e["seq"]) for e in answer(core, "dc2", {"dc1": 2}, 40 * MS)] == [
+        ("dc3", 1)]
 
 
 def test_a_peer_working_through_a_backlog_is_not_sent_it_again() -> None:
