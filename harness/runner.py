@@ -385,7 +385,7 @@ async def _phases(options: RunOptions, system: System, backend: Backend, nemesis
     finally:
         await interpreter.cancel()
         await clients.close_all()
-        interpreter.close()
+        await interpreter.aclose()
 
 
 def main_generator(options: RunOptions, spec: WorkloadSpec, nemesis: Any,
