@@ -94,9 +94,11 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(main)`; in the main thread, SIGINT, SIGTERM and SIGHUP cancel `main` (the
-    first one; later ones are recorded and ignored) and, once the loop is closed,
-    `KeyboardInterrupt(<first signal's name>)` is raised whatever `main` ended with."""
+    """`asyncio.run(main)`; in the main thread, each of SIGINT, SIGTERM and SIGHUP that would
+    raise `KeyboardInterrupt` (Python's Ctrl-C handler, `terminate_as_interrupt`'s) cancels
+    `main` instead (the first one; later ones are reported and ignored) and, once the loop is
+    closed, `KeyboardInterrupt(<first signal's name>)` is raised whatever `main` ended with. A
+    signal ignored or left to its default action (a pytest-xdist worker's SIGINT) is left so."""
     if not _main_thread():
         return asyncio.run(main)
     global _stopping
@@ -111,7 +113,11 @@ def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
             loop, task = running[0]
             loop.call_soon_threadsafe(task.cancel)  # also wakes the loop up from its selector
 
-    previous = {sig: signal.signal(sig, cancel_main) for sig in _SHIELDED}
+    raising = (signal.default_int_handler, _raise_interrupt)
+    previous = {sig: handler for sig in _SHIELDED
+                if (handler := signal.getsignal(sig)) in raising}
+    for sig in previous:
+        signal.signal(sig, cancel_main)
     try:
         with asyncio.Runner() as runner:  # leaving it cancels what is left, closes the loop
             loop = runner.get_loop()

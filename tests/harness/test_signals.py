@@ -131,12 +131,18 @@ def test_later_signals_are_ignored_until_the_teardown_shield_holds(
     assert capfd.readouterr().err.count("signal ignored until it is down") == 3
 
 
-def test_run_interruptible_returns_and_restores_the_handlers() -> None:
+def test_run_interruptible_returns_and_restores_the_handlers(ctrl_c_raises: None) -> None:
+    """Only a signal that would raise KeyboardInterrupt is taken over for the loop (outside a
+    command, SIGTERM keeps its default action)."""
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    during: dict[int, object] = {}
 
     async def answer() -> int:
+        during.update({s: signal.getsignal(s) for s in before})
         await asyncio.sleep(0)
         return 42
 
     assert run_interruptible(answer()) == 42
     assert {s: signal.getsignal(s) for s in before} == before
+    assert during[signal.SIGINT] is not before[signal.SIGINT]
+    assert during[signal.SIGTERM] is before[signal.SIGTERM]
