@@ -40,24 +40,18 @@ __all__ = ["Shield", "run_interruptible", "teardown_shield", "terminate_as_inter
 T = TypeVar("T")
 _SHIELDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _stopping = False
-"""Set by the first interrupt within `terminate_as_interrupt`: later signals are not raised."""
+"""Set by the first interrupt (`_raise_interrupt`'s, `run_interruptible`'s), reset when
+`terminate_as_interrupt` is entered or left: until then signals are reported, not raised."""
 
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _ignored(signum: int) -> None:
-    if _active is not None:
-        _active.received.append(signal.Signals(signum).name)
-    # os.write, not print: a handler may run in the middle of a print to the same stream
-    os.write(2, b"imfault: stopping the cluster; signal ignored until it is down\n")
-
-
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     global _stopping
     if _stopping:  # the command is already on its way out
-        _ignored(signum)
+        _record(signum, frame)
         return
     _stopping = True
     raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -108,7 +102,7 @@ def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
     def cancel_main(signum: int, frame: FrameType | None) -> None:
         received.append(signal.Signals(signum).name)
         if len(received) > 1:
-            _ignored(signum)
+            _record(signum, frame)
         elif running and not running[0][1].done():  # else: cancelled once it exists, or done
             loop, task = running[0]
             loop.call_soon_threadsafe(task.cancel)  # also wakes the loop up from its selector
@@ -153,7 +147,10 @@ _active: Shield | None = None
 
 
 def _record(signum: int, frame: FrameType | None) -> None:
-    _ignored(signum)
+    if _active is not None:
+        _active.received.append(signal.Signals(signum).name)
+    # os.write, not print: a handler may run in the middle of a print to the same stream
+    os.write(2, b"imfault: stopping the cluster; signal ignored until it is down\n")
 
 
 @contextmanager
