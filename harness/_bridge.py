@@ -4,9 +4,10 @@ Sync code (a backend's `start`, a nemesis in its worker thread, a pytest test) s
 coroutine to finish or a blocking call to make while its own thread may already run an event
 loop, where `asyncio.run` is refused. `run_sync` finishes an awaitable: on the given loop when
 it runs in another thread (the runner's loop, from the nemesis worker), with `asyncio.run` when
-this thread runs no loop, else in a helper thread with its own loop. `call_outside_loop` calls a
-function here, or in a helper thread when this thread runs a loop. Errors are re-raised in the
-caller's thread; `timeout_s` bounds the wait (`TimeoutError`).
+this thread runs no loop (`run_interruptible`: a signal cancels it, not breaks it), else in a
+helper thread with its own loop. `call_outside_loop` calls a function here, or in a helper
+thread when this thread runs a loop. Errors are re-raised in the caller's thread; `timeout_s`
+bounds the wait (`TimeoutError`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+
+from ._signals import run_interruptible
 
 __all__ = ["call_outside_loop", "loop_runs_here", "run_sync"]
 
@@ -60,7 +63,7 @@ def run_sync(awaitable: Awaitable[T], loop: asyncio.AbstractEventLoop | None = N
     if loop is not None and loop.is_running() and not _is_current(loop):
         future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), loop)
         return future.result(timeout=timeout_s)
-    return call_outside_loop(lambda: asyncio.run(_as_coroutine(awaitable)), timeout_s,
+    return call_outside_loop(lambda: run_interruptible(_as_coroutine(awaitable)), timeout_s,
                              "imfault-sync-coroutine")
 
 

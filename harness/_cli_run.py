@@ -59,23 +59,23 @@ def handle_run(args: argparse.Namespace) -> int:
                   f"({options.dcs} DCs, {options.users} users, nemesis "
                   f"{','.join(options.nemesis) or 'none'})")
     state = RunState()
-    try:
-        with terminate_as_interrupt(), LiveProgress(state, console,
-                                                    enabled=not args.no_progress):
-            outcome = run_test(options, state, say=lambda m: console.print(m, markup=False))
-    except (UsageError, SetupError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # noqa: BLE001 - a harness failure is not a verdict on the SUT
-        traceback.print_exc()
-        print(f"imfault: infrastructure error during the {state.phase} phase: "
-              f"{type(exc).__name__}: {exc}\nThe cluster was stopped; `imfault clean` removes "
-              "anything left over. Please report this with the traceback above.",
-              file=sys.stderr)
-        return 4
-    if state.first_op_at is not None:
-        console.print(f"first op {state.first_op_at - state.started:.2f} s after start")
-    _print_summary(outcome.results, console, outcome.run_dir)
-    _refresh_index(options.store, console)
+    with terminate_as_interrupt():  # to the last line printed: a SIGTERM exits 130 throughout
+        try:
+            with LiveProgress(state, console, enabled=not args.no_progress):
+                outcome = run_test(options, state, say=lambda m: console.print(m, markup=False))
+        except (UsageError, SetupError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a harness failure is not a verdict on the SUT
+            traceback.print_exc()
+            print(f"imfault: infrastructure error during the {state.phase} phase: "
+                  f"{type(exc).__name__}: {exc}\nThe cluster was stopped; `imfault clean` "
+                  "removes anything left over. Please report this with the traceback above.",
+                  file=sys.stderr)
+            return 4
+        if state.first_op_at is not None:
+            console.print(f"first op {state.first_op_at - state.started:.2f} s after start")
+        _print_summary(outcome.results, console, outcome.run_dir)
+        _refresh_index(options.store, console)
     return outcome.exit_code
 
 

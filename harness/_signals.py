@@ -1,7 +1,19 @@
-"""Signals around a cluster's life: SIGTERM/SIGHUP as Ctrl-C, and a teardown Ctrl-C cannot abort.
+"""Signals around a cluster's life: SIGINT/SIGTERM/SIGHUP as Ctrl-C, an event loop they cancel
+rather than break, and a teardown they cannot abort.
 
-`terminate_as_interrupt()` makes SIGTERM and SIGHUP raise `KeyboardInterrupt` (like Ctrl-C) while
-a command runs, so every way of stopping it goes through the same `finally`.
+`terminate_as_interrupt()` makes SIGINT, SIGTERM and SIGHUP raise `KeyboardInterrupt` (like
+Ctrl-C) while a command runs, so every way of stopping it goes through the same `finally`. The
+first one stops the command: from then on, these signals are reported and ignored (the command is
+on its way out with exit 130), so a second Ctrl-C cannot land between an interrupted block and the
+shield of its teardown.
+
+`run_interruptible(main)` is the `asyncio.run` of the main thread: while its loop runs, a signal
+cancels `main` (asyncio.Runner's Ctrl-C path, for all three signals) instead of raising
+`KeyboardInterrupt` wherever the loop happens to be: an exception raised inside a task is stored
+in it and raised again in every task awaiting it, each time escaping the loop, so cancellation
+and shutdown were cut short (tasks destroyed while pending, coroutines finalised on a closed loop,
+each with its traceback). Once `main` has unwound and the loop is closed, it raises
+`KeyboardInterrupt`.
 
 `teardown_shield()` is entered around every teardown (the runner's, `imfault cluster up`'s, each
 backend's `stop`): while it holds, SIGINT, SIGTERM and SIGHUP are recorded, not raised, so a
@@ -13,18 +25,23 @@ decides (the runner exits 130 when a signal arrived during a teardown that ended
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Shield", "teardown_shield", "terminate_as_interrupt"]
+__all__ = ["Shield", "run_interruptible", "teardown_shield", "terminate_as_interrupt"]
 
+T = TypeVar("T")
 _SHIELDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_stopping = False
+"""Set by the first interrupt (`_raise_interrupt`'s, `run_interruptible`'s), reset when
+`terminate_as_interrupt` is entered or left: until then signals are reported, not raised."""
 
 
 def _main_thread() -> bool:
@@ -32,22 +49,29 @@ def _main_thread() -> bool:
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    global _stopping
+    if _stopping:  # the command is already on its way out
+        _record(signum, frame)
+        return
+    _stopping = True
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise `KeyboardInterrupt` (main thread only).
+    """Within the block, SIGINT, SIGTERM and SIGHUP raise `KeyboardInterrupt`, the first one only
+    (main thread only; see the module doc).
 
-    Left by a `KeyboardInterrupt` (the command was interrupted and has torn down), SIGINT,
-    SIGTERM and SIGHUP are ignored from then on: the command is on its way out with exit 130,
-    and one more Ctrl-C must not turn that into a traceback. Otherwise the handlers are restored.
+    Left by a `KeyboardInterrupt` (the command was interrupted and has torn down), they are
+    ignored from then on: the command is on its way out with exit 130, and one more Ctrl-C must
+    not turn that into a traceback. Otherwise the handlers are restored.
     """
+    global _stopping
     if not _main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM,
-                                                                      signal.SIGHUP)}
+    _stopping = False
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in _SHIELDED}
     interrupted = False
     try:
         yield
@@ -60,6 +84,56 @@ def terminate_as_interrupt() -> Iterator[None]:
         if not interrupted:
             for sig, handler in previous.items():
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        _stopping = False
+
+
+def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)`; in the main thread, each of SIGINT, SIGTERM and SIGHUP that would
+    raise `KeyboardInterrupt` (Python's Ctrl-C handler, `terminate_as_interrupt`'s) cancels
+    `main` instead (the first one; later ones are reported and ignored) and, once the loop is
+    closed, `KeyboardInterrupt(<first signal's name>)` is raised whatever `main` ended with. A
+    signal ignored or left to its default action (a pytest-xdist worker's SIGINT) is left so."""
+    if not _main_thread():
+        return asyncio.run(main)
+    global _stopping
+    received: list[str] = []
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[T]]] = []
+
+    def cancel_main(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        if len(received) > 1:
+            _record(signum, frame)
+        elif running and not running[0][1].done():  # else: cancelled once it exists, or done
+            loop, task = running[0]
+            loop.call_soon_threadsafe(task.cancel)  # also wakes the loop up from its selector
+
+    raising = (signal.default_int_handler, _raise_interrupt)
+    previous = {sig: handler for sig in _SHIELDED
+                if (handler := signal.getsignal(sig)) in raising}
+    for sig in previous:
+        signal.signal(sig, cancel_main)
+    try:
+        with asyncio.Runner() as runner:  # leaving it cancels what is left, closes the loop
+            loop = runner.get_loop()
+            task = loop.create_task(main)
+            running.append((loop, task))
+            if received:
+                task.cancel()
+            failure: BaseException | None = None
+            try:
+                result = loop.run_until_complete(task)
+            except BaseException as exc:
+                if not received:
+                    raise
+                failure = exc
+    finally:
+        if received:
+            _stopping = True  # as if `_raise_interrupt` had raised: later signals are ignored
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+    if received:
+        raise KeyboardInterrupt(received[0]) from failure
+    return result
 
 
 @dataclass

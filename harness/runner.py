@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from checkers import FaultOps, fault_ops_of
 
 from ._options import RunOptions, cluster_spec
-from ._signals import teardown_shield
+from ._signals import run_interruptible, teardown_shield
 from .errors import SetupError
 from .generators import (
     Generator,
@@ -281,9 +281,9 @@ def run_test(options: RunOptions, state: RunState | None = None,
                                      spec=spec)
         nemesis.setup(nemesis_ctx)
         nemesis = plan_nemesis(nemesis, nemesis_ctx, options, run_dir)  # writes schedule.json
-        asyncio.run(_phases(options, system, backend, nemesis, nemesis_ctx, history, phases,
-                            state, say, links,
-                            lambda: collect(backend, run_dir, start_wall_ns)))
+        run_interruptible(_phases(options, system, backend, nemesis, nemesis_ctx, history,
+                                  phases, state, say, links,
+                                  lambda: collect(backend, run_dir, start_wall_ns)))
     finally:
         with teardown_shield() as shield:  # a second Ctrl-C or a SIGTERM cannot abort it
             try:
@@ -325,21 +325,11 @@ def _teardown(backend: Backend, nemesis: Any, nemesis_ctx: Any, run_dir: Path, s
     backend.stop()
 
 
-def _quiet_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """The loop's exception handler: a SIGTERM raises `KeyboardInterrupt` in whichever task
-    runs (`terminate_as_interrupt`); that task, never awaited again, was later reported as "Task
-    exception was never retrieved" with a traceback, though the run says "interrupted" once."""
-    if isinstance(context.get("exception"), KeyboardInterrupt):
-        return
-    loop.default_exception_handler(context)
-
-
 async def _phases(options: RunOptions, system: System, backend: Backend, nemesis: Any,
                   nemesis_ctx: Any, history: HistoryWriter, phases: dict[str, list[int]],
                   state: RunState, say: Reporter, links: LinkChecks,
                   collect_events: Callable[[], None]) -> None:
     nemesis_ctx.loop = asyncio.get_running_loop()
-    nemesis_ctx.loop.set_exception_handler(_quiet_interrupts)
     spec = WorkloadSpec.build(options.users, options.dc_names, options.roam, options.locality,
                               options.seed)
     processes = ProcessTable(list(spec.users) + [NEMESIS])
@@ -385,7 +375,7 @@ async def _phases(options: RunOptions, system: System, backend: Backend, nemesis
     finally:
         await interpreter.cancel()
         await clients.close_all()
-        interpreter.close()
+        await interpreter.aclose()
 
 
 def main_generator(options: RunOptions, spec: WorkloadSpec, nemesis: Any,

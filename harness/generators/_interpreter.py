@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -109,10 +110,11 @@ class Interpreter:
             if value.wake_at is not None:
                 timeout = min(timeout, max(0.0, (value.wake_at - self.history.now()) / 1e9))
             self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
-            except TimeoutError:
-                pass
+            # not `wait_for`: on Python 3.11 it returns when a cancel lands as the event is set
+            # (the cancel is lost and this loop goes on: an interrupted run kept running)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
         await self.drain()
 
     async def drain(self) -> None:
@@ -129,6 +131,12 @@ class Interpreter:
         """Drop queued nemesis ops and wait for the one running (a restart must not race the
         teardown that follows)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        """`close` from the event loop, which it does not block: the nemesis op still running
+        may be waiting for that loop (`NemesisContext.run_async`; blocked, each waited for the
+        other until the op's 30 s timeout, an interrupted run included)."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
 
 
 __all__ = ["Interpreter"]

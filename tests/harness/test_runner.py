@@ -4,7 +4,9 @@ reproducing command."""
 import asyncio
 import json
 import threading
+import time
 
+from harness._bridge import run_sync
 from harness._cli_run import add_run_parser, options_from_args
 from harness.generator import (
     Interpreter,
@@ -12,6 +14,7 @@ from harness.generator import (
     concat,
     cycle,
     limit,
+    on_nemesis,
     once,
     repeat,
     sleep,
@@ -77,6 +80,54 @@ def test_interpreter_waits_for_ops_in_flight(tmp_path):
         "value": {"id": "m", "from": "u001", "to": "u002", "dc": "dc1"}})))))
     history.close()
     assert [op.type for op in read_history(tmp_path / "h.jsonl")] == ["invoke", "ok"]
+
+
+def test_a_cancel_landing_as_an_op_completes_stops_the_interpreter(tmp_path):
+    """The cancel of an interrupted run lands in the loop turn an op completes in: it must stop
+    the run (Python 3.11's `wait_for` returned the completion instead and the run went on)."""
+    history = HistoryWriter(tmp_path / "h.jsonl")
+    interpreter = Interpreter(history, ProcessTable(["u001"]), lambda op: op)
+
+    async def cancelled_in_time() -> bool:
+        run = asyncio.create_task(interpreter.run(sleep(30)))
+        await asyncio.sleep(0.05)  # the interpreter waits for a change
+        assert interpreter._changed is not None
+        interpreter._changed.set()  # an op completes...
+        run.cancel()  # ...in the turn the cancel lands in
+        done, _ = await asyncio.wait([run], timeout=2)
+        while not run.done():  # the old code: a second cancel ends it
+            run.cancel()
+            await asyncio.wait([run], timeout=1)
+        return bool(done) and run.cancelled()
+
+    assert asyncio.run(cancelled_in_time())
+    interpreter.close()
+    history.close()
+
+
+def test_closing_does_not_block_a_nemesis_op_waiting_for_the_loop(tmp_path):
+    """An interrupted run closes its interpreter while a nemesis op runs a coroutine on the
+    run's loop (the clock nemesis): `close` on the loop blocked both until the op's timeout."""
+    history = HistoryWriter(tmp_path / "h.jsonl")
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def nemesis(op):
+        return run_sync(asyncio.sleep(0.3, result=op.complete("info")), loops[0], timeout_s=10)
+
+    interpreter = Interpreter(history, ProcessTable(["nemesis"]), lambda op: op, nemesis)
+
+    async def close_time() -> float:
+        loops.append(asyncio.get_running_loop())
+        run = asyncio.create_task(interpreter.run(on_nemesis(once({"f": "start-partition"}))))
+        await asyncio.sleep(0.1)  # the op is in the nemesis thread, its coroutine on this loop
+        run.cancel()
+        await asyncio.wait([run])
+        started = time.monotonic()
+        await interpreter.aclose()
+        return time.monotonic() - started
+
+    assert asyncio.run(close_time()) < 2
+    history.close()
 
 
 def test_merge_event_logs_relative_sorted_and_tolerates_torn_lines(tmp_path):
