@@ -136,7 +136,8 @@ class HubNode(ClockedNode):
     # ------------------------------------------------------------ events and effects
 
     def _greeting_for(self, peer: str) -> Callable[[], list[dict[str, Any]]]:
-        """The core's first frames for `peer` on each new link (a digest: `HubCore.greeting`)."""
+        """The core's first frames for `peer` on each new link (a digest, and our own entries it
+        lacked when last heard: `HubCore.greeting`)."""
         def greeting() -> list[dict[str, Any]]:
             return self.core.greeting(peer, self.now_ns()) if self.core is not None else []
         return greeting
