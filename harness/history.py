@@ -17,25 +17,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, Self
 
+from imcluster._wire import compact_encoder
+
 from .ops import NEMESIS, Op, Process
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-"""One encoder for every line (`json.dumps` with options builds a new one per call)."""
-
-
-def _line_encoder() -> Callable[[Any], str]:
-    """`_ENCODER.encode`, the same text, without building its C encoder again for every line
-    (`JSONEncoder.encode` does: a third of a line's cost). Ops are never circular, so no
-    circular-reference bookkeeping; an interpreter without the C encoder uses `_ENCODER`."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _ENCODER.encode
-    encode = make(None, _ENCODER.default, json.encoder.encode_basestring_ascii,  # type: ignore[attr-defined]
-                  None, ":", ",", False, False, True)
-    return lambda obj: "".join(encode(obj, 0))
-
-
-_encode_line = _line_encoder()
+_encode_line = compact_encoder(ascii_only=True)
+"""One C encoder for every line (`json.dumps` builds one per call: a third of a line's cost)."""
 
 
 class HistoryWriter:
