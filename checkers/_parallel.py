@@ -118,15 +118,13 @@ class Forked:
             return
         while True:
             try:
-                pid, status = os.waitpid(self.pid, 0)
+                _, status = os.waitpid(self.pid, 0)
             except InterruptedError:
                 continue
             except ChildProcessError:  # reaped elsewhere (e.g. a SIGCHLD handler)
                 status = 0x7F00  # unknown: read as "exited 127"
-                pid = self.pid
             break
-        if pid:  # (a blocking wait returns the child's pid)
-            self._status = status
+        self._status = status
 
 
 def _child(work: Callable[[], Any], fd: int) -> None:
