@@ -175,7 +175,7 @@ class HubCore:
         greeting of our own current link sent is kept (that link is not the one replaced)."""
         self.in_flight.forget(peer, before_ns=self._greeted_at.get(peer))
 
-    def greeting(self, peer: str, now_ns: int | None = None) -> list[Frame]:
+    def greeting(self, peer: str, now_ns: int) -> list[Frame]:
         """Frames for `peer` as soon as a link to it opens (the driver pipelines them behind the
         handshake), in the anti-entropy modes: a digest, so that what two DCs lack after a
         partition or a restart is exchanged in one round trip, not when the gossip timer next
@@ -185,7 +185,6 @@ class HubCore:
         partition each DC gets every other DC's backlog from its origin one round trip earlier
         than by answering its digest (the entries arrive with the hello, before the digest's
         answer could), and from one source each."""
-        now_ns = self._now_ns if now_ns is None else now_ns
         self.in_flight.forget(peer)  # our link to `peer` is new: nothing sent before counts
         self._greeted_at[peer] = now_ns
         if self.config.rumor or not self.config.anti_entropy or peer not in self.config.peers:

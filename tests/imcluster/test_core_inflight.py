@@ -111,10 +111,10 @@ def test_a_lagging_peer_gets_everything_it_lacks_in_one_answer_of_bounded_batche
 
 def test_a_new_link_opens_with_a_digest() -> None:
     core = hub()
-    assert core.greeting("dc2") == [{"type": "digest", "vv": core.state.version_vector()}]
+    assert core.greeting("dc2", 0) == [{"type": "digest", "vv": core.state.version_vector()}]
     assert core.counters["digests_sent"] == 1
-    assert core.greeting("dc9") == []  # not a peer
-    assert hub(gossip="push").greeting("dc2") == []  # no anti-entropy, no digest
+    assert core.greeting("dc9", 0) == []  # not a peer
+    assert hub(gossip="push").greeting("dc2", 0) == []  # no anti-entropy, no digest
 
 
 def test_a_new_connection_to_a_peer_forgets_what_was_on_its_way() -> None:
