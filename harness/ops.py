@@ -21,7 +21,7 @@ COMPLETION_TYPES = ("ok", "fail", "info")
 _UNSET: Any = object()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Op:
     """One history entry: `index`, `time` (ns since test start), `process`, `type`, `f`, `value`,
     optional `error`."""

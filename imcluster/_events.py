@@ -18,14 +18,14 @@ Frame = dict[str, Any]
 # ---------------------------------------------------------------- hub events
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimerFired:
     """A timer set by `SetTimer` elapsed."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PeerFrame:
     """A frame from the hub of DC `peer` (on either connection with it)."""
 
@@ -33,14 +33,14 @@ class PeerFrame:
     frame: Frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccessConnected:
     """Access node `node` of this DC opened an authenticated link to the hub."""
 
     node: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccessFrame:
     """A frame from access node `node` of this DC."""
 
@@ -48,7 +48,7 @@ class AccessFrame:
     frame: Frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccessDisconnected:
     """The link from access node `node` closed: every user it held is now offline."""
 
@@ -60,14 +60,14 @@ HubEvent = (TimerFired | PeerFrame | AccessConnected | AccessFrame | AccessDisco
 # ---------------------------------------------------------------- access events
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientOpened:
     """A client connection `conn` was accepted."""
 
     conn: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientData:
     """Raw bytes received from client `conn` (any split: the core does the framing)."""
 
@@ -75,7 +75,7 @@ class ClientData:
     data: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientFrame:
     """One frame from client `conn`, already parsed (in-process drivers: no JSON on the way)."""
 
@@ -83,26 +83,26 @@ class ClientFrame:
     frame: Frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientClosed:
     """Client `conn` went away (EOF, reset, or after `CloseClient`)."""
 
     conn: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HubConnected:
     """The access node's authenticated link to its hub is up (sent again after each reconnect)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HubFrameIn:
     """A frame from this DC's hub."""
 
     frame: Frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HubDisconnected:
     """The link to the hub dropped; the driver reconnects with backoff."""
 
@@ -113,7 +113,7 @@ AccessEvent = (TimerFired | ClientOpened | ClientData | ClientFrame | ClientClos
 # ---------------------------------------------------------------- effects
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendPeer:
     """Send `frame` to the hub of DC `peer`.
 
@@ -127,7 +127,7 @@ class SendPeer:
     reply: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendAccess:
     """Send `frame` to access node `node` of this DC (dropped if it is not connected)."""
 
@@ -135,14 +135,14 @@ class SendAccess:
     frame: Frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendHub:
     """Access node: send `frame` to this DC's hub."""
 
     frame: Frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendClient:
     """Access node: send `frame` to client `conn`."""
 
@@ -150,21 +150,21 @@ class SendClient:
     frame: Frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CloseClient:
     """Access node: close client `conn` after flushing frames already sent to it."""
 
     conn: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Persist:
     """Make `entries` durable (commit) before carrying out any later effect."""
 
     entries: tuple[Entry, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetTimer:
     """Fire `TimerFired(name)` after `delay_ms` (replaces a pending timer of the same name)."""
 
@@ -172,7 +172,7 @@ class SetTimer:
     delay_ms: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogEvent:
     """Append one line to the hub's event log: `event` is `originate` or `apply`."""
 

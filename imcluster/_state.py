@@ -129,6 +129,7 @@ class ReplicaState:
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._by_origin: dict[str, dict[int, Entry]] = {}
         self._superseded: set[tuple[str, int]] = set()  # coords that lost LWW, still held
+        self._blocked: dict[MsgKey, tuple[str, int]] = {}  # a dot `compact` last found unstable
         self._dots_by_key: dict[MsgKey, list[tuple[str, int]]] = {}  # held msg/tomb dots by key
         self._forgotten: OrderedDict[MsgKey, None] = OrderedDict()  # compacted (delivered) keys
         self._late: set[MsgKey] = set()  # copies of a forgotten message that arrived afterwards
@@ -158,17 +159,21 @@ class ReplicaState:
 
     def apply(self, entry: Entry) -> bool:
         """Add an entry; True if it was new (a known dot is ignored, compacted ones included)."""
-        by_seq = self._by_origin.setdefault(entry.origin, {})
-        if entry.seq in by_seq or entry.seq <= self._vv.get(entry.origin, 0):
+        origin, seq = entry.origin, entry.seq
+        by_seq = self._by_origin.get(origin)
+        if by_seq is None:
+            by_seq = self._by_origin[origin] = {}
+        contiguous = self._vv.get(origin, 0)
+        if seq <= contiguous or seq in by_seq:
             return False
-        by_seq[entry.seq] = entry
-        if entry.seq > self._max_seq.get(entry.origin, 0):
-            self._max_seq[entry.origin] = entry.seq
-        contiguous = self._vv.get(entry.origin, 0)
+        by_seq[seq] = entry
+        if seq > self._max_seq.get(origin, 0):
+            self._max_seq[origin] = seq
         while contiguous + 1 in by_seq:
             contiguous += 1
-        self._vv[entry.origin] = contiguous
-        self.max_hlc = max(self.max_hlc, entry.hlc)
+        self._vv[origin] = contiguous
+        if entry.hlc > self.max_hlc:
+            self.max_hlc = entry.hlc
         if entry.kind == "coord":
             current = self.coords.get(entry.key)
             if current is None or entry_order(entry) > entry_order(current):
@@ -239,19 +244,33 @@ class ReplicaState:
         here stays (nothing tells this replica that the message's dot is covered everywhere).
         """
         dropped = 0
-        for dot in sorted(self._superseded):
-            if dot[1] <= self._vv.get(dot[0], 0):
-                self._superseded.discard(dot)
-                dropped += self._drop(dot)
+        vv = self._vv
+        dead = [dot for dot in self._superseded if dot[1] <= vv.get(dot[0], 0)]
+        for dot in dead:  # in any order: each drop is independent of the others
+            self._superseded.discard(dot)
+            dropped += self._drop(dot)
+        # the keys whose every dot is stable, then those in key order (the order decides which
+        # go first when `max_keys` binds, and the order of `_forgotten`); a key's first dot
+        # found not stable is remembered, so most keys cost one look per pass while they wait
+        blocked = self._blocked
+        ready: list[MsgKey] = []
+        for key in (self.tombs | self._late) if self._late else self.tombs:
+            dot = blocked.get(key)
+            if dot is not None and dot[1] > stable.get(dot[0], 0):
+                continue
+            for dot in self._dots_by_key.get(key, ()):
+                if dot[1] > stable.get(dot[0], 0):
+                    blocked[key] = dot
+                    break
+            else:
+                if key in self.msgs or key not in self.tombs:
+                    ready.append(key)
         done = 0
-        for key in sorted(self.tombs | self._late):
+        for key in sorted(ready):
             if done >= max_keys:
                 break
             dots = self._dots_by_key.get(key, [])
-            if not all(seq <= stable.get(origin, 0) for origin, seq in dots):
-                continue
-            if key in self.tombs and key not in self.msgs:
-                continue
+            blocked.pop(key, None)
             done += 1
             for dot in dots:
                 dropped += self._drop(dot)

@@ -23,7 +23,7 @@ from ..ops import NEMESIS, Op, Process
 SEC = 1_000_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pending:
     """No op now; ask again at `wake_at` (ns since start) or when an op completes.
 
@@ -43,7 +43,7 @@ def earliest(a: int | None, b: int | None) -> int | None:
     return min(a, b)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Context:
     """What a generator may look at: `time` (ns since start), `free` threads, `workers`
     (thread -> current process), the run `seed` and `facts` the interpreter observed (read-only;
