@@ -172,7 +172,7 @@ class ReplicaState:
         while contiguous + 1 in by_seq:
             contiguous += 1
         self._vv[origin] = contiguous
-        if entry.hlc > self.max_hlc:
+        if entry.hlc > self.max_hlc:  # noqa: PLR1730 - no max() call per entry
             self.max_hlc = entry.hlc
         if entry.kind == "coord":
             current = self.coords.get(entry.key)
@@ -255,8 +255,8 @@ class ReplicaState:
         blocked = self._blocked
         ready: list[MsgKey] = []
         for key in (self.tombs | self._late) if self._late else self.tombs:
-            dot = blocked.get(key)
-            if dot is not None and dot[1] > stable.get(dot[0], 0):
+            waiting = blocked.get(key)
+            if waiting is not None and waiting[1] > stable.get(waiting[0], 0):
                 continue
             for dot in self._dots_by_key.get(key, ()):
                 if dot[1] > stable.get(dot[0], 0):
@@ -265,13 +265,9 @@ class ReplicaState:
             else:
                 if key in self.msgs or key not in self.tombs:
                     ready.append(key)
-        done = 0
-        for key in sorted(ready):
-            if done >= max_keys:
-                break
+        for key in sorted(ready)[:max_keys]:
             dots = self._dots_by_key.get(key, [])
             blocked.pop(key, None)
-            done += 1
             for dot in dots:
                 dropped += self._drop(dot)
             del self._dots_by_key[key]

@@ -153,6 +153,31 @@ def test_a_message_is_kept_until_every_dc_covers_it_and_its_tomb() -> None:
     assert lonely.compact({"dc2": 1}) == 0
 
 
+def test_a_waiting_message_is_judged_on_all_its_dots_whatever_compact_saw_before() -> None:
+    # `compact` remembers the dot that kept a message back; the answer must stay the one a full
+    # look gives: a copy arriving later, a vector that went back (a peer restarted without its
+    # store), the per-pass bound taking keys in key order
+    state = ReplicaState()
+    parties = {"from": "a", "to": "b"}
+    for n in (1, 2, 3):
+        state.apply(entry("msg", f"m{n}", "dc1", n, id=f"m{n}", **parties, body="", sent_at=0))
+        state.apply(entry("tomb", f"m{n}", "dc2", n, **parties))
+    assert state.compact({"dc1": 3}) == 0  # every key waits for its tomb's dot (dc2)
+    late_copy = entry("msg", "m1", "dc3", 1, id="m1", **parties, body="", sent_at=0)
+    state.apply(late_copy)  # m1 now also waits for dc3:1, which nothing covers yet
+    assert state.compact({"dc1": 3, "dc2": 3}) == 4  # m2 and m3, not m1
+    assert state.compact({"dc1": 3, "dc2": 3}) == 0  # stable went back for nothing new
+    assert state.compact({"dc1": 3, "dc2": 0, "dc3": 1}) == 0  # dc2:1 not covered any more
+    assert state.compact({"dc1": 3, "dc2": 3, "dc3": 1}, max_keys=1) == 3
+    assert len(state) == 0
+    ordered = ReplicaState()
+    for n in (3, 1, 2):
+        ordered.apply(entry("msg", f"m{n}", "dc1", n, id=f"m{n}", **parties, body="", sent_at=0))
+        ordered.apply(entry("tomb", f"m{n}", "dc2", n, **parties))
+    assert ordered.compact({"dc1": 3, "dc2": 3}, max_keys=2) == 4
+    assert sorted(key[0] for key in ordered.msgs) == ["m3"]  # m1 and m2 went first
+
+
 def test_a_superseded_coordinate_goes_at_once_and_is_skipped() -> None:
     state = ReplicaState()
     for seq in (1, 2, 3):
