@@ -131,15 +131,16 @@ class UserWorkload(Generator):
         if dc is None:
             dc, rng = pick_login_dc(self.spec, user, rng, down)
             template: dict[str, Any] = {"f": "login", "value": {"user": user, "dc": dc}}
-            return fill_on(template, ctx, user), replace(self, rng=rng)
+            return fill_on(template, ctx, user), UserWorkload(self.spec, rng, self.sent)
         roll, rng = rng.random()
         if roll < LOGOUT_PROBABILITY:
-            return fill_on({"f": "logout", "value": {"user": user}}, ctx, user), replace(self, rng=rng)
+            return (fill_on({"f": "logout", "value": {"user": user}}, ctx, user),
+                    UserWorkload(self.spec, rng, self.sent))
         to, rng = pick_recipient(self.spec, user, dc, rng)
         msg_id = f"m{self.spec.seed}-{self.sent}"
         value = {"id": msg_id, "from": user, "to": to, "dc": dc}
-        return fill_on({"f": "send", "value": value}, ctx, user), replace(self, rng=rng,
-                                                                       sent=self.sent + 1)
+        return fill_on({"f": "send", "value": value}, ctx, user), UserWorkload(self.spec, rng,
+                                                                              self.sent + 1)
 
 
 @dataclass(frozen=True)

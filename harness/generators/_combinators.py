@@ -206,13 +206,13 @@ class Stagger(Generator):
         next_time = ctx.time if self.next_time is None else self.next_time
         if ctx.time < next_time:
             return Pending(next_time, time_only=True), (self if next_time == self.next_time
-                                        else replace(self, next_time=next_time))
+                                        else Stagger(self.dt, self.gen, self.rng, next_time))
         result = self.gen.op(ctx)
         if result is None:
             return None
         value, successor = result
         if isinstance(value, Pending):
-            return value, replace(self, gen=successor, next_time=next_time)
+            return value, Stagger(self.dt, successor, self.rng, next_time)
         gap, rng = self.rng.uniform(0, 2 * self.dt)
         return value, Stagger(self.dt, successor, rng, next_time + int(gap))
 
