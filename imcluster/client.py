@@ -79,15 +79,27 @@ class Client:
         self._task = asyncio.ensure_future(self._read_loop())
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._writer.wait_closed(), 1.0)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-        self._fail_all(ConnectionError("client closed"))
+        """Close the connection (waiting at most 1 s for the socket) and end the read task.
+
+        Only the read task's own end is swallowed (its cancellation, an error): a cancel of the
+        task calling `close` propagates. Hence `asyncio.wait` on the read task, not an `await` of
+        it under `suppress(BaseException)` (which ate the caller's cancel), and `asyncio.timeout`,
+        not `wait_for` (on Python 3.11 it loses a cancel landing as the socket finishes closing).
+        """
+        try:
+            if self._writer is not None:
+                self._writer.close()
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(1.0):
+                        await self._writer.wait_closed()
+            task = self._task
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
+        finally:
+            self._fail_all(ConnectionError("client closed"))
 
     async def __aenter__(self) -> Self:
         await self.connect()
