@@ -1,6 +1,7 @@
 """Listen ports of local nodes come from outside the kernel's ephemeral range (found by a bug run:
 a hub's port, free when chosen, was taken as the source port of toxiproxy dialling it -> the hub
-could not bind it and the run failed at setup)."""
+could not bind it and the run failed at setup), and no two live harness processes hand out the
+same port (found in CI and a benchmark: "address already in use" when a node bound its port)."""
 
 from __future__ import annotations
 
