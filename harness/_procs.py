@@ -9,12 +9,16 @@ A child's stdout and stderr go to one log file; its ready line (a JSON object wi
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import random
 import signal
 import socket
 import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +38,8 @@ __all__ = [
 
 _handed_out_ports: set[int] = set()
 _port_rng = random.Random()  # which free port a node listens on does not affect a test
+_port_guard = threading.Lock()  # one hand-out at a time in this process
+_reservations_fd: int | None = None
 LISTEN_PORT_FLOOR = 10_000
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
@@ -56,29 +62,88 @@ def _bindable(host: str, port: int) -> bool:
     return True
 
 
+def port_reservations_path() -> Path:
+    """The file whose byte `port` a process locks to reserve `port`: one per user and machine in
+    the system temp directory (`TMPDIR`), not under `$HOME`, which test tools move."""
+    return Path(tempfile.gettempdir()) / f"imfault-ports-{os.getuid()}.lock"
+
+
+def _reservations() -> int:
+    """This process's descriptor of the reservation file, opened once and never closed (closing
+    any descriptor of the file would drop all of this process's locks on it)."""
+    global _reservations_fd
+    if _reservations_fd is None:
+        path = port_reservations_path()
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise SetupError(f"cannot open the listen-port reservations {path}: {exc}") from None
+        if os.fstat(fd).st_uid != os.getuid():  # in a shared /tmp: someone else's file
+            os.close(fd)
+            raise SetupError(f"the listen-port reservations {path} belong to another user; "
+                             "remove the file or set TMPDIR")
+        _reservations_fd = fd
+    return _reservations_fd
+
+
+def _reserve(port: int) -> bool:
+    """Reserve `port` for the life of this process: a POSIX write lock on byte `port` of the
+    reservation file. False when another live process holds it (the kernel drops a process's
+    locks when it exits, even on SIGKILL: no stale reservation)."""
+    try:
+        fcntl.lockf(_reservations(), fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EAGAIN):
+            return False
+        raise SetupError(f"cannot lock listen-port reservation {port}: {exc}") from None
+    return True
+
+
+def _unreserve(port: int) -> None:
+    fcntl.lockf(_reservations(), fcntl.LOCK_UN, 1, port)
+
+
+def _claim(host: str, port: int, *, check_bindable: bool) -> bool:
+    """Hand out `port` if no earlier hand-out of this or another live process has it."""
+    if port in _handed_out_ports or not _reserve(port):
+        return False
+    if check_bindable and not _bindable(host, port):
+        _unreserve(port)
+        return False
+    _handed_out_ports.add(port)
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on `host` that is free now and was not handed out before by this process.
+    """A TCP port on `host` that is free now and was not handed out before by this process nor
+    by another live one (of the same user and temp directory).
 
     Chosen outside the kernel's ephemeral range: a port from that range, released until the node
     binds it, can meanwhile become the source port of an outgoing connection (toxiproxy dialling
     a hub that is not listening yet or was just killed: even a TCP self-connect), and the node's
     bind then fails with "address already in use". Falls back to a kernel-chosen port.
+
+    The port is not held bound (the node, broker or docker-proxy binds it, again after a
+    restart), so it is reserved instead: a lock on byte `port` of `port_reservations_path()`,
+    kept until this process exits. Another harness process (a pytest-xdist worker, a second
+    `imfault run`) skips it, also while a killed node is down and before it binds it again.
+    Costs one file descriptor per process; reservations are never released before the process
+    exits, as this process never hands a port out twice either.
     """
     low, high = ephemeral_port_range()
     outside = [r for r in (range(LISTEN_PORT_FLOOR, low), range(high + 1, 65536)) if len(r)]
-    for _ in range(200 if outside else 0):
-        span = _port_rng.choice(outside)
-        port = span[_port_rng.randrange(len(span))]
-        if port not in _handed_out_ports and _bindable(host, port):
-            _handed_out_ports.add(port)
-            return port
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port = int(sock.getsockname()[1])
-        if port not in _handed_out_ports:
-            _handed_out_ports.add(port)
-            return port
+    with _port_guard:
+        for _ in range(200 if outside else 0):
+            span = _port_rng.choice(outside)
+            port = span[_port_rng.randrange(len(span))]
+            if _claim(host, port, check_bindable=True):
+                return port
+        for _ in range(200):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port = int(sock.getsockname()[1])
+            if _claim(host, port, check_bindable=False):
+                return port
     raise SetupError(f"could not find a free TCP port on {host}")
 
 

@@ -51,6 +51,16 @@ def _encode(frame: Frame) -> bytes:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    """Close a connection, waiting at most 1 s for the socket to close. A cancel of the caller
+    propagates: `asyncio.timeout`, not `wait_for`, which on Python 3.11 returns instead when the
+    cancel lands as the socket finishes closing."""
+    writer.close()
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(1.0):
+            await writer.wait_closed()
+
+
 class Client:
     """One user's connection to an access node."""
 
@@ -79,15 +89,23 @@ class Client:
         self._task = asyncio.ensure_future(self._read_loop())
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._writer.wait_closed(), 1.0)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-        self._fail_all(ConnectionError("client closed"))
+        """Close the connection (waiting at most 1 s for the socket) and end the read task.
+
+        Only the read task's own end is swallowed (its cancellation, an error): a cancel of the
+        task calling `close` propagates. Hence `asyncio.wait` on the read task, not an `await` of
+        it under `suppress(BaseException)` (which ate the caller's cancel).
+        """
+        try:
+            if self._writer is not None:
+                await _close_writer(self._writer)
+            task = self._task
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
+        finally:
+            self._fail_all(ConnectionError("client closed"))
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -273,9 +291,7 @@ class AdminClient:
 
     async def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+            await _close_writer(self._writer)
             self._writer = None
 
     async def __aenter__(self) -> Self:
