@@ -105,6 +105,8 @@ class Client:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     task.result()
         finally:
+            if self._task is not None and not self._task.done():
+                self._task.cancel()  # close itself was cancelled first: the read task ends too
             self._fail_all(ConnectionError("client closed"))
 
     async def __aenter__(self) -> Self:

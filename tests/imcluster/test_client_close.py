@@ -60,6 +60,10 @@ async def _close_cancelled(client: Client) -> None:
         await closing
     assert await cancelling, "close() returned before it could be cancelled"
     assert closing.cancelled()
+    read_task = client._task
+    assert read_task is not None
+    await asyncio.wait([read_task], timeout=1.0)
+    assert read_task.done(), "the read task outlived the cancelled close()"
 
 
 async def test_cancel_while_close_waits_for_the_read_task_propagates() -> None:
@@ -80,3 +84,23 @@ async def test_cancel_as_the_socket_closes_propagates() -> None:
         client = Client("127.0.0.1", port)
         await client.connect()
         await _close_cancelled(client)
+
+
+async def test_a_close_cancelled_before_the_socket_closed_still_ends_the_read_task() -> None:
+    """Cancelled while it waits for a socket that cannot finish closing (the peer reads
+    nothing): the cancel propagates and the read task does not outlive `close`."""
+    async with _server(read=False) as port:
+        client = Client("127.0.0.1", port)
+        await client.connect()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.send_raw(b"x" * (64 << 20)), 0.5)
+        closing = asyncio.ensure_future(client.close())
+        await asyncio.sleep(0.2)  # inside the 1 s wait for the socket
+        assert not closing.done()
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        read_task = client._task
+        assert read_task is not None
+        await asyncio.wait([read_task], timeout=1.0)
+        assert read_task.done(), "the read task outlived the cancelled close()"
