@@ -11,6 +11,7 @@ shared machine wall time also counts the time other processes held the cores. `-
 
 Usage: .venv/bin/python benchmarks/sim_speed.py [--runs 5] [--time-limit 600] [--dcs 5]
        [--users 50] [--rate 50] [--nemesis partition-halves] [--seed 7] [--end-to-end]
+       [--cwd TREE]
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ print(json.dumps({"wall_s": test["sim"]["wall_s"], "cpu_s": test["sim"]["cpu_s"]
 """
 
 
-def one_run(options: dict[str, object]) -> dict[str, Any]:
+def one_run(options: dict[str, object], tree: Path = REPO) -> dict[str, Any]:
+    """One run in a fresh process importing the code of source tree `tree` (its directory)."""
     env = dict(os.environ, PYTHONHASHSEED="0")
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(options)], cwd=REPO, env=env,
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(options)], cwd=tree, env=env,
                           check=True, capture_output=True, text=True, timeout=1800)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["speedup"] = result["virtual_s"] / result["wall_s"]
@@ -65,6 +67,9 @@ def main() -> None:
     parser.add_argument("--nemesis", default="partition-halves")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--end-to-end", action="store_true")
+    parser.add_argument("--cwd", type=Path, default=REPO,
+                        help="source tree whose code runs (default: this one); a throwaway "
+                             "worktree of another commit gives A/B runs alternating with this one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="imfault-sim-speed-") as store:
         options = {"dcs": args.dcs, "users": args.users, "rate": args.rate,
@@ -72,7 +77,7 @@ def main() -> None:
                    "seed": args.seed, "store": store}
         runs = []
         for n in range(1, args.runs + 1):
-            run = one_run(options)
+            run = one_run(options, args.cwd.resolve())
             runs.append(run)
             print(f"run {n}: {run['wall_s']:.2f} s wall ({run['cpu_s']:.2f} s CPU) for "
                   f"{run['virtual_s']:.1f} virtual s ({run['speedup']:.0f}x; "
