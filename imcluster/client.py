@@ -25,6 +25,7 @@ from typing import Any, Self
 
 from ._auth import hello_mac, user_token
 from ._clientcore import ClientCore, login_frame, logout_frame, ping_frame, send_frame
+from ._wire import encode
 
 Frame = dict[str, Any]
 _READ_LIMIT = 8 * 1024 * 1024
@@ -45,10 +46,6 @@ class SendRejected(ClientError):
 
 class LoginFailed(ClientError):
     """Login refused (`unauthorized`, `unavailable`, ...); the server closes the connection."""
-
-
-def _encode(frame: Frame) -> bytes:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 async def _close_writer(writer: asyncio.StreamWriter) -> None:
@@ -119,7 +116,7 @@ class Client:
     def _write(self, frame: Frame) -> None:
         if self._writer is None or self._writer.is_closing():
             raise ConnectionError("not connected")
-        self._writer.write(_encode(frame))
+        self._writer.write(encode(frame))
 
     # ------------------------------------------------------------ operations
 
@@ -247,12 +244,12 @@ class AdminClient:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(self.host, self.port, limit=64 * 1024 * 1024), self.timeout)
         self._reader, self._writer = reader, writer
-        writer.write(_encode({"type": "admin_hello"}))
+        writer.write(encode({"type": "admin_hello"}))
         challenge = await self._read()
         if challenge.get("type") != "challenge":
             raise ClientError("bad_handshake", f"expected challenge, got {challenge!r}")
         mac = hello_mac(self.secret.encode(), str(challenge["nonce"]), "admin", "", "admin")
-        writer.write(_encode({"type": "hello", "role": "admin", "dc": "", "node": "admin",
+        writer.write(encode({"type": "hello", "role": "admin", "dc": "", "node": "admin",
                               "mac": mac}))
         answer = await self._read()
         if answer.get("type") != "hello_ok":
@@ -276,7 +273,7 @@ class AdminClient:
                 await self.connect()
             assert self._writer is not None
             try:
-                self._writer.write(_encode(frame))
+                self._writer.write(encode(frame))
                 answer = await self._read()
             except BaseException:
                 await self.close()
