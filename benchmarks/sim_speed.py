@@ -71,13 +71,14 @@ def main() -> None:
                         help="source tree whose code runs (default: this one); a throwaway "
                              "worktree of another commit gives A/B runs alternating with this one")
     args = parser.parse_args()
+    tree = args.cwd.resolve()
     with tempfile.TemporaryDirectory(prefix="imfault-sim-speed-") as store:
         options = {"dcs": args.dcs, "users": args.users, "rate": args.rate,
                    "time_limit": args.time_limit, "nemesis": args.nemesis.split(","),
                    "seed": args.seed, "store": store}
         runs = []
         for n in range(1, args.runs + 1):
-            run = one_run(options, args.cwd.resolve())
+            run = one_run(options, tree)
             runs.append(run)
             print(f"run {n}: {run['wall_s']:.2f} s wall ({run['cpu_s']:.2f} s CPU) for "
                   f"{run['virtual_s']:.1f} virtual s ({run['speedup']:.0f}x; "
@@ -97,7 +98,7 @@ def main() -> None:
                        "--time-limit", str(args.time_limit), "--nemesis", args.nemesis,
                        "--seed", str(args.seed), "--store", store, "--no-progress"]
             started = time.perf_counter()
-            done = subprocess.run(command, cwd=REPO, check=False, capture_output=True,
+            done = subprocess.run(command, cwd=tree, check=False, capture_output=True,
                                   timeout=3600)
             print(f"end to end (imfault run, checkers and report included): "
                   f"{time.perf_counter() - started:.1f} s, exit {done.returncode}")
