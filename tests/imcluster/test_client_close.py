@@ -46,6 +46,16 @@ async def _server(*, read: bool) -> AsyncIterator[int]:
         await server.wait_closed()
 
 
+async def _client_with_a_full_socket(port: int) -> Client:
+    """A client of a server that reads nothing, with more queued than the kernel buffers take:
+    its socket cannot finish closing."""
+    client = Client("127.0.0.1", port)
+    await client.connect()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(client.send_raw(b"x" * (64 << 20)), 0.5)
+    return client
+
+
 async def _close_cancelled(client: Client) -> None:
     """Cancel a task blocked in `client.close()` as the client's read task ends: the cancel
     must end it with CancelledError."""
@@ -71,10 +81,7 @@ async def test_cancel_while_close_waits_for_the_read_task_propagates() -> None:
     stays full): `close` gives up on it after 1 s, cancels its read task and waits for it; the
     caller is cancelled as that read task ends."""
     async with _server(read=False) as port:
-        client = Client("127.0.0.1", port)
-        await client.connect()
-        with pytest.raises(TimeoutError):  # more than the kernel buffers take: it stays queued
-            await asyncio.wait_for(client.send_raw(b"x" * (64 << 20)), 0.5)
+        client = await _client_with_a_full_socket(port)
         await _close_cancelled(client)
 
 
@@ -90,10 +97,7 @@ async def test_a_close_cancelled_before_the_socket_closed_still_ends_the_read_ta
     """Cancelled while it waits for a socket that cannot finish closing (the peer reads
     nothing): the cancel propagates and the read task does not outlive `close`."""
     async with _server(read=False) as port:
-        client = Client("127.0.0.1", port)
-        await client.connect()
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(client.send_raw(b"x" * (64 << 20)), 0.5)
+        client = await _client_with_a_full_socket(port)
         closing = asyncio.ensure_future(client.close())
         await asyncio.sleep(0.2)  # inside the 1 s wait for the socket
         assert not closing.done()
