@@ -13,80 +13,48 @@ and stop, removed on a clean stop; `imfault clean` reads it).
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import shutil
-import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .._procs import ChildProcess, free_port, log_tail, start_child
-from .._signals import teardown_shield
-from .._toxiproxy import ToxiproxyServer, Wan
 from ..errors import SetupError
-from ._base import Backend, ClusterSpec, NodeInfo, NodeRef, run_coroutine_sync
+from ._base import ClusterSpec, NodeInfo, NodeRef, run_coroutine_sync
+from ._processes import ProcessCluster
 
 __all__ = ["LocalBackend"]
 
 HOST = "127.0.0.1"
 
 
-class LocalBackend(Backend):
+class LocalBackend(ProcessCluster):
     """Nodes as local subprocesses; see the module docstring."""
 
     name = "local"
+    work_subdirs = ("logs", "db", "events")
 
     def __init__(self, ready_timeout: float = 30.0, python: str | None = None) -> None:
-        super().__init__()
-        self.ready_timeout = ready_timeout
+        super().__init__(ready_timeout)
         self.python = python or sys.executable
-        self._toxiproxy: ToxiproxyServer | None = None
-        self._wan: Wan | None = None
-        self._nodes: dict[str, NodeInfo] = {}
-        self._argv: dict[str, list[str]] = {}
-        self._children: dict[str, ChildProcess] = {}
-        self._stopped = False
 
     # ------------------------------------------------------------------ paths
-    def _path(self, *parts: str) -> Path:
-        assert self.spec is not None
-        return self.spec.work_dir.joinpath(*parts)
-
     def log_path(self, node: NodeRef) -> Path:
-        return self._path("logs", f"{self.node(node).name}.log")
+        return self.path("logs", f"{self.node(node).name}.log")
 
     def event_log_path(self, dc: str) -> Path:
-        return self._path("events", f"{dc}.jsonl")
+        return self.path("events", f"{dc}.jsonl")
 
     def db_path(self, dc: str) -> Path:
-        return self._path("db", f"{dc}.sqlite")
+        return self.path("db", f"{dc}.sqlite")
 
     # ------------------------------------------------------------------ life cycle
-    def start(self, spec: ClusterSpec) -> None:
-        if self.spec is not None:
-            raise SetupError("this backend was already started; make a new one")
-        self.spec = spec
-        for sub in ("logs", "db", "events"):
-            self._path(sub).mkdir(parents=True, exist_ok=True)
-        try:
-            self._start(spec)
-        except BaseException:
-            self.stop()
-            raise
-
     def _start(self, spec: ClusterSpec) -> None:
-        self._toxiproxy = ToxiproxyServer(log_path=self._path("logs", "toxiproxy.log"),
-                                          seed=spec.seed)
-        self._toxiproxy.start()
-        self._write_pids()
+        wan = self._start_toxiproxy(spec)
         dcs = spec.dc_names
         hub_ports = {dc: free_port(HOST) for dc in dcs}
-        self._wan = Wan(*self._toxiproxy.api, dcs)
-        self._wan.create_links({dc: f"{HOST}:{hub_ports[dc]}" for dc in dcs},
-                               spec.wan_latency_ms, spec.wan_jitter_ms, listen_host=HOST)
+        wan.create_links({dc: f"{HOST}:{hub_ports[dc]}" for dc in dcs},
+                         spec.wan_latency_ms, spec.wan_jitter_ms, listen_host=HOST)
         for index, dc in enumerate(dcs):
             hub = NodeInfo(f"{dc}-hub", dc, "hub", HOST, hub_ports[dc])
             self._nodes[hub.name] = hub
@@ -138,7 +106,7 @@ class LocalBackend(Backend):
 
     def _register(self, name: str, child: ChildProcess) -> None:
         self._children[name] = child
-        self._write_pids()
+        self.write_state()
 
     def wait_healthy(self, names: list[str], timeout: float | None = None) -> None:
         """Wait until each named node answers admin `status` with health ok (bounded)."""
@@ -171,89 +139,11 @@ class LocalBackend(Backend):
                 )
             await asyncio.sleep(0.1)
 
-    def stop(self) -> None:
-        """Stop access nodes, hubs, then toxiproxy-server, each by pid. Idempotent.
-
-        Every process is stopped even when stopping another one failed; the failures are then
-        raised together as one `SetupError` and `pids.json` is kept for `imfault clean`. Signals
-        cannot interrupt it (`teardown_shield`)."""
-        with teardown_shield():
-            errors = self._stop_all()
-        if errors:
-            self._write_pids()  # what still runs, for `imfault clean`
-            where = self.spec.work_dir if self.spec is not None else "?"
-            raise SetupError(f"stopping the cluster failed for {'; '.join(errors)}; "
-                             f"`imfault clean --work-dir {where}` stops what is left")
-        if self.spec is not None and not self._stopped:
-            self._stopped = True
-            try:
-                self._path("pids.json").unlink()
-            except FileNotFoundError:
-                pass
-
-    def _stop_all(self) -> list[str]:
-        # access nodes first, then hubs; proxies die with toxiproxy-server
-        order = sorted(self._children, key=lambda n: self._nodes[n].role == "hub")
-        stoppers: list[tuple[str, Callable[[], None]]] = [
-            (name, self._children[name].stop) for name in order]
-        if self._toxiproxy is not None:
-            stoppers.append(("toxiproxy-server", self._toxiproxy.stop))
-        errors: list[str] = []
-        for name, stop in stoppers:
-            try:
-                stop()
-            except Exception as exc:  # noqa: BLE001 - stop the others, then report
-                errors.append(f"{name}: {type(exc).__name__}: {exc}")
-        return errors
-
-    # ------------------------------------------------------------------ topology
-    def nodes(self) -> list[NodeInfo]:
-        return list(self._nodes.values())
-
-    @property
-    def wan(self) -> Wan:
-        if self._wan is None:
-            raise SetupError("the cluster has not been started")
-        return self._wan
-
-    @property
-    def toxiproxy_api(self) -> tuple[str, int]:
-        if self._toxiproxy is None:
-            raise SetupError("the cluster has not been started")
-        return self._toxiproxy.api
-
-    def pids(self) -> dict[str, int]:
-        result = {name: c.pid for name, c in self._children.items() if c.is_running()}
-        if self._toxiproxy is not None and self._toxiproxy.child is not None \
-                and self._toxiproxy.child.is_running():
-            result["toxiproxy-server"] = self._toxiproxy.child.pid
-        return result
-
-    def _write_pids(self) -> None:
-        if self.spec is None or self._stopped:
-            return
-        record: dict[str, Any] = {"backend": self.name, "harness_pid": os.getpid(),
-                                  "pids": self.pids()}
-        path = self._path("pids.json")
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-        tmp.replace(path)
+    def _stop_order(self) -> list[str]:
+        """Access nodes first, then hubs; proxies die with toxiproxy-server."""
+        return sorted(self._children, key=lambda n: self._nodes[n].role == "hub")
 
     # ------------------------------------------------------------------ process faults
-    def _child(self, node: NodeRef) -> ChildProcess:
-        name = self.node(node).name
-        try:
-            return self._children[name]
-        except KeyError:
-            raise SetupError(f"{name} was never started") from None
-
-    def kill(self, node: NodeRef) -> None:
-        child = self._child(node)
-        if child.is_running():
-            os.kill(child.pid, signal.SIGKILL)
-            child.popen.wait(timeout=10)
-        self._write_pids()
-
     def restart(self, node: NodeRef) -> None:
         info = self.node(node)
         child = self._child(info)
@@ -263,19 +153,6 @@ class LocalBackend(Backend):
         new_child.wait_ready(self.ready_timeout)
         self.wait_healthy([info.name])
 
-    def pause(self, node: NodeRef) -> None:
-        os.kill(self._child(node).pid, signal.SIGSTOP)
-
-    def resume(self, node: NodeRef) -> None:
-        os.kill(self._child(node).pid, signal.SIGCONT)
-
-    def is_running(self, node: NodeRef) -> bool:
-        return self._child(node).is_running()
-
-    def pid(self, node: NodeRef) -> int:
-        """The current pid of a node's process."""
-        return self._child(node).pid
-
     # ------------------------------------------------------------------ results
     def collect(self, run_dir: Path) -> dict[str, Path]:
         logs = Path(run_dir) / "logs"
@@ -284,7 +161,7 @@ class LocalBackend(Backend):
             source = self.log_path(name)
             if source.exists():
                 shutil.copyfile(source, logs / f"{name}.log")
-        toxi_log = self._path("logs", "toxiproxy.log")
+        toxi_log = self.path("logs", "toxiproxy.log")
         if toxi_log.exists():
             shutil.copyfile(toxi_log, logs / "toxiproxy.log")
         return {n.dc: self.event_log_path(n.dc) for n in self._nodes.values() if n.role == "hub"}

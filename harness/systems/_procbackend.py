@@ -1,9 +1,10 @@
 """A local backend for a system whose nodes are local processes, one server per DC.
 
-`ProcessBackend` does what every such system shares: toxiproxy-server with one proxy per
-ordered DC pair towards the destination's inter-DC port (`Wan.create_links`), the nodes as
-children by pid (`harness._procs`), kill/pause/restart, `pids`, logs, link verification over the
-live sockets (`_links.local_bypasses`), teardown. A subclass gives `plan` (the ports of a DC's
+`ProcessBackend` does what every such system shares: one proxy per ordered DC pair towards
+the destination's inter-DC port (`Wan.create_links`), readiness (the server accepts
+connections), restart, logs, link verification over the live sockets (`_links.local_bypasses`);
+the process handling it shares with the `local` backend (toxiproxy-server, children by pid,
+kill/pause, teardown, `pids.json`) is `harness.backends._processes.ProcessCluster`'s. A subclass gives `plan` (the ports of a DC's
 server), `argv` (its command line, given the address to dial for each peer DC) and optionally
 `wait_linked` (until the inter-DC links are up). Files under `spec.work_dir`: `logs/<node>.log`,
 `conf/<node>.conf`, `data/<node>/`, and `pids.json` while the cluster runs: the harness's pid,
@@ -18,22 +19,18 @@ that prove the runner's bypass check catches it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import socket
 import time
 from abc import abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._procs import ChildProcess, free_port, log_tail, start_child
-from .._signals import teardown_shield
-from .._toxiproxy import ToxiproxyServer, Wan
-from ..backends._base import Backend, ClusterSpec, NodeInfo, NodeRef
+from .._procs import free_port, log_tail, start_child
+from ..backends._base import ClusterSpec, NodeInfo, NodeRef
+from ..backends._processes import ProcessCluster
 from ..errors import SetupError, UsageError
 from ._links import local_bypasses
 
@@ -68,24 +65,19 @@ def _direct_links(value: str | None) -> set[tuple[str, str]]:
     return links
 
 
-class ProcessBackend(Backend):
+class ProcessBackend(ProcessCluster):
     """One server process per DC on loopback, linked through Toxiproxy (module docstring)."""
 
     name = "local"
     node_suffix = "server"
+    work_subdirs = ("logs", "conf", "data")
 
     def __init__(self, ready_timeout: float = 15.0,
                  direct_links: set[tuple[str, str]] | None = None) -> None:
-        super().__init__()
-        self.ready_timeout = ready_timeout
+        super().__init__(ready_timeout)
         self.direct_links = set(direct_links or ()) | _direct_links(
             os.environ.get(DIRECT_LINKS_ENV))
-        self._toxiproxy: ToxiproxyServer | None = None
-        self._wan: Wan | None = None
-        self._nodes: dict[str, NodeInfo] = {}
         self._plans: dict[str, NodePlan] = {}
-        self._children: dict[str, ChildProcess] = {}
-        self._argv: dict[str, list[str]] = {}
 
     # what a system gives ------------------------------------------------------------------
     def plan(self, dc: str) -> NodePlan:
@@ -101,52 +93,20 @@ class ProcessBackend(Backend):
     def wait_linked(self) -> None:
         """Return once the inter-DC links are up (default: at once)."""
 
-    def leftovers(self) -> dict[str, list[Any]]:
-        """What a killed harness would leave besides processes, for `imfault clean` (written to
-        `pids.json`): {"iptables": [rule specs to delete], "dirs": [directories to remove]}."""
-        return {}
-
-    def write_state(self) -> None:
-        """(Re)write `pids.json` (module docstring); called whenever pids or leftovers change."""
-        if self.spec is None:
-            return
+    def state_fields(self) -> dict[str, Any]:
+        """The program each pid runs, so that `imfault clean` stops only those."""
         pids = self.pids()
         commands = {name: _program(self._argv[name]) for name in pids if name in self._argv}
         commands["toxiproxy-server"] = "toxiproxy"
-        record = {"backend": self.name, "harness_pid": os.getpid(), "pids": pids,
-                  "commands": commands, **self.leftovers()}
-        path = self.path("pids.json")
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-        tmp.replace(path)
+        return {"commands": commands}
 
     # life cycle -----------------------------------------------------------------------------
-    def path(self, *parts: str) -> Path:
-        assert self.spec is not None
-        return self.spec.work_dir.joinpath(*parts)
-
-    def start(self, spec: ClusterSpec) -> None:
-        if self.spec is not None:
-            raise SetupError("this backend was already started; make a new one")
-        self.spec = spec
-        for sub in ("logs", "conf", "data"):
-            self.path(sub).mkdir(parents=True, exist_ok=True)
-        try:
-            self._start(spec)
-        except BaseException:
-            self.stop()
-            raise
-
     def _start(self, spec: ClusterSpec) -> None:
         dcs = spec.dc_names
         self._plans = self._plans or {dc: self.plan(dc) for dc in dcs}
-        self._toxiproxy = ToxiproxyServer(log_path=self.path("logs", "toxiproxy.log"),
-                                          seed=spec.seed)
-        self._toxiproxy.start()
-        self.write_state()
-        self._wan = Wan(*self._toxiproxy.api, dcs)
-        self._wan.create_links({dc: f"{HOST}:{self._plans[dc].wan_port}" for dc in dcs},
-                               spec.wan_latency_ms, spec.wan_jitter_ms, listen_host=HOST)
+        wan = self._start_toxiproxy(spec)
+        wan.create_links({dc: f"{HOST}:{self._plans[dc].wan_port}" for dc in dcs},
+                         spec.wan_latency_ms, spec.wan_jitter_ms, listen_host=HOST)
         for dc in dcs:
             info = NodeInfo(f"{dc}-{self.node_suffix}", dc, "hub", HOST,
                             self._plans[dc].client_port)
@@ -154,7 +114,7 @@ class ProcessBackend(Backend):
             self.path("data", info.name).mkdir(parents=True, exist_ok=True)
             peers = {peer: (f"{HOST}:{self._plans[peer].wan_port}"
                             if (dc, peer) in self.direct_links
-                            else self._wan.link_address(dc, peer))
+                            else wan.link_address(dc, peer))
                      for peer in dcs if peer != dc}
             self._argv[info.name] = self.argv(info, self._plans[dc], peers)
         for info in self._nodes.values():
@@ -182,54 +142,10 @@ class ProcessBackend(Backend):
                                      ) from exc
                 time.sleep(0.05)
 
-    def stop(self) -> None:
-        """Stop every server, then toxiproxy-server, each by pid. Idempotent."""
-        with teardown_shield():
-            errors = []
-            stoppers: list[tuple[str, Callable[[], None]]] = [
-                (n, c.stop) for n, c in self._children.items()]
-            if self._toxiproxy is not None:
-                stoppers.append(("toxiproxy-server", self._toxiproxy.stop))
-            for name, stop in stoppers:
-                try:
-                    stop()
-                except Exception as exc:  # noqa: BLE001 - stop the others, then report
-                    errors.append(f"{name}: {type(exc).__name__}: {exc}")
-        if errors:
-            self.write_state()  # what still runs, for `imfault clean`
-            raise SetupError(f"stopping the servers failed: {'; '.join(errors)}")
-        self.drop_state()
-
-    def drop_state(self) -> None:
-        """Remove `pids.json` once nothing is left to undo (else rewrite it)."""
-        if self.spec is None:
-            return
-        if self.leftovers():
-            self.write_state()
-            return
-        for name in ("pids.json", "pids.json.tmp"):
-            self.path(name).unlink(missing_ok=True)
-
     # topology ------------------------------------------------------------------------------
-    def nodes(self) -> list[NodeInfo]:
-        return list(self._nodes.values())
-
     def access_addresses(self) -> dict[str, list[tuple[str, int]]]:
         """Clients connect to their DC's server."""
         return {n.dc: [(n.host, n.port)] for n in self._nodes.values()}
-
-    @property
-    def wan(self) -> Wan:
-        if self._wan is None:
-            raise SetupError("the cluster has not been started")
-        return self._wan
-
-    def pids(self) -> dict[str, int]:
-        result = {name: c.pid for name, c in self._children.items() if c.is_running()}
-        if self._toxiproxy is not None and self._toxiproxy.child is not None \
-                and self._toxiproxy.child.is_running():
-            result["toxiproxy-server"] = self._toxiproxy.child.pid
-        return result
 
     def bypasses(self) -> list[str]:
         """Live connections from one DC's server straight to another DC's ports."""
@@ -241,18 +157,6 @@ class ProcessBackend(Backend):
         return local_bypasses(pids, ports, proxies)
 
     # process faults ----------------------------------------------------------------------
-    def _child(self, node: NodeRef) -> ChildProcess:
-        return self._children[self.node(node).name]
-
-    def pid(self, node: NodeRef) -> int:
-        return self._child(node).pid
-
-    def kill(self, node: NodeRef) -> None:
-        child = self._child(node)
-        if child.is_running():
-            os.kill(child.pid, signal.SIGKILL)
-            child.popen.wait(timeout=10)
-
     def restart(self, node: NodeRef) -> None:
         info = self.node(node)
         child = self._child(info)
@@ -261,15 +165,6 @@ class ProcessBackend(Backend):
         self._spawn(info)
         self.write_state()
         self._wait_listening(info)
-
-    def pause(self, node: NodeRef) -> None:
-        os.kill(self._child(node).pid, signal.SIGSTOP)
-
-    def resume(self, node: NodeRef) -> None:
-        os.kill(self._child(node).pid, signal.SIGCONT)
-
-    def is_running(self, node: NodeRef) -> bool:
-        return self._child(node).is_running()
 
     async def set_clock(self, node: NodeRef, offset_ms: float, timeout: float = 5.0) -> None:
         raise UsageError("this system has no clock offset to set: the clock-skew nemesis does "
