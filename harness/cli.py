@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,6 +54,20 @@ def _load(ref: str) -> Callable[..., Any]:
     return getattr(module, attr)  # type: ignore[no-any-return]
 
 
+def _stop_like_ctrl_c() -> None:
+    """SIGTERM and SIGHUP, where left to their default action, raise `KeyboardInterrupt` as
+    SIGINT does, from the process's first line on: a supervisor's SIGTERM while a subcommand's
+    modules load (before it enters `harness._signals.terminate_as_interrupt`) ends in
+    `imfault: interrupted`, exit 130, instead of killing the process by signal. A signal the
+    parent set to be ignored stays ignored. (Here, not in `_signals`: that one imports asyncio,
+    which `imfault check` does without.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, signal.default_int_handler)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors raised as `UsageError` (exit 2 through `main`)."""
 
@@ -82,6 +98,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (default: sys.argv[1:]), run the subcommand, return its exit code."""
     arguments = list(argv) if argv is not None else sys.argv[1:]
+    if argv is None:  # the process's entry: a SIGTERM while modules load is a Ctrl-C too
+        _stop_like_ctrl_c()
     try:
         # `imfault check RUN` need not import `run`'s or `explore`'s modules (asyncio, networkx):
         # a known subcommand first gets a parser of its own; anything else the full parser

@@ -74,3 +74,41 @@ def test_a_named_subcommand_imports_only_its_own_module(tmp_path: Any) -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          timeout=120, check=True).stdout.split("\n")[-2]
     assert out == "3 []"
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_stop_signal_while_the_subcommand_loads_exits_130_not_by_signal(sig: str) -> None:
+    """The `imfault` process (main() without argv) treats SIGTERM and SIGHUP like Ctrl-C from its
+    first line: one arriving while the subcommand's module is imported (here: sent by the import
+    itself) ends in `imfault: interrupted`, exit 130, no traceback; before, SIGTERM and SIGHUP
+    killed the process by signal there (the run's own handlers come later)."""
+    import subprocess
+    probe = (
+        "import os, signal, sys, time\n"
+        "from harness import cli\n"
+        "real_load = cli._load\n"
+        "def slow_load(ref):\n"
+        f"    os.kill(os.getpid(), signal.{sig})\n"
+        "    time.sleep(30)  # the signal lands in here\n"
+        "    return real_load(ref)\n"
+        "cli._load = slow_load\n"
+        "sys.argv = ['imfault', 'nemeses']\n"
+        "sys.exit(cli.main())\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 130, (done.returncode, done.stderr)
+    assert "imfault: interrupted" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_stop_signal_the_parent_ignores_stays_ignored() -> None:
+    """`nohup`-style: SIGHUP set to be ignored by the parent is not turned into a Ctrl-C."""
+    import signal
+    import subprocess
+    probe = ("import os, signal, sys\nfrom harness import cli\n"
+             "cli._stop_like_ctrl_c()\n"
+             "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN,"
+             " signal.getsignal(signal.SIGTERM) is signal.default_int_handler)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert done.stdout.split() == ["True", "True"]
