@@ -37,7 +37,7 @@ from ._core import (
     is_nemesis,
     lift,
 )
-from ._interpreter import Interpreter
+from ._interpreter import Interpreter, nemesis_completion
 from ._rng import Rng, derive_seed
 from ._schedule import ScheduleGen, from_schedule
 from ._sim import simulate
@@ -46,6 +46,6 @@ __all__ = [
     "EMPTY", "SEC", "Context", "Generator", "Interpreter", "Pending", "Result", "Rng",
     "ScheduleGen", "any_of", "clients", "concat", "cycle", "derive_seed", "each_process",
     "earliest", "fill", "fill_on", "from_schedule", "is_client", "is_nemesis", "lift", "limit",
-    "map_ops", "mix", "on_clients", "on_nemesis", "once", "phases", "repeat", "repeat_fn",
+    "map_ops", "mix", "nemesis_completion", "on_clients", "on_nemesis", "once", "phases", "repeat", "repeat_fn",
     "simulate", "sleep", "stagger", "synchronize", "time_limit",
 ]

@@ -24,13 +24,19 @@ MAX_IDLE_WAIT_S = 0.2
 """Longest wait between polls when pending without a wake time (facts may change)."""
 
 
-def _as_op(result: Any, invocation: Op) -> Op:
+def nemesis_completion(result: Any, invocation: Op) -> Op:
+    """The completion of nemesis op `invocation` that `nemesis_invoke` answered `result` (an `Op`
+    or a mapping of its fields), always of type `info` (a fault's effect is never certain);
+    anything else is a `bad completion` error. Both interpreters (real time, sim) use it."""
     if isinstance(result, Op):
-        return result
-    if isinstance(result, Mapping):
-        return invocation.complete(str(result.get("type", "info")), result.get("value"),
-                                   result.get("error"))
-    return invocation.complete("info", invocation.value, error=f"bad completion {result!r}")
+        completion = result
+    elif isinstance(result, Mapping):
+        completion = invocation.complete(str(result.get("type", "info")), result.get("value"),
+                                         result.get("error"))
+    else:
+        completion = invocation.complete("info", invocation.value,
+                                         error=f"bad completion {result!r}")
+    return completion if completion.type == "info" else completion.with_(type="info")
 
 
 class Interpreter:
@@ -63,9 +69,7 @@ class Interpreter:
                     raise RuntimeError("no nemesis configured")
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self._pool, self.nemesis_invoke, invocation)
-                completion = _as_op(result, invocation)
-                if completion.type != "info":
-                    completion = completion.with_(type="info")
+                completion = nemesis_completion(result, invocation)
             else:
                 completion = await self.client_invoke(invocation)
         except asyncio.CancelledError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
@@ -22,7 +22,7 @@ from imcluster import _accel
 
 from .._options import cluster_spec
 from ..errors import UsageError
-from ..generators import Context, Generator, Pending
+from ..generators import Context, Generator, Pending, nemesis_completion
 from ..history import HistoryWriter, ProcessTable
 from ..ops import NEMESIS, Op
 from ..schedule_file import plan_nemesis
@@ -100,14 +100,11 @@ class SimInterpreter:
         if thread != NEMESIS:
             self.clients.invoke(invocation, lambda done: self._finish(thread, done))
             return
-        result = self.nemesis_invoke(invocation)
-        if isinstance(result, Op):
-            completion = result
-        elif isinstance(result, Mapping):
-            completion = invocation.complete("info", result.get("value"), result.get("error"))
-        else:
-            completion = invocation.complete("info", error=f"bad completion {result!r}")
-        self._finish(thread, completion.with_(type="info"))
+        try:
+            completion = nemesis_completion(self.nemesis_invoke(invocation), invocation)
+        except Exception as exc:  # noqa: BLE001 - invoke never raises into the run: an info op
+            completion = invocation.complete("info", error=f"{type(exc).__name__}: {exc}")
+        self._finish(thread, completion)
 
     def run(self, gen: Generator) -> None:
         """Run `gen` until it is exhausted and every op it started has completed."""
