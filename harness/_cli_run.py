@@ -264,14 +264,10 @@ def _undo_leftovers(record: dict[str, Any], path: Path, dry_run: bool) -> int:
 
 
 def _harness_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid == os.getpid():
+    from ._procs import pid_alive
+
+    if not isinstance(pid, int) or pid == os.getpid() or not pid_alive(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     cmd = _cmdline(pid)
     # an unreadable command line (process starting or exiting) counts as alive: be careful
     return not cmd or any(w in cmd for w in ("imfault", "harness", "pytest"))

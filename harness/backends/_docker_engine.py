@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .._procs import pid_alive
 from ..errors import SetupError
 
 __all__ = [
@@ -56,15 +57,7 @@ def _harness_alive(labels: dict[str, str]) -> bool:
         pid = int(labels.get(HARNESS_PID_LABEL, ""))
     except ValueError:
         return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def remove_labelled(client: Any, run_id: str | None = None,
