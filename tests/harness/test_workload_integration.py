@@ -4,6 +4,7 @@ recorded as `recv`, and fail-over when a DC's access node or hub is down."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -80,3 +81,63 @@ def test_users_fail_over_when_their_dc_is_down(cluster, tmp_path, down_node):
     # a receipt is recorded under the receiving user's (current) process
     for op in recvs[:20]:
         assert processes.thread(op.process) == op.value["user"]
+
+
+def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, tmp_path):
+    """A session the system ends during the recovery wait (here: dc1's access node restarted,
+    as a NATS server drops a client that missed its pings under load) is logged in again before
+    recovery may end, and a message sent to that user meanwhile is delivered. Before, recovery
+    ended with the user offline and no logout in the history: NATS runs under load read 81
+    messages as lost that way."""
+    from harness.runner import RunOptions, _await_convergence, relogin_dropped
+    from harness.systems import get_system
+
+    path = tmp_path / "history.jsonl"
+    history = HistoryWriter(path)
+    spec = WorkloadSpec.build(4, ["dc1", "dc2"], roam=0.0, locality=0.5, seed=8)
+    processes = ProcessTable(list(spec.users))
+    clients = UserClients(history, processes, cluster.access_addresses(), cluster.secret)
+    interpreter = Interpreter(history, processes, clients.invoke, facts=clients.facts, seed=8)
+    options = RunOptions(backend="local", dcs=2, recovery_timeout=30)
+    said: list[str] = []
+    at_dc1 = [u for u in spec.users if spec.home[u] == "dc1"]
+    at_dc2 = [u for u in spec.users if spec.home[u] == "dc2"]
+    assert at_dc1 and at_dc2
+
+    async def scenario():
+        from harness.runner import recovery_generator
+
+        await interpreter.run(recovery_generator(options, spec))
+        assert set(clients.sessions) == set(spec.users)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, cluster.restart, "dc1-a1")  # ends dc1's sessions
+        for _ in range(50):
+            if not set(at_dc1) & set(clients.sessions):
+                break
+            await asyncio.sleep(0.1)
+        assert not set(at_dc1) & set(clients.sessions)
+        await interpreter.run(on_clients(time_limit(5, once_send(at_dc2[0], at_dc1[0]))))
+        deadline = time.monotonic() + 30
+        await _await_convergence(get_system("imcluster"), cluster, ["dc1", "dc2"], clients,
+                                 deadline, relogin_dropped(interpreter, clients, options, spec,
+                                                           said.append))
+        assert set(clients.sessions) == set(spec.users)
+        await clients.close_all()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        interpreter.close()
+        history.close()
+    assert said and "logging them in again" in said[0]
+    ops = list(read_history(path))
+    sent = [op for op in ops if op.f == "send" and op.type == "ok"]
+    assert len(sent) == 1
+    assert [op.value["id"] for op in ops if op.f == "recv"] == [sent[0].value["id"]]
+
+
+def once_send(sender, to):
+    from harness.generators import once
+
+    return once({"f": "send", "value": {"id": "m-relogin", "from": sender, "to": to,
+                                        "dc": "dc2"}, "process": sender})
