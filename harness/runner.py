@@ -29,9 +29,12 @@ from .generators import (
     Generator,
     Interpreter,
     any_of,
+    concat,
     from_schedule,
     on_clients,
     on_nemesis,
+    on_thread,
+    once,
     stagger,
     time_limit,
 )
@@ -370,6 +373,7 @@ async def _phases(options: RunOptions, system: System, backend: Backend, nemesis
             write_json(history.path.parent / "final.json", {**final.final, "time": history.now()})
         if not final.converged:
             say("recovery timed out before the DCs converged")
+        await log_out_dropped(interpreter, clients, spec, say)
         # Collect while every user is still online: closing the connections originates new
         # (offline) coordinates that belong to no phase of the test.
         state.phase = "collect"
@@ -443,6 +447,21 @@ def relogin_dropped(interpreter: Interpreter, clients: UserClients, options: Run
         return True
 
     return log_in_again
+
+
+async def log_out_dropped(interpreter: Interpreter, clients: UserClients, spec: WorkloadSpec,
+                          say: Reporter) -> list[str]:
+    """After the recovery wait: log out (an op each, in the user's own process) the users whose
+    session ended and did not come back. The history still had them online, so their
+    unreceived messages read as lost; logged out, they are unverifiable (`offline_at_end`:
+    verdict unknown, never a pass nor a false loss). Returns them."""
+    offline = [user for user in spec.users if user not in clients.sessions]
+    if offline:
+        say(f"recovery ended with {len(offline)} users offline (their sessions ended and "
+            f"logging in again did not last; logged out): {', '.join(offline[:10])}")
+        await interpreter.run(concat(*(on_thread(user, once(
+            {"f": "logout", "value": {"user": user}})) for user in offline)))
+    return offline
 
 
 async def _await_convergence(system: System, backend: Backend, dc_names: list[str],

@@ -14,6 +14,7 @@ from ._combinators import (
     mix,
     on_clients,
     on_nemesis,
+    on_thread,
     once,
     phases,
     repeat,
@@ -46,6 +47,6 @@ __all__ = [
     "EMPTY", "SEC", "Context", "Generator", "Interpreter", "Pending", "Result", "Rng",
     "ScheduleGen", "any_of", "clients", "concat", "cycle", "derive_seed", "each_process",
     "earliest", "fill", "fill_on", "from_schedule", "is_client", "is_nemesis", "lift", "limit",
-    "map_ops", "mix", "nemesis_completion", "on_clients", "on_nemesis", "once", "phases", "repeat", "repeat_fn",
+    "map_ops", "mix", "nemesis_completion", "on_clients", "on_nemesis", "on_thread", "once", "phases", "repeat", "repeat_fn",
     "simulate", "sleep", "stagger", "synchronize", "time_limit",
 ]

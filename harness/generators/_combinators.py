@@ -324,6 +324,11 @@ def on_nemesis(gen: Any) -> Generator:
     return On(is_nemesis, lift(gen))
 
 
+def on_thread(thread: str, gen: Any) -> Generator:
+    """`gen` on thread `thread` alone (a user's own thread: its ops in its own process)."""
+    return On(thread.__eq__, lift(gen))
+
+
 def clients(client_gen: Any, nemesis_gen: Any = None) -> Generator:
     """Client ops to client threads and nemesis ops to the nemesis, side by side."""
     if nemesis_gen is None:

@@ -11,7 +11,7 @@ import pytest
 from harness.backends import get_backend
 from harness.backends._base import ClusterSpec
 from harness.generator import on_clients, stagger, time_limit
-from harness.generators import Interpreter, once
+from harness.generators import Interpreter, on_thread, once
 from harness.history import HistoryWriter, ProcessTable, read_history
 from harness.schema import validate_history
 from harness.workload import UserClients, UserWorkload, WorkloadSpec
@@ -113,9 +113,8 @@ def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, t
             if not away:
                 break
             for user in away:
-                await interpreter.run(on_clients(once(
-                    {"f": "login", "value": {"user": user, "dc": spec.home[user]},
-                     "process": user})))
+                await interpreter.run(on_thread(user, once(
+                    {"f": "login", "value": {"user": user, "dc": spec.home[user]}})))
             await asyncio.sleep(0.5)
         assert {u: clients.sessions.get(u) for u in spec.users} == spec.home
         await loop.run_in_executor(None, cluster.restart, "dc1-a1")  # ends dc1's sessions
@@ -124,7 +123,9 @@ def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, t
                 break
             await asyncio.sleep(0.1)
         assert not set(at_dc1) & set(clients.sessions)
-        await interpreter.run(on_clients(time_limit(5, once_send(at_dc2[0], at_dc1[0]))))
+        await interpreter.run(time_limit(5, on_thread(at_dc2[0], once(
+            {"f": "send", "value": {"id": "m-relogin", "from": at_dc2[0], "to": at_dc1[0],
+                                    "dc": "dc2"}}))))
         deadline = time.monotonic() + 30
         await _await_convergence(get_system("imcluster"), cluster, ["dc1", "dc2"], clients,
                                  deadline, relogin_dropped(interpreter, clients, options, spec,
@@ -144,6 +145,65 @@ def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, t
     assert [op.value["id"] for op in ops if op.f == "recv"] == [sent[0].value["id"]]
 
 
-def once_send(sender, to):
-    return once({"f": "send", "value": {"id": "m-relogin", "from": sender, "to": to,
-                                        "dc": "dc2"}, "process": sender})
+
+def test_a_user_whose_session_ended_for_good_is_logged_out_and_unverifiable(cluster, tmp_path):
+    """Both DCs' access nodes stopped during the recovery wait: no user can log in again before
+    the bound. Each is then logged out in its own process, so the delivery checker calls the
+    message waiting for one unverifiable (`offline_at_end`, verdict unknown), not lost."""
+    from checkers import check_delivery
+    from harness.runner import RunOptions, _await_convergence, log_out_dropped, relogin_dropped
+    from harness.systems import get_system
+
+    path = tmp_path / "history.jsonl"
+    history = HistoryWriter(path)
+    spec = WorkloadSpec.build(4, ["dc1", "dc2"], roam=0.0, locality=0.5, seed=9)
+    processes = ProcessTable(list(spec.users))
+    clients = UserClients(history, processes, cluster.access_addresses(), cluster.secret)
+    interpreter = Interpreter(history, processes, clients.invoke, facts=clients.facts, seed=9)
+    options = RunOptions(backend="local", dcs=2, recovery_timeout=3)
+    said: list[str] = []
+    access = [n.name for n in cluster.nodes() if n.role == "access"]
+
+    async def scenario():
+        from harness.runner import recovery_generator
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, cluster.wait_healthy, [n.name for n in cluster.nodes()])
+        await interpreter.run(recovery_generator(options, spec))
+        assert set(clients.sessions) == set(spec.users)
+        recipient = spec.users[0]
+        sender = next(u for u in spec.users if clients.sessions[u] != clients.sessions[recipient])
+        # the recipient's access node paused: the send is acknowledged, its delivery stalls
+        await loop.run_in_executor(None, cluster.pause, f"{clients.sessions[recipient]}-a1")
+        await interpreter.run(on_thread(sender, once(
+            {"f": "send", "value": {"id": "m-gone", "from": sender, "to": recipient,
+                                    "dc": clients.sessions[sender]}})))
+        await loop.run_in_executor(None, cluster.resume, f"{clients.sessions[recipient]}-a1")
+        for node in access:
+            await loop.run_in_executor(None, cluster.kill, node)
+        try:
+            await _await_convergence(get_system("imcluster"), cluster, ["dc1", "dc2"], clients,
+                                     time.monotonic() + 3, relogin_dropped(
+                                         interpreter, clients, options, spec, said.append))
+            assert await log_out_dropped(interpreter, clients, spec, said.append) == \
+                list(spec.users)
+        finally:
+            for node in access:
+                await loop.run_in_executor(None, cluster.restart, node)
+        await clients.close_all()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        interpreter.close()
+        history.close()
+    ops = list(read_history(path))
+    logouts = [op for op in ops if op.f == "logout" and op.type == "invoke"]
+    assert sorted(op.value["user"] for op in logouts) == sorted(spec.users)
+    assert all(op.process == processes.process(op.value["user"]) for op in logouts)
+    sent = [op for op in ops if op.f == "send" and op.type != "invoke"]
+    assert [op.type for op in sent] == ["ok"]  # acknowledged
+    assert not [op for op in ops if op.f == "recv"]  # never received
+    result = check_delivery([op.to_json() for op in ops])
+    assert result["acknowledged"] == 1 and result["lost_count"] == 0, result
+    assert result["valid"] == "unknown" and result["offline_at_end"], result
