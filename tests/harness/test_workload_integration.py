@@ -83,6 +83,17 @@ def test_users_fail_over_when_their_dc_is_down(cluster, tmp_path, down_node):
         assert processes.thread(op.process) == op.value["user"]
 
 
+def _four_users(cluster, tmp_path, seed):
+    """A history, 4 users over both DCs, their clients and an interpreter (not started)."""
+    path = tmp_path / "history.jsonl"
+    history = HistoryWriter(path)
+    spec = WorkloadSpec.build(4, ["dc1", "dc2"], roam=0.0, locality=0.5, seed=seed)
+    processes = ProcessTable(list(spec.users))
+    clients = UserClients(history, processes, cluster.access_addresses(), cluster.secret)
+    interpreter = Interpreter(history, processes, clients.invoke, facts=clients.facts, seed=seed)
+    return path, history, spec, processes, clients, interpreter
+
+
 def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, tmp_path):
     """A session the system ends during the recovery wait (here: dc1's access node restarted,
     as a NATS server drops a client that missed its pings under load) is logged in again before
@@ -92,12 +103,7 @@ def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, t
     from harness.runner import RunOptions, _await_convergence, relogin_dropped
     from harness.systems import get_system
 
-    path = tmp_path / "history.jsonl"
-    history = HistoryWriter(path)
-    spec = WorkloadSpec.build(4, ["dc1", "dc2"], roam=0.0, locality=0.5, seed=8)
-    processes = ProcessTable(list(spec.users))
-    clients = UserClients(history, processes, cluster.access_addresses(), cluster.secret)
-    interpreter = Interpreter(history, processes, clients.invoke, facts=clients.facts, seed=8)
+    path, history, spec, _processes, clients, interpreter = _four_users(cluster, tmp_path, 8)
     options = RunOptions(backend="local", dcs=2, recovery_timeout=30)
     said: list[str] = []
     at_dc1 = [u for u in spec.users if spec.home[u] == "dc1"]
@@ -154,12 +160,7 @@ def test_a_user_whose_session_ended_for_good_is_logged_out_and_unverifiable(clus
     from harness.runner import RunOptions, _await_convergence, log_out_dropped, relogin_dropped
     from harness.systems import get_system
 
-    path = tmp_path / "history.jsonl"
-    history = HistoryWriter(path)
-    spec = WorkloadSpec.build(4, ["dc1", "dc2"], roam=0.0, locality=0.5, seed=9)
-    processes = ProcessTable(list(spec.users))
-    clients = UserClients(history, processes, cluster.access_addresses(), cluster.secret)
-    interpreter = Interpreter(history, processes, clients.invoke, facts=clients.facts, seed=9)
+    path, history, spec, processes, clients, interpreter = _four_users(cluster, tmp_path, 9)
     options = RunOptions(backend="local", dcs=2, recovery_timeout=3)
     said: list[str] = []
     access = [n.name for n in cluster.nodes() if n.role == "access"]
