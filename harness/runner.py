@@ -365,7 +365,6 @@ async def _phases(options: RunOptions, system: System, backend: Backend, nemesis
         t0 = history.now()
         deadline = time.monotonic() + options.recovery_timeout
         await interpreter.run(recovery_generator(options, spec))
-
         final = await _await_convergence(system, backend, options.dc_names, clients, deadline,
                                          relogin_dropped(interpreter, clients, options, spec, say))
         phases["recovery"] = [t0, history.now()]

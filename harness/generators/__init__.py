@@ -47,6 +47,7 @@ __all__ = [
     "EMPTY", "SEC", "Context", "Generator", "Interpreter", "Pending", "Result", "Rng",
     "ScheduleGen", "any_of", "clients", "concat", "cycle", "derive_seed", "each_process",
     "earliest", "fill", "fill_on", "from_schedule", "is_client", "is_nemesis", "lift", "limit",
-    "map_ops", "mix", "nemesis_completion", "on_clients", "on_nemesis", "on_thread", "once", "phases", "repeat", "repeat_fn",
-    "simulate", "sleep", "stagger", "synchronize", "time_limit",
+    "map_ops", "mix", "nemesis_completion", "on_clients", "on_nemesis", "on_thread", "once",
+    "phases", "repeat", "repeat_fn", "simulate", "sleep", "stagger", "synchronize",
+    "time_limit",
 ]
