@@ -56,6 +56,14 @@ async def _client_with_a_full_socket(port: int) -> Client:
     return client
 
 
+async def _read_task_ends(client: Client) -> None:
+    """The client's read task ends within 1 s (it must not outlive a cancelled `close`)."""
+    read_task = client._task
+    assert read_task is not None
+    await asyncio.wait([read_task], timeout=1.0)
+    assert read_task.done(), "the read task outlived the cancelled close()"
+
+
 async def _close_cancelled(client: Client) -> None:
     """Cancel a task blocked in `client.close()` as the client's read task ends: the cancel
     must end it with CancelledError."""
@@ -70,10 +78,7 @@ async def _close_cancelled(client: Client) -> None:
         await closing
     assert await cancelling, "close() returned before it could be cancelled"
     assert closing.cancelled()
-    read_task = client._task
-    assert read_task is not None
-    await asyncio.wait([read_task], timeout=1.0)
-    assert read_task.done(), "the read task outlived the cancelled close()"
+    await _read_task_ends(client)
 
 
 async def test_cancel_while_close_waits_for_the_read_task_propagates() -> None:
@@ -104,7 +109,4 @@ async def test_a_close_cancelled_before_the_socket_closed_still_ends_the_read_ta
         closing.cancel()
         with pytest.raises(asyncio.CancelledError):
             await closing
-        read_task = client._task
-        assert read_task is not None
-        await asyncio.wait([read_task], timeout=1.0)
-        assert read_task.done(), "the read task outlived the cancelled close()"
+        await _read_task_ends(client)

@@ -25,10 +25,11 @@ def _raises(op: Op) -> Any:
     raise RuntimeError("the fault could not be injected")
 
 
-ANSWERS = {
-    "raises": (_raises, "RuntimeError: the fault could not be injected"),
-    "garbage": (lambda op: 42, "bad completion 42"),
-    "ok-mapping": (lambda op: {"type": "ok", "value": {"cut": ["dc1"]}}, None),
+ANSWERS = {  # name: (nemesis_invoke, the completion's (value, error))
+    "raises": (_raises, ("halves", "RuntimeError: the fault could not be injected")),
+    "garbage": (lambda op: 42, ("halves", "bad completion 42")),
+    "ok-mapping": (lambda op: {"type": "ok", "value": {"cut": ["dc1"]}},
+                   ({"cut": ["dc1"]}, None)),
 }
 
 
@@ -63,17 +64,20 @@ def _real_time(tmp_path: Path, answer: Any) -> Op:
     async def no_client(op: Op) -> Op:
         raise AssertionError("no client op expected")
 
-    asyncio.run(Interpreter(history, processes, no_client, answer).run(
-        on_nemesis(once({"f": "start-partition", "value": "halves"}))))
-    history.close()
+    interpreter = Interpreter(history, processes, no_client, answer)
+    try:
+        asyncio.run(interpreter.run(on_nemesis(once({"f": "start-partition",
+                                                     "value": "halves"}))))
+    finally:
+        interpreter.close()
+        history.close()
     return _completion(tmp_path / "rt.jsonl")
 
 
 @pytest.mark.parametrize("answer", list(ANSWERS))
 def test_both_interpreters_complete_a_nemesis_op_alike(tmp_path: Path, answer: str) -> None:
-    invoke, error = ANSWERS[answer]
+    invoke, expected = ANSWERS[answer]
     sim, real_time = _sim(tmp_path, invoke), _real_time(tmp_path, invoke)
     for done in (sim, real_time):
         assert done.type == "info" and done.f == "start-partition"
-        assert done.error == error
-    assert (sim.value, sim.error) == (real_time.value, real_time.error)
+        assert (done.value, done.error) == expected
