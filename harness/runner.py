@@ -440,8 +440,8 @@ def relogin_dropped(interpreter: Interpreter, clients: UserClients, options: Run
         dropped = [user for user in spec.users if user not in clients.sessions]
         if not dropped:
             return False
-        say(f"recovery: {len(dropped)} users' sessions ended (first {dropped[0]}): "
-            f"logging them in again")
+        say(f"recovery: {len(dropped)} users offline (first {dropped[0]}: a session the system "
+            f"ended, or a login that failed): logging them in again")
         await interpreter.run(recovery_generator(options, spec, left_s))
         return True
 
