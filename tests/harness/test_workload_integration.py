@@ -14,7 +14,7 @@ from harness.generator import on_clients, stagger, time_limit
 from harness.generators import Interpreter, on_thread, once
 from harness.history import HistoryWriter, ProcessTable, read_history
 from harness.schema import validate_history
-from harness.workload import UserClients, UserWorkload, WorkloadSpec
+from harness.workload import UserClients, UserWorkload, WorkloadSpec, home_dcs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,16 +31,38 @@ def cluster(tmp_path_factory, toxiproxy_server):
         backend.stop()
 
 
+def _users(cluster, tmp_path, count, seed, prefix=None):
+    """A history, `count` users over both DCs, their clients and an interpreter (not started):
+    (path, history, spec, processes, clients, interpreter). With `prefix`, the users are named
+    `<prefix>001`... instead of `u001`...: the cluster is shared by the module's tests, and a
+    message an earlier test left for `u001` would reach this test's `u001` at its login."""
+    path = tmp_path / "history.jsonl"
+    history = HistoryWriter(path)
+    spec = WorkloadSpec.build(count, ["dc1", "dc2"], roam=0.0, locality=0.5, seed=seed)
+    if prefix is not None:
+        names = [f"{prefix}{n:03d}" for n in range(1, count + 1)]
+        spec = WorkloadSpec(tuple(names), tuple(home_dcs(names, spec.dc_names).items()),
+                            spec.dc_names, spec.roam, spec.locality, seed)
+    processes = ProcessTable(list(spec.users))
+    clients = UserClients(history, processes, cluster.access_addresses(), cluster.secret)
+    interpreter = Interpreter(history, processes, clients.invoke, facts=clients.facts, seed=seed)
+    return path, history, spec, processes, clients, interpreter
+
+
+def _run(scenario, interpreter, history):
+    """Run the async `scenario()`, then close the interpreter and the history whatever happened."""
+    try:
+        asyncio.run(scenario())
+    finally:
+        interpreter.close()
+        history.close()
+
+
 @pytest.mark.parametrize("down_node", ["dc1-a1", "dc1-hub"])
 def test_users_fail_over_when_their_dc_is_down(cluster, tmp_path, down_node):
     """Access node down (connect refused) or hub down (login answered `unavailable`): users
     homed in dc1 log in at dc2, and dc1 is avoided for a while instead of retried in a loop."""
-    path = tmp_path / "history.jsonl"
-    history = HistoryWriter(path)
-    spec = WorkloadSpec.build(8, ["dc1", "dc2"], roam=0.0, locality=0.5, seed=5)
-    processes = ProcessTable(list(spec.users))
-    clients = UserClients(history, processes, cluster.access_addresses(), cluster.secret)
-    interpreter = Interpreter(history, processes, clients.invoke, facts=clients.facts, seed=5)
+    path, history, spec, processes, clients, interpreter = _users(cluster, tmp_path, 8, 5)
     gen = UserWorkload.create(spec)
     marks = {}
 
@@ -56,11 +78,7 @@ def test_users_fail_over_when_their_dc_is_down(cluster, tmp_path, down_node):
             await asyncio.get_running_loop().run_in_executor(None, cluster.restart, down_node)
         await clients.close_all()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        interpreter.close()
-        history.close()
+    _run(scenario, interpreter, history)
     assert validate_history(path) == []
     ops = list(read_history(path))
     during = [op for op in ops if marks["kill"] < op.time < marks["restart"]]
@@ -83,17 +101,6 @@ def test_users_fail_over_when_their_dc_is_down(cluster, tmp_path, down_node):
         assert processes.thread(op.process) == op.value["user"]
 
 
-def _four_users(cluster, tmp_path, seed):
-    """A history, 4 users over both DCs, their clients and an interpreter (not started)."""
-    path = tmp_path / "history.jsonl"
-    history = HistoryWriter(path)
-    spec = WorkloadSpec.build(4, ["dc1", "dc2"], roam=0.0, locality=0.5, seed=seed)
-    processes = ProcessTable(list(spec.users))
-    clients = UserClients(history, processes, cluster.access_addresses(), cluster.secret)
-    interpreter = Interpreter(history, processes, clients.invoke, facts=clients.facts, seed=seed)
-    return path, history, spec, processes, clients, interpreter
-
-
 def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, tmp_path):
     """A session the system ends during the recovery wait (here: dc1's access node restarted,
     as a NATS server drops a client that missed its pings under load) is logged in again before
@@ -103,7 +110,7 @@ def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, t
     from harness.runner import RunOptions, _await_convergence, relogin_dropped
     from harness.systems import get_system
 
-    path, history, spec, _processes, clients, interpreter = _four_users(cluster, tmp_path, 8)
+    path, history, spec, _processes, clients, interpreter = _users(cluster, tmp_path, 4, 8, "relogin-u")
     options = RunOptions(backend="local", dcs=2, recovery_timeout=30)
     said: list[str] = []
     at_dc1 = [u for u in spec.users if spec.home[u] == "dc1"]
@@ -139,11 +146,7 @@ def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, t
         assert set(clients.sessions) == set(spec.users)
         await clients.close_all()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        interpreter.close()
-        history.close()
+    _run(scenario, interpreter, history)
     assert said and "logging them in again" in said[0]
     ops = list(read_history(path))
     sent = [op for op in ops if op.f == "send" and op.type == "ok"]
@@ -151,23 +154,26 @@ def test_recovery_logs_in_again_a_user_whose_session_the_system_ended(cluster, t
     assert [op.value["id"] for op in ops if op.f == "recv"] == [sent[0].value["id"]]
 
 
-
 def test_a_user_whose_session_ended_for_good_is_logged_out_and_unverifiable(cluster, tmp_path):
     """Both DCs' access nodes stopped during the recovery wait: no user can log in again before
     the bound. Each is then logged out in its own process, so the delivery checker calls the
     message waiting for one unverifiable (`offline_at_end`, verdict unknown), not lost."""
     from checkers import check_delivery
-    from harness.runner import RunOptions, _await_convergence, log_out_dropped, relogin_dropped
+    from harness.runner import (
+        RunOptions,
+        _await_convergence,
+        log_out_dropped,
+        recovery_generator,
+        relogin_dropped,
+    )
     from harness.systems import get_system
 
-    path, history, spec, processes, clients, interpreter = _four_users(cluster, tmp_path, 9)
+    path, history, spec, processes, clients, interpreter = _users(cluster, tmp_path, 4, 9, "gone-u")
     options = RunOptions(backend="local", dcs=2, recovery_timeout=3)
     said: list[str] = []
     access = [n.name for n in cluster.nodes() if n.role == "access"]
 
     async def scenario():
-        from harness.runner import recovery_generator
-
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, cluster.wait_healthy, [n.name for n in cluster.nodes()])
         await interpreter.run(recovery_generator(options, spec))
@@ -193,11 +199,8 @@ def test_a_user_whose_session_ended_for_good_is_logged_out_and_unverifiable(clus
                 await loop.run_in_executor(None, cluster.restart, node)
         await clients.close_all()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        interpreter.close()
-        history.close()
+    _run(scenario, interpreter, history)
+    assert said and "logged out" in said[-1]
     ops = list(read_history(path))
     logouts = [op for op in ops if op.f == "logout" and op.type == "invoke"]
     assert sorted(op.value["user"] for op in logouts) == sorted(spec.users)
