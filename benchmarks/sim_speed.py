@@ -5,7 +5,13 @@ Each of `--runs` runs is a fresh `python` process running `harness.sim.run_sim_t
 collected run directory (setup, main, heal, recovery, collect; no checkers, no report); the
 script prints per-run wall seconds of the simulation, virtual seconds, the speed-up, history ops
 per wall second, the process's peak RSS and which build ran (pure Python or the compiled
-accelerator of docs/accel.md; `IMFAULT_ACCEL=0` forces pure), then the medians. CPU seconds are printed too: on a
+accelerator of docs/accel.md; `IMFAULT_ACCEL=0` forces pure), then the medians.
+
+The host's own speed is printed too: the same code measured 28.1 s one day and 15.4 s another on
+"the same" idle 2-core machine (a shared host's CPU share changes between sessions). Before and
+after the runs a fixed pure-Python reference (`HOST_REFERENCE`: dicts keyed by tuples and
+strings, a heap, small slotted objects, the kinds of work the sim does) is timed in a fresh
+process; `wall / reference` compares runs made on different days. CPU seconds are printed too: on a
 shared machine wall time also counts the time other processes held the cores. `--end-to-end` also times one
 `imfault run --backend sim` command (checkers and report included).
 
@@ -44,6 +50,35 @@ print(json.dumps({"wall_s": test["sim"]["wall_s"], "cpu_s": test["sim"]["cpu_s"]
                   / 1024, "build": test["sim"]["accel"]["build"]}))
 """
 
+HOST_REFERENCE = """
+import heapq, time
+class Item:
+    __slots__ = ("origin", "seq", "kind")
+    def __init__(self, origin, seq, kind):
+        self.origin, self.seq, self.kind = origin, seq, kind
+started = time.process_time()
+for _ in range(4):
+    by_origin, queue, keys = {}, [], {}
+    for n in range(60_000):
+        origin = ("dc1", "dc2", "dc3", "dc4", "dc5")[n % 5]
+        item = Item(origin, n, "msg" if n % 3 else "tomb")
+        by_origin.setdefault(origin, {})[n] = item
+        keys[(origin, n)] = item.kind
+        heapq.heappush(queue, (n * 7919 % 100_003, n, item))
+    while queue:
+        _, n, item = heapq.heappop(queue)
+        del by_origin[item.origin][item.seq]
+        keys.pop((item.origin, n), None)
+print(time.process_time() - started)
+"""
+
+
+def host_reference_s() -> float:
+    """CPU seconds of `HOST_REFERENCE` in a fresh process (how fast this host is today)."""
+    done = subprocess.run([sys.executable, "-c", HOST_REFERENCE], check=True,
+                          capture_output=True, text=True, timeout=600)
+    return float(done.stdout.strip())
+
 
 def one_run(options: dict[str, object], tree: Path = REPO) -> dict[str, Any]:
     """One run in a fresh process importing the code of source tree `tree` (its directory)."""
@@ -76,6 +111,8 @@ def main() -> None:
         options = {"dcs": args.dcs, "users": args.users, "rate": args.rate,
                    "time_limit": args.time_limit, "nemesis": args.nemesis.split(","),
                    "seed": args.seed, "store": store}
+        reference = [host_reference_s()]
+        print(f"host reference (before): {reference[0]:.2f} s CPU", flush=True)
         runs = []
         for n in range(1, args.runs + 1):
             run = one_run(options, tree)
@@ -92,6 +129,10 @@ def main() -> None:
         print(f"median of {len(runs)}: {med['wall_s']:.2f} s wall ({med['cpu_s']:.2f} s CPU), "
               f"{med['speedup']:.0f}x real time ({med['cpu_speedup']:.0f}x by CPU time), "
               f"{med['ops_per_s']:.0f} history ops/s, peak RSS {med['peak_rss_mb']:.0f} MB")
+        reference.append(host_reference_s())
+        ref = statistics.mean(reference)
+        print(f"host reference (after): {reference[1]:.2f} s CPU; median wall / reference "
+              f"{med['wall_s'] / ref:.2f} (to compare hosts and days)")
         if args.end_to_end:
             command = [sys.executable, "-m", "harness", "run", "--backend", "sim", "--dcs",
                        str(args.dcs), "--users", str(args.users), "--rate", str(args.rate),
