@@ -518,6 +518,15 @@ class HubCore:
         for user, conn in sorted(live):
             self._session_up(user, node, conn, now_ns, out)
             self._offer_all_pending(user, now_ns, out)
+        # a hub restored from its store holds coordinates that name sessions of this node it has
+        # not heard of since: one that ended while the hub was down (a logout it never got, the
+        # node restarted) is not in `live`, and its user goes offline (or to another session
+        # here) instead of staying "online" at a dead connection everywhere
+        for user, entry in sorted(self.state.coords.items()):
+            data = entry.data
+            if (data.get("online") and data.get("dc") == self.dc and data.get("node") == node
+                    and (user, data.get("conn")) not in live):
+                self._session_down(user, node, data["conn"], now_ns, out)
 
     def _drop_access_node(self, node: str, now_ns: int, out: list[Effect]) -> None:
         for user, held in list(self.sessions.items()):

@@ -1,6 +1,7 @@
 """Real node processes on loopback (no Toxiproxy): handshake refusal, a 2-DC cluster delivering
 cross-DC and offline messages, a hub killed by SIGKILL right after `send_ok` (delivered after the
-restart; lost with `--bug volatile-store`), and the admin requests."""
+restart; lost with `--bug volatile-store`), a logout while the hub was down (offline after its
+restart), and the admin requests."""
 
 from __future__ import annotations
 
@@ -314,6 +315,41 @@ async def test_hub_sigkill_after_send_ok(tmp_path: Path, bug: str | None,
             with pytest.raises(asyncio.TimeoutError):
                 await next_delivery(bob, timeout=2.0)
         await bob.close()
+    finally:
+        cluster.stop()
+
+
+async def test_a_logout_while_the_hub_is_down_takes_the_user_offline_after_its_restart(
+        tmp_path: Path) -> None:
+    """The restarted hub restores alice's coordinate ("online at dc1-a1") from SQLite; the
+    access node's `sync` on reconnecting no longer lists her session, so the coordinate goes
+    offline in both DCs (before the fix it stayed online for ever)."""
+    cluster = Cluster(tmp_path, dcs=2)
+    try:
+        cluster.start()
+        alice = await cluster.client("dc1", "alice")
+
+        async def alice_online() -> dict[str, bool]:
+            seen = {}
+            for dc in cluster.dcs:
+                async with AdminClient("127.0.0.1", cluster.hub_ports[dc], SECRET) as admin:
+                    seen[dc] = (await admin.status())["coords"].get("alice", {}).get("online")
+            return seen
+
+        for _ in range(50):
+            if await alice_online() == {"dc1": True, "dc2": True}:
+                break
+            await asyncio.sleep(0.1)
+        assert await alice_online() == {"dc1": True, "dc2": True}
+        cluster.procs["dc1-hub"].kill()
+        await alice.close()  # her session ends while dc1's hub is down
+        await asyncio.sleep(0.3)
+        cluster.start_hub("dc1")
+        for _ in range(100):
+            if await alice_online() == {"dc1": False, "dc2": False}:
+                break
+            await asyncio.sleep(0.1)
+        assert await alice_online() == {"dc1": False, "dc2": False}
     finally:
         cluster.stop()
 
