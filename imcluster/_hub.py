@@ -103,6 +103,13 @@ class HubCore:
         self.offers = OfferBook(config.max_offers)
         self.in_flight = InFlight(config.resend_after_ms)  # what anti-entropy need not resend
         self._now_ns = 0
+        # two clocks from the one `now_ns` a driver passes: the wall clock (skew included) for
+        # hybrid-logical-clock stamps and rumor rounds, and an elapsed-time clock for every
+        # duration (resends, re-offers, the push window, compaction), which only moves forward
+        # (`_clock`): measured on a wall clock stepped back by 30 s, those waits lasted 30 s
+        self._wall_ns = 0
+        self._last_wall_ns: int | None = None
+        self._elapsed_ns = 0
         self._greeted_at: dict[str, int] = {}  # peer -> when our link's greeting was made
         self._reoffer_armed = False
         self.forwards: dict[str, _Forward] = {}  # by id: a hub refuses an id it knows already
@@ -156,8 +163,21 @@ class HubCore:
 
     # ------------------------------------------------------------ driver entry points
 
+    def _clock(self, now_ns: int) -> int:
+        """Take the driver's clock reading (the wall clock) and return the elapsed-time clock:
+        equal to it until the wall clock first goes back, then advanced only by its forward
+        steps, so that a clock set back (NTP, the clock-skew nemesis) stalls no timeout."""
+        last = self._last_wall_ns
+        if last is None:
+            self._elapsed_ns = now_ns
+        elif now_ns > last:
+            self._elapsed_ns += now_ns - last
+        self._last_wall_ns = self._wall_ns = now_ns
+        return self._elapsed_ns
+
     def start(self, now_ns: int) -> list[Effect]:
         """Effects to carry out once at start: the first gossip timer (at a random phase)."""
+        now_ns = self._clock(now_ns)
         if self.config.rumor:
             out: list[Effect] = []
             if self.config.gossip != "rumor-push":  # pulls are made every round
@@ -185,6 +205,7 @@ class HubCore:
         partition each DC gets every other DC's backlog from its origin one round trip earlier
         than by answering its digest (the entries arrive with the hello, before the digest's
         answer could), and from one source each."""
+        now_ns = self._clock(now_ns)
         self.in_flight.forget(peer)  # our link to `peer` is new: nothing sent before counts
         self._greeted_at[peer] = now_ns
         if self.config.rumor or not self.config.anti_entropy or peer not in self.config.peers:
@@ -201,7 +222,7 @@ class HubCore:
 
     def handle(self, event: object, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
-        self._now_ns = now_ns  # for `_push`'s in-flight record
+        self._now_ns = now_ns = self._clock(now_ns)  # for `_push`'s in-flight record
         if isinstance(event, PeerFrame):
             self._on_peer_frame(event.peer, event.frame, now_ns, out)
         elif isinstance(event, AccessFrame):
@@ -218,15 +239,16 @@ class HubCore:
 
     # ------------------------------------------------------------ entries
 
-    def _stamp(self, now_ns: int) -> tuple[int, int]:
+    def _stamp(self) -> tuple[int, int]:
+        """A new entry's timestamp, from the wall clock."""
         if "wallclock-lww" in self.config.bugs:
-            return (now_ns, 0)
-        return self.hlc.now(now_ns)
+            return (self._wall_ns, 0)
+        return self.hlc.now(self._wall_ns)
 
     def _originate(self, kind: str, key: str, data: Mapping[str, Any], now_ns: int,
                    out: list[Effect]) -> Entry:
         """Create, apply, log and persist a new local entry (eager push is the caller's)."""
-        entry = Entry(kind, key, self.dc, self._next_seq, self._stamp(now_ns), dict(data))
+        entry = Entry(kind, key, self.dc, self._next_seq, self._stamp(), dict(data))
         self._next_seq += 1
         self.state.apply(entry)
         self.counters["entries_originated"] += 1
@@ -357,7 +379,7 @@ class HubCore:
                 continue
             new.append(entry)
             if "wallclock-lww" not in self.config.bugs:
-                self.hlc.observe(entry.hlc, now_ns)
+                self.hlc.observe(entry.hlc, self._wall_ns)
             if entry.origin == self.dc and entry.seq >= self._next_seq:
                 self._next_seq = entry.seq + 1  # our own entries, lost by a volatile store
         if not new:
@@ -553,7 +575,7 @@ class HubCore:
                 # the delivery mark stays in this hub: stored, never gossiped
                 self._local_seq += 1
                 tomb = Entry("tomb", msg_id, self.dc + LOCAL_TOMB_SUFFIX, self._local_seq,
-                             self._stamp(now_ns), data)
+                             self._stamp(), data)
                 self.local_tombs.add(key)
                 self._persist((tomb,), out)
                 continue
@@ -801,12 +823,12 @@ class HubCore:
 
     # ------------------------------------------------------------ rumor mongering
 
-    def _next_round_ms(self, now_ns: int, in_round: bool) -> float:
-        """Delay to the next round boundary: rumor rounds are aligned to the clock (multiples of
+    def _next_round_ms(self, in_round: bool) -> float:
+        """Delay to the next round boundary: rumor rounds are aligned to the wall clock (multiples of
         the gossip interval), so that all DCs run the synchronous rounds the theory counts. In a
         round (the timer fired, perhaps a little early) the next boundary is the one after."""
         interval = self.config.gossip_interval_ms
-        delay = interval - (now_ns / 1e6) % interval
+        delay = interval - (self._wall_ns / 1e6) % interval
         return delay + interval if in_round and delay < interval / 2 else delay
 
     def _make_hot(self, entries: Iterable[Entry]) -> None:
@@ -817,7 +839,7 @@ class HubCore:
     def _arm_round(self, now_ns: int, out: list[Effect], in_round: bool = False) -> None:
         if not self._round_armed and self.config.peers:
             self._round_armed = True
-            out.append(SetTimer(GOSSIP_TIMER, self._next_round_ms(now_ns, in_round)))
+            out.append(SetTimer(GOSSIP_TIMER, self._next_round_ms(in_round)))
 
     def _rumor_round(self, now_ns: int, out: list[Effect]) -> None:
         """One round: call `fanout` distinct random peers; `rumor-push` sends them the hot

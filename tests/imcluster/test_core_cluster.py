@@ -372,3 +372,27 @@ def test_a_session_that_ended_while_its_hub_was_down_goes_offline_when_the_hub_r
         assert all(cluster.hub(dc).coordinate_table()["bob"] == {
             "dc": "dc1", "node": "dc1-a1", "conn": bob.conn, "online": True}
             for dc in cluster.dc_names)
+
+
+def test_a_clock_set_back_stalls_no_resend() -> None:
+    """dc1's clock runs 30 s ahead while dc1 is cut off; its first entry's pushes vanish. After
+    the heal the clock is set back: the resend of that entry (due `resend_after_ms` after the
+    push) must not wait until the clock has caught up with the push's 30-s-ahead time (found by
+    `imfault explore --seed 11` on the correct cluster: one DC never had it after 30 s)."""
+    cluster = MemCluster(dcs=3, seed=16)
+    cluster.set_clock("dc1", 30_000)
+    cluster.isolate("dc1")
+    online(cluster, "u1", "dc1")
+    cluster.run_for(2000)
+    cluster.heal()
+    cluster.set_clock("dc1", 0)
+    assert cluster.run_for(3000, until=cluster.converged)
+    assert cluster.hub("dc2").version_vector().get("dc1") == 1
+    hub = cluster.hub("dc1")
+    assert hub._wall_ns < hub._elapsed_ns  # stamps follow the wall clock, waits do not
+
+
+def test_the_elapsed_time_clock_only_moves_forward() -> None:
+    hub = MemCluster(dcs=2, seed=17).hub("dc1")
+    readings = [5_000, 7_000, 3_000, 4_000, 4_000, 10_000]
+    assert [hub._clock(n) for n in readings] == [5_000, 7_000, 7_000, 8_000, 8_000, 14_000]
