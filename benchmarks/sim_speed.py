@@ -7,7 +7,7 @@ script prints per-run wall seconds of the simulation, virtual seconds, the speed
 per wall second, the process's peak RSS and which build ran (pure Python or the compiled
 accelerator of docs/accel.md; `IMFAULT_ACCEL=0` forces pure), then the medians.
 
-The host's own speed is printed too: the same code measured 28.1 s one day and 15.4 s another on
+The host's own speed is printed too: the same code measured 28.1 s one day and 13.8 s the next on
 "the same" idle 2-core machine (a shared host's CPU share changes between sessions). Before and
 after the runs a fixed pure-Python reference (`HOST_REFERENCE`: dicts keyed by tuples and
 strings, a heap, small slotted objects, the kinds of work the sim does) is timed in a fresh
