@@ -102,14 +102,13 @@ class HubCore:
         # offers made to local sessions, by message key (to check acks and re-offer)
         self.offers = OfferBook(config.max_offers)
         self.in_flight = InFlight(config.resend_after_ms)  # what anti-entropy need not resend
-        self._now_ns = 0
         # two clocks from the one `now_ns` a driver passes: the wall clock (skew included) for
         # hybrid-logical-clock stamps and rumor rounds, and an elapsed-time clock for every
         # duration (resends, re-offers, the push window, compaction), which only moves forward
         # (`_clock`): measured on a wall clock stepped back by 30 s, those waits lasted 30 s
         self._wall_ns = 0
         self._last_wall_ns: int | None = None
-        self._elapsed_ns = 0
+        self._elapsed_ns = 0  # also what `_push` stamps its in-flight records and window with
         self._greeted_at: dict[str, int] = {}  # peer -> when our link's greeting was made
         self._reoffer_armed = False
         self.forwards: dict[str, _Forward] = {}  # by id: a hub refuses an id it knows already
@@ -181,7 +180,7 @@ class HubCore:
         if self.config.rumor:
             out: list[Effect] = []
             if self.config.gossip != "rumor-push":  # pulls are made every round
-                self._arm_round(now_ns, out)
+                self._arm_round(out)
             return out
         if not self.config.anti_entropy or not self.config.peers:
             return []
@@ -222,7 +221,7 @@ class HubCore:
 
     def handle(self, event: object, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
-        self._now_ns = now_ns = self._clock(now_ns)  # for `_push`'s in-flight record
+        now_ns = self._clock(now_ns)
         if isinstance(event, PeerFrame):
             self._on_peer_frame(event.peer, event.frame, now_ns, out)
         elif isinstance(event, AccessFrame):
@@ -234,7 +233,7 @@ class HubCore:
         elif isinstance(event, AccessConnected):
             pass  # the access node sends `sync` right after connecting
         if self.hot and not self._round_armed:
-            self._arm_round(now_ns, out)  # rumor modes: something new to spread
+            self._arm_round(out)  # rumor modes: something new to spread
         return out
 
     # ------------------------------------------------------------ entries
@@ -273,8 +272,8 @@ class HubCore:
         if not self.config.eager_push or not entries:
             return
         window_ns = round(self.config.push_window_ms * 1_000_000)
-        last = self._last_push_ns
-        if not self._push_pending and (last is None or self._now_ns - last >= window_ns):
+        now, last = self._elapsed_ns, self._last_push_ns
+        if not self._push_pending and (last is None or now - last >= window_ns):
             self._send_push(entries, out)  # idle: at once
             return
         # a push left less than `push_window_ms` ago: this one waits for the window's end and
@@ -284,7 +283,7 @@ class HubCore:
             self._flush_push(out)
         elif not self._push_armed:
             self._push_armed = True
-            wait_ns = (last if last is not None else self._now_ns) + window_ns - self._now_ns
+            wait_ns = (last if last is not None else now) + window_ns - now
             out.append(SetTimer(PUSH_TIMER, max(0, wait_ns) / 1_000_000))
 
     def _flush_push(self, out: list[Effect]) -> None:
@@ -293,12 +292,12 @@ class HubCore:
             self._send_push(batch, out)
 
     def _send_push(self, entries: list[Entry], out: list[Effect]) -> None:
-        self._last_push_ns = self._now_ns
+        self._last_push_ns = self._elapsed_ns
         frame = {"type": "push", "entries": self._wire(entries)}
         seq = max(e.seq for e in entries)  # own entries, all of one origin
         for peer in self.config.peers:
             self._send_peer(peer, frame, out)
-            self.in_flight.record_seq(peer, self.dc, seq, self._now_ns)
+            self.in_flight.record_seq(peer, self.dc, seq, self._elapsed_ns)
 
     def _wire(self, entries: list[Entry]) -> list[Any]:
         """Entries as a frame carries them: JSON objects, or (`in_process_entries`, peers in the
@@ -824,9 +823,10 @@ class HubCore:
     # ------------------------------------------------------------ rumor mongering
 
     def _next_round_ms(self, in_round: bool) -> float:
-        """Delay to the next round boundary: rumor rounds are aligned to the wall clock (multiples of
-        the gossip interval), so that all DCs run the synchronous rounds the theory counts. In a
-        round (the timer fired, perhaps a little early) the next boundary is the one after."""
+        """Delay to the next round boundary: rumor rounds are aligned to the wall clock
+        (multiples of the gossip interval), so that all DCs run the synchronous rounds the theory
+        counts. In a round (the timer fired, perhaps a little early) the next boundary is the one
+        after."""
         interval = self.config.gossip_interval_ms
         delay = interval - (self._wall_ns / 1e6) % interval
         return delay + interval if in_round and delay < interval / 2 else delay
@@ -836,7 +836,7 @@ class HubCore:
         for entry in entries:
             self.hot[entry.dot] = (entry, rounds)
 
-    def _arm_round(self, now_ns: int, out: list[Effect], in_round: bool = False) -> None:
+    def _arm_round(self, out: list[Effect], in_round: bool = False) -> None:
         if not self._round_armed and self.config.peers:
             self._round_armed = True
             out.append(SetTimer(GOSSIP_TIMER, self._next_round_ms(in_round)))
@@ -864,7 +864,7 @@ class HubCore:
             self.hot = {dot: (entry, left - 1) for dot, (entry, left) in self.hot.items()
                         if left > 1}
         if self.hot or pull:  # an idle hub in rumor-push sleeps until something is hot
-            self._arm_round(now_ns, out, in_round=True)
+            self._arm_round(out, in_round=True)
 
     def _on_rumor(self, peer: str, frame: Frame, now_ns: int, out: list[Effect]) -> None:
         """A peer's call: answer a pull with our hot updates it did not just send, then apply
