@@ -361,8 +361,8 @@ def test_a_session_that_ended_while_its_hub_was_down_goes_offline_when_the_hub_r
     ended = {"alice", "bob"} if access_restarts else {"alice"}
     for dc in cluster.dc_names:
         table = cluster.hub(dc).coordinate_table()
-        assert {user for user in ("alice", "bob") if not table[user]["online"]} == ended, (dc,
-                                                                                        table)
+        offline = {user for user in ("alice", "bob") if not table[user]["online"]}
+        assert offline == ended, (dc, table)
         if not access_restarts:
             assert table["bob"] == {"dc": "dc1", "node": "dc1-a1", "conn": bob.conn,
                                     "online": True}, (dc, table)
