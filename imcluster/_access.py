@@ -30,6 +30,7 @@ from ._events import (
     SetTimer,
     TimerFired,
 )
+from ._hlc import elapsed_after
 from ._wire import FrameTooLarge, LineDecoder, WireError, parse_frame, validate_client_frame
 
 COUNTER_NAMES = ("connections", "logins", "login_failures", "sends", "send_ok", "send_err",
@@ -65,6 +66,11 @@ class AccessCore:
         self.inflight: dict[str, set[str]] = {}  # message id -> conns waiting for route_ok
         self.counters: dict[str, int] = {name: 0 for name in COUNTER_NAMES}
         self._sweep_armed = False
+        # timeouts are measured on the elapsed-time clock (`elapsed_after`), `sent_at` is stamped
+        # with the wall clock: a clock set back by 30 s used to stall the login and idle timeouts
+        self._wall_ns = 0
+        self._last_wall_ns: int | None = None
+        self._elapsed_ns = 0
         timeouts = [config.login_timeout_ms / 2, config.idle_timeout_ms / 2]
         self._sweep_ms = min([SWEEP_INTERVAL_MS, *(t for t in timeouts if t > 0)])
 
@@ -79,6 +85,9 @@ class AccessCore:
 
     def handle(self, event: object, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
+        wall_ns = now_ns
+        now_ns = self._elapsed_ns = elapsed_after(self._elapsed_ns, self._last_wall_ns, wall_ns)
+        self._last_wall_ns = self._wall_ns = wall_ns
         if isinstance(event, ClientData):
             self._on_data(event.conn, event.data, now_ns, out)
         elif isinstance(event, ClientFrame):
@@ -255,7 +264,7 @@ class AccessCore:
         self.inflight.setdefault(msg_id, set()).add(conn)
         state.inflight.add(msg_id)
         msg: dict[str, Any] = {"id": msg_id, "from": state.user, "to": frame["to"],
-                               "body": frame["body"], "sent_at": now_ns // 1_000_000}
+                               "body": frame["body"], "sent_at": self._wall_ns // 1_000_000}
         out.append(SendHub({"type": "route", "msg": msg}))
 
     def _on_closed(self, conn: str, out: list[Effect]) -> None:

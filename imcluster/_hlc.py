@@ -1,4 +1,5 @@
-"""Hybrid logical clock (Kulkarni et al.): timestamps `(wall_ns, logical)` that never go back.
+"""The cores' clocks: the hybrid logical clock (Kulkarni et al.), timestamps `(wall_ns, logical)`
+that never go back, and the elapsed-time rule that every timeout and wait follows.
 
 Pure data: the physical time is an argument of every call.
 """
@@ -44,4 +45,16 @@ class Hlc:
             self.wall_ns, self.logical = stamp[0], stamp[1]
 
 
-__all__ = ["Hlc"]
+def elapsed_after(elapsed_ns: int, last_wall_ns: int | None, wall_ns: int) -> int:
+    """The elapsed-time clock after the wall-clock reading `wall_ns` (the previous reading was
+    `last_wall_ns`, None before the first): equal to the wall clock until it first goes back, then
+    advanced only by its forward steps, so that a clock set back (NTP, the clock-skew nemesis)
+    stalls no timeout. Both cores measure every duration on it and stamp with the wall clock."""
+    if last_wall_ns is None:
+        return wall_ns
+    if wall_ns > last_wall_ns:
+        return elapsed_ns + wall_ns - last_wall_ns
+    return elapsed_ns
+
+
+__all__ = ["Hlc", "elapsed_after"]

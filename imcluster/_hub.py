@@ -25,7 +25,7 @@ from ._events import (
     SetTimer,
     TimerFired,
 )
-from ._hlc import Hlc
+from ._hlc import Hlc, elapsed_after
 from ._inflight import InFlight
 from ._offers import OfferBook
 from ._state import MAX_SKIP_RANGE, SKIPPED, Entry, MsgKey, ReplicaState, Skip, msg_key
@@ -163,14 +163,9 @@ class HubCore:
     # ------------------------------------------------------------ driver entry points
 
     def _clock(self, now_ns: int) -> int:
-        """Take the driver's clock reading (the wall clock) and return the elapsed-time clock:
-        equal to it until the wall clock first goes back, then advanced only by its forward
-        steps, so that a clock set back (NTP, the clock-skew nemesis) stalls no timeout."""
-        last = self._last_wall_ns
-        if last is None:
-            self._elapsed_ns = now_ns
-        elif now_ns > last:
-            self._elapsed_ns += now_ns - last
+        """Take the driver's clock reading (the wall clock) and return the elapsed-time clock
+        (`elapsed_after`)."""
+        self._elapsed_ns = elapsed_after(self._elapsed_ns, self._last_wall_ns, now_ns)
         self._last_wall_ns = self._wall_ns = now_ns
         return self._elapsed_ns
 

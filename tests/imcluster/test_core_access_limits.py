@@ -149,3 +149,29 @@ def test_a_restarted_access_node_never_reuses_a_conn_id() -> None:
     assert before.conn and after.conn and before.conn != after.conn
     assert after.conn.startswith("dc1-a1:")
     assert cluster.hub("dc1").coordinate_table()["alice"]["conn"] == after.conn
+
+
+def test_a_clock_set_back_stalls_neither_the_login_nor_the_idle_timeout() -> None:
+    """Timeouts run on the elapsed-time clock: with the wall clock stepped back by 30 s (the
+    clock-skew nemesis, NTP), a silent connection used to stay open 30 s past its timeout."""
+    core = core_with(login_timeout_ms=10_000, idle_timeout_ms=60_000)
+    logged_in(core)  # c1, at 0
+    core.handle(ClientOpened("c2"), 38 * S)  # c2 never logs in
+    core.handle(ClientData("c1", b"\n"), 40 * S)  # c1's last keep-alive
+    # the wall clock goes back by 30 s (40 s -> 10 s) and runs on from there
+    assert errors(sweep(core, 10.5)) == []
+    cut = sweep(core, 18.5)  # 10.5 s after c2 opened (the wall clock says 19.5 s before)
+    assert errors(cut) == ["login_timeout"] and closed(cut)
+    assert errors(sweep(core, 69)) == []  # c1 silent for 59 s
+    idle = sweep(core, 70.5)  # 60.5 s (the wall clock says 30.5 s)
+    assert errors(idle) == ["idle_timeout"] and closed(idle)
+
+
+def test_a_message_is_stamped_with_the_wall_clock_even_after_it_went_back() -> None:
+    core = core_with()
+    logged_in(core)
+    sent = frame_in(core, "c1", {"type": "send", "id": "m1", "to": "bob", "body": "hi"}, 40 * S)
+    assert [f["msg"]["sent_at"] for f in to_hub(sent)] == [40_000]
+    sent = frame_in(core, "c1", {"type": "send", "id": "m2", "to": "bob", "body": ""},
+                    10 * S)  # the wall clock stepped back by 30 s
+    assert [f["msg"]["sent_at"] for f in to_hub(sent)] == [10_000]
