@@ -5,15 +5,21 @@
 the catalogue's nemeses run unchanged. `SimWan` offers `Wan`'s methods (`apply_grudge`, `heal`,
 `degrade`, `restore_wan`, `active_faults`, `links`) over a per-ordered-DC-pair model: a blackhole
 or refused link drops every frame in that direction; `latency` adds latency +- jitter;
-`bandwidth` delays each frame by its encoded size over the rate (the link stays FIFO); `slicer`
-delays each frame by `delay` us per `average_size` bytes; `reset_peer` drops every frame (the
-connection is reset before any data is handed on) - its `timeout` grace period is not modelled.
+`bandwidth` serialises the link's frames at the rate (a frame waits for the ones before it, then
+for its encoded size over the rate), `slicer` likewise by `delay` us per `average_size` bytes;
+`reset_peer` drops every frame (the connection is reset before any data is handed on) - its
+`timeout` grace period is not modelled. Links stay FIFO. Restoring the WAN hands on at once what
+the degradations still hold, as Toxiproxy's toxics do when removed ("don't drop any data on the
+floor"): each such frame arrives at its undegraded time, or now if that has passed. Before,
+frames kept their degraded arrival times, so one 100 KB answer sent at 1 KB/s blocked its link for
+100 s after the restore: a run valid on `local` was invalid on sim (not converged).
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,12 +47,92 @@ def frame_size(frame: dict[str, Any]) -> int:
     return len(text.encode("utf-8")) + 1
 
 
+def _ns(ms: float) -> int:
+    return round(ms * 1_000_000)
+
+
+class _Held:
+    """A frame sent on a degraded link: `due_ns` is when it arrives (-1 once it has), `plain_ns`
+    when it would have without the degradations."""
+
+    __slots__ = ("due_ns", "hop", "plain_ns")
+
+    def __init__(self, hop: tuple[str, str, int, int, dict[str, Any]], plain_ns: int,
+                 due_ns: int) -> None:
+        self.hop, self.plain_ns, self.due_ns = hop, plain_ns, due_ns
+
+
+class _DegradedLink:
+    """What a degraded link holds: its frames in sending order, when its serialisation
+    (`bandwidth`, `slicer`) is busy until, and the latest undegraded arrival (FIFO floor)."""
+
+    __slots__ = ("busy_until_ns", "held", "plain_floor_ns")
+
+    def __init__(self, plain_floor_ns: int) -> None:
+        self.held: deque[_Held] = deque()
+        self.busy_until_ns = 0
+        self.plain_floor_ns = plain_floor_ns
+
+
 class SimCluster(MemCluster):
     """`MemCluster` whose WAN links take their faults from a `SimWan`."""
 
     def __init__(self, dcs: int, seed: int, **kwargs: Any) -> None:
         self.wan = SimWan(self, [f"dc{i}" for i in range(1, dcs + 1)], seed)
+        self._degraded: dict[Link, _DegradedLink] = {}
         super().__init__(dcs=dcs, seed=seed, **kwargs)
+
+    def _send_wan(self, src: str, dst: str, frame: dict[str, Any]) -> None:
+        faults = self.wan.degradations.get((src, dst)) if self.wan.degradations else None
+        if not faults:
+            super()._send_wan(src, dst, frame)
+            return
+        if self._wan_cut(src, dst) or dst not in self.hubs:
+            self.dropped_frames += 1
+            return
+        link, now = (src, dst), self.now_ns
+        plain_ns = now + _ns(MemCluster._link_delay_ms(self, src, dst, frame))  # latency, jitter
+        serial_ms, extra_ms = self.wan.extra_delays_ms(faults, frame)
+        slow = self._degraded.get(link)
+        if slow is None:
+            slow = self._degraded[link] = _DegradedLink(self._link_clock.get(link, 0))
+        slow.busy_until_ns = max(now, slow.busy_until_ns) + _ns(serial_ms)
+        due = max(slow.busy_until_ns + (plain_ns - now) + _ns(extra_ms),
+                  self._link_clock.get(link, 0))
+        self._link_clock[link] = due
+        slow.plain_floor_ns = max(slow.plain_floor_ns, plain_ns)
+        held = _Held((src, dst, self.incarnation[src], self.incarnation[dst], frame),
+                     slow.plain_floor_ns, due)
+        slow.held.append(held)
+        self._schedule_held(link, held)
+
+    def _schedule_held(self, link: Link, held: _Held) -> None:
+        due = held.due_ns
+        self.at_ns(due, lambda: self._held_arrives(link, held, due))
+
+    def _held_arrives(self, link: Link, held: _Held, due: int) -> None:
+        if held.due_ns != due:
+            return  # handed on earlier by `release_degraded`
+        held.due_ns = -1
+        slow = self._degraded.get(link)
+        while slow is not None and slow.held and slow.held[0].due_ns == -1:
+            slow.held.popleft()
+        self._wan_arrive([held.hop])
+
+    def release_degraded(self) -> None:
+        """The degradations were removed: every frame they still hold arrives at its undegraded
+        time, or now if that has passed, in sending order; the links serialise nothing more."""
+        now = self.now_ns
+        for link, slow in sorted(self._degraded.items()):
+            last = now
+            for held in slow.held:
+                if held.due_ns == -1:
+                    continue
+                last = max(held.plain_ns, last)
+                held.due_ns = last
+                self._schedule_held(link, held)
+            self._link_clock[link] = max(last, slow.plain_floor_ns)
+        self._degraded.clear()
 
     def _carry(self, frame: dict[str, Any]) -> dict[str, Any]:
         """Frames are handed over as they are: every core builds a fresh dict for each frame it
@@ -139,10 +225,19 @@ class SimWan:
     def restore_wan(self) -> None:
         self.degradations.clear()
         self._sync()
+        self.cluster.release_degraded()
 
     def extra_delay_ms(self, faults: list[dict[str, Any]], frame: dict[str, Any]) -> float:
-        """What the degradations of one link add to a frame's one-way delay."""
-        extra = 0.0
+        """What the degradations of one link add to a frame's one-way delay on an idle link."""
+        serial, extra = self.extra_delays_ms(faults, frame)
+        return serial + extra
+
+    def extra_delays_ms(self, faults: list[dict[str, Any]],
+                        frame: dict[str, Any]) -> tuple[float, float]:
+        """What the degradations of one link add to a frame's one-way delay: (the time its bytes
+        take to pass `bandwidth` and `slicer`, during which the link passes nothing else; the
+        added latency of `latency`)."""
+        serial = extra = 0.0
         size = 0
         for fault in faults:
             attrs = fault["attributes"]
@@ -152,11 +247,11 @@ class SimWan:
             elif fault["kind"] in ("bandwidth", "slicer"):
                 size = size or frame_size(frame)  # a byte count is asked for: encode once
                 if fault["kind"] == "bandwidth":
-                    extra += size / max(float(attrs.get("rate", 1)), 1e-3)  # KB/s == bytes/ms
+                    serial += size / max(float(attrs.get("rate", 1)), 1e-3)  # KB/s == bytes/ms
                 else:
                     slices = max(1, size // max(int(attrs.get("average_size", 64)), 1))
-                    extra += slices * float(attrs.get("delay", 0)) / 1000.0
-        return max(extra, 0.0)
+                    serial += slices * float(attrs.get("delay", 0)) / 1000.0
+        return serial, max(extra, 0.0)
 
     # ------------------------------------------------------------------ inspection
     def active_faults(self) -> list[dict[str, Any]]:
