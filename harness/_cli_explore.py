@@ -28,7 +28,9 @@ def add_explore_parser(subparsers: Any) -> argparse.ArgumentParser:
         "commands that replay it are printed. Without --nemesis: the faults that expose the "
         "--bug (or, without a bug, every catalogue nemesis). --seed seeds the search. Defaults "
         "differ from `imfault run`: --backend sim --dcs 3 --users 10 --rate 20 --time-limit 10 "
-        "--recovery-timeout 30. Exit 1 when a failure was found, 0 when none.")
+        "--recovery-timeout 30. With --confirm-on BACKEND the minimal schedule is then replayed on "
+        "that real backend and the outcome printed. Exit 1 when a failure was found (confirmed "
+        "or not), 0 when none.")
     add_run_arguments(p)
     p.set_defaults(**EXPLORE_DEFAULTS)
     p.add_argument("--examples", type=int, default=200, metavar="N",
@@ -37,6 +39,9 @@ def add_explore_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="fault ops in the main phase at most (default 3)")
     p.add_argument("--time-budget", type=float, default=None, metavar="S",
                    help="stop searching after S seconds (shrinking a failure still finishes)")
+    p.add_argument("--confirm-on", default=None, metavar="BACKEND",
+                   help="replay a failure found on a real backend (local, docker or swarm) and "
+                        "say whether it reproduced there (explore.json: confirmation)")
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     return p
 
@@ -54,7 +59,8 @@ def handle_explore(args: argparse.Namespace) -> int:
         result = run_explore(
             options, names, defaulted, args.examples, args.max_faults, args.time_budget,
             say=lambda message: console.print(message, markup=False, highlight=False),
-            live=lambda state: _Live(console, state, not args.no_progress))
+            live=lambda state: _Live(console, state, not args.no_progress),
+            confirm_on=args.confirm_on)
     console.print(result.describe(), markup=False, highlight=False)
     if result.run_dir is not None:
         _print_summary(result.results, console, result.run_dir)

@@ -172,9 +172,10 @@ def im_run(request: pytest.FixtureRequest) -> ImRun:
 @pytest.fixture
 def im_explore(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """`im_explore(nemesis=None, *, examples=100, max_faults=3, time_budget=None, fail=True,
-    **run_options) -> ExploreResult`: an `imfault explore` search on sim (e.g. "no schedule of
-    at most 4 fault ops loses a message"); an invalid run fails the test with the shrunk
-    schedule and its replay commands (`fail=False`: just return the result)."""
+    confirm_on=None, **run_options) -> ExploreResult`: an `imfault explore` search on sim (e.g.
+    "no schedule of at most 4 fault ops loses a message"); an invalid run fails the test with the
+    shrunk schedule and its replay commands (`fail=False`: just return the result); `confirm_on`
+    ("local", "docker", "swarm") replays a failure there first (`result.confirmation`)."""
     from ._pytest_explore import explore_in_test
 
     settings = _settings(request.config)
@@ -183,11 +184,11 @@ def im_explore(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
     def explore(nemesis: str | list[str] | None = None, *, examples: int = 100,
                 max_faults: int = 3, time_budget: float | None = None, fail: bool = True,
-                **overrides: Any) -> Any:
+                confirm_on: str | None = None, **overrides: Any) -> Any:
         calls[0] += 1
         seed = derive_seed(settings.seed, item.nodeid, calls[0] - 1)
         return explore_in_test(settings, seed, _run_name(item.name), nemesis, examples,
-                               max_faults, time_budget, fail, overrides)
+                               max_faults, time_budget, fail, overrides, confirm_on)
 
     return explore
 

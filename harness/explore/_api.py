@@ -11,6 +11,7 @@ from typing import Any
 
 from .._options import RunOptions, options_from_namespace
 from ..errors import UsageError
+from ._confirm import check_confirm_backend, confirm
 from ._faults import BUG_FAULTS, catalogue_nemeses, fault_context, setup_problem
 from ._search import ExploreResult, ExploreState, explore
 from ._space import SearchSpace
@@ -53,14 +54,17 @@ def run_explore(options: RunOptions, names: list[str], defaulted: bool, examples
                 max_faults: int, time_budget_s: float | None = None, name: str = "",
                 say: Callable[[str], None] = lambda message: None,
                 state: ExploreState | None = None,
-                live: Callable[[ExploreState], AbstractContextManager[Any]] | None = None
-                ) -> ExploreResult:
+                live: Callable[[ExploreState], AbstractContextManager[Any]] | None = None,
+                confirm_on: str | None = None) -> ExploreResult:
     """Search on a sim cluster of `options`' shape (a nemesis that cannot be set up there is a
-    usage error, or left out with a note when the nemeses were defaulted)."""
+    usage error, or left out with a note when the nemeses were defaulted); with `confirm_on`, a
+    failure found is replayed on that real backend (`_confirm`)."""
     if examples < 1 or max_faults < 0:
         raise UsageError("--examples must be at least 1 and --max-faults at least 0")
     if time_budget_s is not None and time_budget_s <= 0:
         raise UsageError("--time-budget must be positive (s)")
+    if confirm_on is not None:
+        check_confirm_backend(confirm_on)
     state = state or ExploreState()
     with fault_context(options) as ctx:
         usable = []
@@ -79,4 +83,7 @@ def run_explore(options: RunOptions, names: list[str], defaulted: bool, examples
             f"{options.time_limit:g} s{'; bug ' + ','.join(options.bug) if options.bug else ''}")
         name = name or options.name or f"explore-{'+'.join(options.bug) or 'clean'}"
         with live(state) if live is not None else nullcontext():
-            return explore(space, examples, options.seed, time_budget_s, name, state=state)
+            result = explore(space, examples, options.seed, time_budget_s, name, state=state)
+    if result.found and confirm_on is not None:
+        confirm(result, confirm_on, say)
+    return result

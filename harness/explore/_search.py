@@ -145,6 +145,8 @@ class ExploreResult:
     replay: dict[str, str] = field(default_factory=dict)
     exit_code: int = 0
     cpu_s: float = 0.0
+    options: RunOptions | None = None  # the minimal run's, its schedule file included
+    confirmation: Any = None  # `_confirm.Confirmation` once replayed on a real backend
 
     @property
     def found(self) -> bool:
@@ -169,6 +171,8 @@ class ExploreResult:
                 first_failure=state.first.to_json(space), minimal=self.example.to_json(space),
                 other_reasons=sorted(state.reasons - {self.reason}), replay=self.replay,
                 offending=offending_ids(self.results), verdict=self.results.get("valid"))
+        if self.confirmation is not None:
+            document["confirmation"] = self.confirmation.to_json()
         return document
 
     def describe(self) -> str:
@@ -190,6 +194,8 @@ class ExploreResult:
             lines.append(f"{kind}: {', '.join(ids)}")
         lines.append(f"run directory: {self.run_dir}")
         lines += [f"replay on {backend}: {command}" for backend, command in self.replay.items()]
+        if self.confirmation is not None:
+            lines.append(self.confirmation.describe(self.reason))
         return "\n".join(lines)
 
 
@@ -313,8 +319,8 @@ def explore(space: SearchSpace, examples_n: int, hypothesis_seed: int,
     result.reason = reason_of(outcome.results) if verdict is False \
         else f"not reproduced ({verdict})"
     result.exit_code = 1 if verdict is False else 3  # 3: the rerun did not reproduce it
-    result.replay = replay_commands(replace(options, schedule=str(outcome.run_dir /
-                                                                  "schedule.json")))
+    result.options = replace(options, schedule=str(outcome.run_dir / "schedule.json"))
+    result.replay = replay_commands(result.options)
     write_json(outcome.run_dir / "explore.json", result.summary())
     _saved_path(space).parent.mkdir(parents=True, exist_ok=True)
     write_json(_saved_path(space), {"example": minimal.to_json(space),

@@ -14,7 +14,7 @@ import pytest
 
 from harness._cli_run import options_from_args
 from harness.cli import build_parser, main
-from harness.explore import reason_of
+from harness.explore import Confirmation, reason_of
 from harness.explore._search import verdict_of
 from harness.runner import run_test
 
@@ -63,8 +63,26 @@ def test_a_search_of_the_correct_cluster_finds_nothing(tmp_path: Path,
     (["--examples", "0"], "--examples must be at least 1"),
     (["--time-budget", "-1"], "--time-budget must be positive"),
     (["--schedule", "x.json"], "explore draws schedules"),
+    (["--confirm-on", "sim"], "--confirm-on takes a real backend"),
+    (["--confirm-on", "nosuch"], "--confirm-on takes a real backend"),
 ])
 def test_usage_errors(argv: list[str], message: str, tmp_path: Path,
                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explore", "--store", str(tmp_path), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("confirmation", "says"), [
+    (Confirmation("local", False, "convergence", Path("r")),
+     "confirmed on local: INVALID (convergence), as on sim; run directory: r"),
+    (Confirmation("docker", False, "routing", Path("r")),
+     "confirmed on docker: INVALID, but for another reason (routing; sim: convergence)"),
+    (Confirmation("local", True, "", Path("r")), "not reproduced on local: valid; a timing"),
+    (Confirmation("local", "unknown", "", Path("r")), "not reproduced on local: unknown"),
+    (Confirmation("local", None, error="partition-node needs the docker or sim backend"),
+     "not confirmed on local: the replay could not run (partition-node needs"),
+])
+def test_a_confirmation_says_whether_the_real_backend_agreed(confirmation: Confirmation,
+                                                             says: str) -> None:
+    assert confirmation.describe("convergence").startswith(says)
+    assert confirmation.to_json()["reproduced"] is (confirmation.verdict is False)

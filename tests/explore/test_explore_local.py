@@ -62,3 +62,25 @@ def test_the_explored_wallclock_lww_schedule_misroutes_on_sim_and_on_local(tmp_p
         assert run.results["routing"]["wrong_users"] == ["u002"], (backend, run.run_dir)
         assert all(w["found"]["dc"] == "dc2" and w["found"]["online"] is False
                    for w in run.results["routing"]["wrong"]), (backend, run.run_dir)
+
+
+def test_confirm_on_local_replays_the_minimal_schedule_there(im_explore: Any,
+                                                               tmp_path: Path) -> None:
+    """`--confirm-on local` (here the fixture's `confirm_on`): the shrunk schedule runs on real
+    node processes after the search, with every fault op it holds, and the outcome is printed and
+    kept in `explore.json` (whether it reproduced depends on real timing: not asserted)."""
+    found = im_explore(bug="gateway-drop", examples=60, users=6, time_limit=4, seed=1,
+                       fail=False, store=str(tmp_path), confirm_on="local")
+    assert found.found, found.describe()
+    confirmation = found.confirmation
+    assert confirmation is not None and confirmation.backend == "local", found.describe()
+    assert confirmation.verdict in (True, False, "unknown") and confirmation.run_dir is not None
+    test = json.loads((confirmation.run_dir / "test.json").read_text())
+    assert test["backend"] == "local" and test["schedule"] == found.options.schedule
+    schedule = json.loads((found.run_dir / "schedule.json").read_text())
+    invoked = [(op.f, op.value) for op in read_history(confirmation.run_dir / "history.jsonl")
+               if op.process == "nemesis" and op.type == "invoke"]
+    assert invoked[:len(schedule["ops"])] == [(op["f"], op["value"]) for op in schedule["ops"]]
+    summary = json.loads((found.run_dir / "explore.json").read_text())
+    assert summary["confirmation"] == confirmation.to_json()
+    assert confirmation.describe(found.reason) in found.describe()
