@@ -7,9 +7,12 @@ Registered in `harness/cli.py`'s `SUBCOMMANDS`. The matrix and the runs: `harnes
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Self
 
 from ._options import add_run_arguments, options_from_namespace
@@ -97,9 +100,40 @@ def handle_campaign(args: argparse.Namespace) -> int:
     page = write_campaign_page(campaign_dir, document)
     write_index(campaign_dir / "runs")
     _print_table(console, document, failures)
+    _print_unexpected(console, document, campaign_dir)
     console.print(f"campaign.json: {campaign_dir / 'campaign.json'}\npage: {page}", markup=False,
                   highlight=False)
     return code
+
+
+UNEXPECTED_SHOWN = 10
+"""Invalid runs of the correct system listed after the table (the rest: campaign.json)."""
+
+
+def _print_unexpected(console: Any, document: dict[str, Any], campaign_dir: Path) -> None:
+    """Each invalid run of a cell without a bug (a defect found, or a model's): its findings,
+    run directory and the commands that replay its fault schedule (`imfault run --schedule`)."""
+    from .explore import replay_commands
+
+    unexpected = [(cell, run) for cell in document["cells"] if not cell["bug"]
+                  for run in cell["runs"] if run["verdict"] == "invalid"]
+    for cell, run in unexpected[:UNEXPECTED_SHOWN]:
+        run_dir = campaign_dir / run["run"]
+        console.print(f"invalid without a bug: {cell['name']} seed {run['seed']}: "
+                      f"{run.get('findings', '')}\n  run directory: {run_dir}", markup=False,
+                      highlight=False, soft_wrap=True)  # paths and commands stay one line
+        try:
+            test = json.loads((run_dir / "test.json").read_text(encoding="utf-8"))
+            options = options_from_namespace(test)
+        except (OSError, ValueError, UsageError):
+            continue  # a run that broke before writing its options: its directory says more
+        schedule = str(run_dir / "schedule.json")
+        for backend, command in replay_commands(replace(options, schedule=schedule)).items():
+            console.print(f"  replay on {backend}: {command}", markup=False, highlight=False,
+                          soft_wrap=True)
+    if len(unexpected) > UNEXPECTED_SHOWN:
+        console.print(f"... and {len(unexpected) - UNEXPECTED_SHOWN} more invalid runs without a "
+                      "bug (campaign.json)", markup=False, highlight=False)
 
 
 def _exit_code(expect: str | None, failures: list[str], verdicts: set[str]) -> int:
