@@ -61,7 +61,8 @@ def handle_explore(args: argparse.Namespace) -> int:
             say=lambda message: console.print(message, markup=False, highlight=False),
             live=lambda state: _Live(console, state, not args.no_progress),
             confirm_on=args.confirm_on)
-    console.print(result.describe(), markup=False, highlight=False)
+    # soft wrap: the replay commands and paths stay one line each, to copy as they are
+    console.print(result.describe(), markup=False, highlight=False, soft_wrap=True)
     if result.run_dir is not None:
         _print_summary(result.results, console, result.run_dir)
         _refresh_index(options.store, console)
