@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from imcluster._config import PARTITION_STYLES
-from imcluster._memnet import MemCluster
+from imcluster._memnet import MemCluster, _ns
 from imcluster._state import Entry
 
 from ..backends._base import Backend, ClusterSpec, NodeInfo, NodeRef
@@ -45,10 +45,6 @@ def frame_size(frame: dict[str, Any]) -> int:
         raise TypeError(f"{type(obj).__name__} is not part of a frame")
     text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=entry_json)
     return len(text.encode("utf-8")) + 1
-
-
-def _ns(ms: float) -> int:
-    return round(ms * 1_000_000)
 
 
 class _Held:
@@ -91,7 +87,7 @@ class SimCluster(MemCluster):
             self.dropped_frames += 1
             return
         link, now = (src, dst), self.now_ns
-        plain_ns = now + _ns(MemCluster._link_delay_ms(self, src, dst, frame))  # latency, jitter
+        plain_ns = now + _ns(self._link_delay_ms(src, dst, frame))  # latency, jitter
         serial_ms, extra_ms = self.wan.extra_delays_ms(faults, frame)
         slow = self._degraded.get(link)
         if slow is None:
@@ -143,13 +139,6 @@ class SimCluster(MemCluster):
     def _wan_cut(self, src: str, dst: str) -> bool:
         return (src, dst) in self.cuts or (src, dst) in self.wan.dropping
 
-    def _link_delay_ms(self, src: str, dst: str, frame: dict[str, Any]) -> float:
-        delay = super()._link_delay_ms(src, dst, frame)
-        if self.wan.degradations:
-            extra = self.wan.degradations.get((src, dst))
-            if extra:
-                delay += self.wan.extra_delay_ms(extra, frame)
-        return delay
 
 
 class SimWan:
@@ -226,11 +215,6 @@ class SimWan:
         self.degradations.clear()
         self._sync()
         self.cluster.release_degraded()
-
-    def extra_delay_ms(self, faults: list[dict[str, Any]], frame: dict[str, Any]) -> float:
-        """What the degradations of one link add to a frame's one-way delay on an idle link."""
-        serial, extra = self.extra_delays_ms(faults, frame)
-        return serial + extra
 
     def extra_delays_ms(self, faults: list[dict[str, Any]],
                         frame: dict[str, Any]) -> tuple[float, float]:

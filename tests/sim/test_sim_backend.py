@@ -63,16 +63,38 @@ def test_a_cut_drops_gossip_and_the_hubs_diverge_until_healed(tmp_path: Path) ->
     assert cluster.converged() and "alice" in cluster.hub("dc2").coordinate_table()
 
 
+def _arrivals(cluster: SimCluster) -> list[tuple[int, int]]:
+    """Record (virtual ms, frame number) of every `probe` frame handed to a hub (a frame type no
+    hub sends: the receiver counts it as bad and carries on)."""
+    seen: list[tuple[int, int]] = []
+    arrive = cluster._wan_arrive
+
+    def recording(hops: list[Any]) -> None:
+        seen.extend((cluster.now_ns // 1_000_000, hop[4]["n"]) for hop in hops
+                    if hop[4]["type"] == "probe")
+        arrive(hops)
+    cluster._wan_arrive = recording  # type: ignore[method-assign]
+    return seen
+
+
 def test_degradations_add_delay_and_reset_peer_drops(tmp_path: Path) -> None:
     backend = started(tmp_path, wan_latency_ms=100)
     cluster = backend._cluster()
-    frame = {"type": "digest", "vv": {}}
-    assert cluster._link_delay_ms("dc1", "dc2", frame) == 100
+    seen = _arrivals(cluster)
+
+    def one_way_ms(src: str, dst: str, n: int) -> int:
+        """When probe `n` sent now on src->dst reaches its hub, in ms from now."""
+        start = cluster.now_ns // 1_000_000
+        cluster._send_wan(src, dst, {"type": "probe", "n": n})
+        cluster.run_for(5000)
+        return next(t for t, m in seen if m == n) - start
+
+    assert one_way_ms("dc1", "dc2", 1) == 100
     backend.wan.degrade("latency", links=[("dc1", "dc2")], latency=1000, jitter=0)
-    assert cluster._link_delay_ms("dc1", "dc2", frame) == 1100
-    assert cluster._link_delay_ms("dc2", "dc1", frame) == 100
+    assert one_way_ms("dc1", "dc2", 2) == 1100
+    assert one_way_ms("dc2", "dc1", 3) == 100
     backend.wan.degrade("bandwidth", links=[("dc2", "dc1")], rate=1)  # 1 KB/s: 1 byte per ms
-    assert cluster._link_delay_ms("dc2", "dc1", frame) > 100
+    assert one_way_ms("dc2", "dc1", 4) > 100
     backend.wan.degrade("reset_peer", links=[("dc1", "dc3")], timeout=0)
     assert cluster._wan_cut("dc1", "dc3")
     assert {f["kind"] for f in backend.wan.active_faults()} == {"latency", "bandwidth",
@@ -161,21 +183,8 @@ def test_bandwidth_delay_counts_the_bytes_of_frames_carrying_entries(tmp_path: P
     entries = list(cluster.hub("dc1").state.entries())
     assert entries
     frame = {"type": "push", "entries": entries}  # what a sim hub sends
-    assert cluster._link_delay_ms("dc1", "dc2", frame) >= entries[0].size
-
-
-def _arrivals(cluster: SimCluster) -> list[tuple[int, int]]:
-    """Record (virtual ms, frame number) of every `probe` frame handed to a hub (a frame type no
-    hub sends: the receiver counts it as bad and carries on)."""
-    seen: list[tuple[int, int]] = []
-    arrive = cluster._wan_arrive
-
-    def recording(hops: list[Any]) -> None:
-        seen.extend((cluster.now_ns // 1_000_000, hop[4]["n"]) for hop in hops
-                    if hop[4]["type"] == "probe")
-        arrive(hops)
-    cluster._wan_arrive = recording  # type: ignore[method-assign]
-    return seen
+    serial_ms, _ = backend.wan.extra_delays_ms(backend.wan.degradations[("dc1", "dc2")], frame)
+    assert serial_ms >= entries[0].size
 
 
 def test_a_bandwidth_degradation_serialises_its_link(tmp_path: Path) -> None:
