@@ -21,7 +21,7 @@ COMPLETION_TYPES = ("ok", "fail", "info")
 _UNSET: Any = object()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Op:
     """One history entry: `index`, `time` (ns since test start), `process`, `type`, `f`, `value`,
     optional `error`."""
@@ -33,6 +33,18 @@ class Op:
     f: str
     value: Any = None
     error: str | None = None
+
+    def __init__(self, index: int, time: int, process: Process, type: str, f: str,
+                 value: Any = None, error: str | None = None) -> None:
+        # written out: compiled (docs/accel.md), these stores are native; dataclass's own
+        # `__init__` stays interpreted code even in a compiled module
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "time", time)
+        object.__setattr__(self, "process", process)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "f", f)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "error", error)
 
     @property
     def is_invoke(self) -> bool:

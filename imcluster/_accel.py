@@ -17,23 +17,35 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+
+try:  # compiled, a class so marked may be subclassed by interpreted classes (docs/accel.md)
+    from mypy_extensions import mypyc_attr
+except ImportError:  # pragma: no cover - pure Python without mypy installed: a no-op
+    def mypyc_attr(*_args: object, **_flags: object) -> Callable[[type], type]:  # type: ignore[misc]
+        return lambda cls: cls
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = ROOT / "build" / "accel"
 MANIFEST = BUILD_DIR / "manifest.json"
 ENV = "IMFAULT_ACCEL"
-COMPILED = ("imcluster/_hub.py", "imcluster/_state.py", "imcluster/_inflight.py",
-            "imcluster/_access.py", "imcluster/_wire.py", "imcluster/_events.py",
-            "imcluster/_hlc.py", "imcluster/_offers.py", "imcluster/_memnet.py",
-            "harness/sim/_driver.py")
-"""Compiled modules. Left out: `_clientcore` (mypyc 1.19 fails on its generic dataclass:
-KeyError 'object' at import), `harness/sim/_backend` (mypyc fails to build its signatures:
-ValueError 'non-default argument follows default argument'), `_clients` (2 % of the CPU)."""
-DEPENDS = ("imcluster", "harness/sim")
-"""Every source in these folders is hashed: compiled code is specialised to the classes it
-imports, so a change to any of them makes the build stale."""
+COMPILED = ("harness/_workload_gen.py", "harness/generators/_combinators.py",
+            "harness/generators/_core.py", "harness/generators/_rng.py", "harness/history.py",
+            "harness/ops.py", "harness/sim/_clients.py", "harness/sim/_cluster.py",
+            "harness/sim/_driver.py", "imcluster/_access.py", "imcluster/_clientcore.py",
+            "imcluster/_events.py", "imcluster/_hlc.py", "imcluster/_hub.py",
+            "imcluster/_inflight.py", "imcluster/_memnet.py", "imcluster/_offers.py",
+            "imcluster/_state.py", "imcluster/_wire.py")
+"""Compiled modules (sorted: `in_use` lists them so). Left out: `harness/sim/_backend` (mypyc
+1.19 cannot write the signature of `SimWan.degrade`, keyword-only arguments beside `**kwargs`:
+ValueError 'non-default argument follows default argument'; its hot `SimCluster` lives in
+`_cluster` for that reason), and the IO modules of the real backends (`harness.workload`'s
+`UserClients`, whose pure part `_workload_gen` is compiled, the runner, the nemeses)."""
+DEPENDS = ("imcluster", "harness", "harness/generators", "harness/sim")
+"""Every source in these folders (not their subfolders) is hashed: compiled code is specialised
+to the classes it imports, so a change to any of them makes the build stale."""
 
 
 def _sources() -> list[Path]:
@@ -101,7 +113,7 @@ def in_use() -> dict[str, object]:
     actually loaded from compiled code."""
     usable, why = status()
     loaded = sorted(name for name, module in list(sys.modules.items())
-                    if name.startswith(("imcluster.", "harness.sim."))
+                    if name.startswith(("imcluster.", "harness."))
                     and str(getattr(module, "__file__", "")).endswith(".so"))
     return {"build": "compiled" if usable else "pure", "why": why, "compiled_modules": loaded}
 

@@ -12,7 +12,6 @@ clock: the drivers time out and write.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 __all__ = ["ClientCore", "Received", "ack_frame", "login_frame", "logout_frame", "ping_frame",
@@ -42,18 +41,28 @@ def ping_frame() -> Frame:
     return {"type": "ping"}
 
 
-@dataclass
 class Received(Generic[W]):
-    """What one frame from the access node means (see the module docstring)."""
+    """What one frame from the access node means (see the module docstring).
 
-    kind: object
-    answered: list[W] = field(default_factory=list)
-    refused: bool = False  # `send_err`, or an `error` answering the login
-    code: str = ""
-    message: str = ""
-    delivery: Frame | None = None
-    first_delivery: bool = False  # not seen before on this connection (by (from, id))
-    ack: Frame | None = None  # to write back (auto-ack)
+    A plain class, not a dataclass: mypyc (docs/accel.md) cannot import a generic dataclass it
+    compiled, and a written-out `__init__` compiles to native stores."""
+
+    __slots__ = ("ack", "answered", "code", "delivery", "first_delivery", "kind", "message",
+                 "refused")
+
+    def __init__(self, kind: object) -> None:
+        self.kind = kind
+        self.answered: list[W] = []
+        self.refused = False  # `send_err`, or an `error` answering the login
+        self.code = ""
+        self.message = ""
+        self.delivery: Frame | None = None
+        self.first_delivery = False  # not seen before on this connection (by (from, id))
+        self.ack: Frame | None = None  # to write back (auto-ack)
+
+    def __repr__(self) -> str:
+        return (f"Received(kind={self.kind!r}, answered={self.answered!r}, "
+                f"refused={self.refused!r}, code={self.code!r})")
 
 
 class ClientCore(Generic[W]):

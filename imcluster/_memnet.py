@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, Protocol
 
+from ._accel import mypyc_attr
 from ._access import AccessCore
 from ._auth import user_token
 from ._config import AccessConfig, HubConfig
@@ -51,12 +52,6 @@ from ._events import (
 from ._hub import HubCore
 from ._state import Entry
 from ._wire import encode
-
-try:  # the compiled build (docs/accel.md) lets the sim's `SimCluster` subclass `MemCluster`
-    from mypy_extensions import mypyc_attr
-except ImportError:  # pragma: no cover - pure Python without mypy installed: a no-op
-    def mypyc_attr(*_args: object, **_flags: object) -> Callable[[type], type]:  # type: ignore[misc]
-        return lambda cls: cls
 
 DEFAULT_SECRET = b"memnet-secret"
 log = logging.getLogger("imcluster.memnet")

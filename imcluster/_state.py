@@ -27,7 +27,7 @@ def msg_key(msg_id: str, data: Mapping[str, Any]) -> MsgKey:
     return (msg_id, str(data.get("from", "")), str(data.get("to", "")))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Entry:
     """One update, identified by its dot `(origin, seq)`."""
 
@@ -37,6 +37,17 @@ class Entry:
     seq: int
     hlc: tuple[int, int]
     data: Mapping[str, Any]
+
+    def __init__(self, kind: str, key: str, origin: str, seq: int, hlc: tuple[int, int],
+                 data: Mapping[str, Any]) -> None:
+        # written out: compiled (docs/accel.md), these stores are native; dataclass's own
+        # `__init__` would stay interpreted (see `imcluster._events`)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "seq", seq)
+        object.__setattr__(self, "hlc", hlc)
+        object.__setattr__(self, "data", data)
 
     @property
     def dot(self) -> tuple[str, int]:

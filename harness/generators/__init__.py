@@ -3,6 +3,10 @@
 See `_core` for the protocol; `harness.generator` re-exports this surface.
 """
 
+from imcluster import _accel
+
+_accel.activate(__path__, "harness/generators")  # compiled combinators when built (docs/accel.md)
+
 from ._combinators import (
     any_of,
     clients,

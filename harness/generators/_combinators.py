@@ -167,11 +167,16 @@ def cycle(gen: Any, times: int | None = None) -> Generator:
     return Cycle(g, g, times)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TimeLimit(Generator):
     dt: int
     gen: Generator
     deadline: int | None = None
+
+    def __init__(self, dt: int, gen: Generator, deadline: int | None = None) -> None:
+        object.__setattr__(self, "dt", dt)
+        object.__setattr__(self, "gen", gen)
+        object.__setattr__(self, "deadline", deadline)
 
     def op(self, ctx: Context) -> Result:
         deadline = ctx.time + self.dt if self.deadline is None else self.deadline
@@ -193,7 +198,7 @@ def time_limit(seconds: float, gen: Any) -> Generator:
     return TimeLimit(int(seconds * SEC), lift(gen))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Stagger(Generator):
     """Space ops by uniformly random gaps in [0, 2*dt) (mean `dt`), catching up if behind."""
 
@@ -201,6 +206,12 @@ class Stagger(Generator):
     gen: Generator
     rng: Rng
     next_time: int | None = None
+
+    def __init__(self, dt: int, gen: Generator, rng: Rng, next_time: int | None = None) -> None:
+        object.__setattr__(self, "dt", dt)
+        object.__setattr__(self, "gen", gen)
+        object.__setattr__(self, "rng", rng)
+        object.__setattr__(self, "next_time", next_time)
 
     def op(self, ctx: Context) -> Result:
         next_time = ctx.time if self.next_time is None else self.next_time
@@ -281,11 +292,14 @@ def mix(gens: list[Any], seed: int = 0) -> Generator:
     return Mix(tuple(lift(g) for g in gens), Rng.from_seed(seed, "mix"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class AnyOf(Generator):
     """Ops from whichever generator has one (in order of preference); ends when all end."""
 
     gens: tuple[Generator, ...]
+
+    def __init__(self, gens: tuple[Generator, ...]) -> None:
+        object.__setattr__(self, "gens", gens)
 
     def op(self, ctx: Context) -> Result:
         value, gens = _soonest(self.gens, ctx, tuple(range(len(self.gens))))
@@ -301,12 +315,16 @@ def any_of(*gens: Any) -> Generator:
     return AnyOf(tuple(lift(g) for g in gens))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class On(Generator):
     """Route `gen` to the threads `keep` accepts."""
 
     keep: Callable[[str], bool]
     gen: Generator
+
+    def __init__(self, keep: Callable[[str], bool], gen: Generator) -> None:
+        object.__setattr__(self, "keep", keep)
+        object.__setattr__(self, "gen", gen)
 
     def op(self, ctx: Context) -> Result:
         result = self.gen.op(ctx.restrict(self.keep))

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from imcluster._accel import mypyc_attr
+
 from ..ops import NEMESIS, Op, Process
 
 SEC = 1_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Pending:
     """No op now; ask again at `wake_at` (ns since start) or when an op completes.
 
@@ -34,6 +36,10 @@ class Pending:
     wake_at: int | None = None
     time_only: bool = False
 
+    def __init__(self, wake_at: int | None = None, time_only: bool = False) -> None:
+        object.__setattr__(self, "wake_at", wake_at)
+        object.__setattr__(self, "time_only", time_only)
+
 
 def earliest(a: int | None, b: int | None) -> int | None:
     if a is None:
@@ -43,7 +49,10 @@ def earliest(a: int | None, b: int | None) -> int | None:
     return min(a, b)
 
 
-@dataclass(frozen=True, slots=True)
+_NO_FACTS: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Context:
     """What a generator may look at: `time` (ns since start), `free` threads, `workers`
     (thread -> current process), the run `seed` and `facts` the interpreter observed (read-only;
@@ -53,7 +62,17 @@ class Context:
     free: frozenset[str]
     workers: Mapping[str, Process]
     seed: int = 0
-    facts: Mapping[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=lambda: _NO_FACTS)
+
+    def __init__(self, time: int, free: frozenset[str], workers: Mapping[str, Process],
+                 seed: int = 0, facts: Mapping[str, Any] = _NO_FACTS) -> None:
+        # the hot generator classes write their `__init__` out: compiled (docs/accel.md), these
+        # stores are native, while dataclass's own `__init__` stays interpreted code
+        object.__setattr__(self, "time", time)
+        object.__setattr__(self, "free", free)
+        object.__setattr__(self, "workers", workers)
+        object.__setattr__(self, "seed", seed)
+        object.__setattr__(self, "facts", facts)
 
     def restrict(self, keep: Callable[[str], bool]) -> Context:
         """The same context seen by a generator routed to the threads `keep` accepts."""
@@ -92,6 +111,7 @@ Result = tuple[Op | Pending, "Generator"] | None
 Template = Op | Mapping[str, Any]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled (docs/accel.md), yours still subclass it
 class Generator:
     """Base class; subclasses are frozen dataclasses."""
 

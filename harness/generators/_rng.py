@@ -21,11 +21,14 @@ def derive_seed(seed: int, label: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Rng:
     """Immutable SplitMix64 state."""
 
     state: int
+
+    def __init__(self, state: int) -> None:
+        object.__setattr__(self, "state", state)
 
     @classmethod
     def from_seed(cls, seed: int, label: str = "") -> Rng:
