@@ -51,6 +51,17 @@ async def version_vectors(backend: LocalBackend) -> dict[str, dict[str, int]]:
     return result
 
 
+async def links_up(backend: LocalBackend) -> bool:
+    """True when every hub has its connection to every peer up (`peers_up`): a cross-DC forward
+    sent earlier finds no link, is pooled, and arrives `offline`, later."""
+    names = list(backend.spec.dc_names) if backend.spec else []
+    for dc in names:
+        status = await backend.admin_status(backend.hub(dc))
+        if set(status.get("peers_up") or []) != set(names) - {dc}:
+            return False
+    return True
+
+
 async def converged(backend: LocalBackend) -> bool:
     """True when every hub reports the same version vector."""
     vectors = list((await version_vectors(backend)).values())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from cluster_helpers import ClusterFactory, login, next_delivery, wait_until
+from cluster_helpers import ClusterFactory, links_up, login, next_delivery, wait_until
 
 from harness.backends.local import LocalBackend
 
@@ -39,6 +39,9 @@ async def test_online_cross_dc_delivery_takes_one_wan_latency(cluster: LocalBack
             return bool(coord and coord.get("dc") == "dc2" and coord.get("online"))
 
         await wait_until(dc1_knows_bob, timeout=10)
+        # dc1 learns of bob over dc2's link to it; the forward goes over dc1's own link to dc2,
+        # which may not be up yet (the test failed so when its process ran faster, compiled)
+        await wait_until(lambda: links_up(cluster), timeout=10)
         elapsed = []
         for n in range(3):
             start = time.monotonic()
