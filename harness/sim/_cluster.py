@@ -61,14 +61,14 @@ class SimCluster(MemCluster):
     """`MemCluster` whose WAN links take their faults from a `SimWan`."""
 
     def __init__(self, dcs: int, seed: int, access_per_dc: int = 1, latency_ms: float = 200,
-                 jitter_ms: float = 0, secret: bytes = DEFAULT_SECRET,
-                 **hub_config_overrides: Any) -> None:
+                 local_latency_ms: float = 1.0, jitter_ms: float = 0,
+                 secret: bytes = DEFAULT_SECRET, **hub_config_overrides: Any) -> None:
         from ._backend import SimWan  # `_backend` imports this module
 
         self.wan: SimWan = SimWan(self, [f"dc{i}" for i in range(1, dcs + 1)], seed)
         self._degraded: dict[Link, _DegradedLink] = {}
         # positionally: compiled, a keyword call of the base's `__init__` mixed up its arguments
-        super().__init__(dcs, access_per_dc, seed, latency_ms, 1.0, jitter_ms, secret,
+        super().__init__(dcs, access_per_dc, seed, latency_ms, local_latency_ms, jitter_ms, secret,
                          **hub_config_overrides)
 
     def _send_wan(self, src: str, dst: str, frame: dict[str, Any]) -> None:
