@@ -76,6 +76,8 @@ def handle_campaign(args: argparse.Namespace) -> int:
             problem = setup_problem(list(cell.nemesis), ctx) if options.backend == "sim" else None
             if problem:
                 raise UsageError(f"cell {cell.name}: {problem}")
+    if options.backend != "sim":
+        _check_cells_fit(options, cells)
     seeds = list(range(options.seed, options.seed + args.seeds))
     workers = args.workers or os.cpu_count() or 1
     console = Console()
@@ -104,6 +106,21 @@ def handle_campaign(args: argparse.Namespace) -> int:
     console.print(f"campaign.json: {campaign_dir / 'campaign.json'}\npage: {page}", markup=False,
                   highlight=False)
     return code
+
+
+def _check_cells_fit(options: Any, cells: list[Any]) -> None:
+    """Ask each cell's nemesis whether it can fault this backend's cluster (`check_cluster`, as
+    `imfault run` does before it starts anything): a cell that cannot run (`partition-node` on
+    `local` or `swarm`) is a usage error before the first run, not one broken run per seed."""
+    from .backends import get_backend
+    from .runner import checked_nemesis
+
+    backend = get_backend(options.backend)  # not started: what its class can do
+    for cell in cells:
+        try:
+            checked_nemesis(cell.options(options, options.seed, Path(options.store)), backend)
+        except UsageError as exc:
+            raise UsageError(f"cell {cell.name}: {exc}") from None
 
 
 UNEXPECTED_SHOWN = 10

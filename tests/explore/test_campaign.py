@@ -78,6 +78,13 @@ def test_campaign_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
                  "--store", str(tmp_path)]) == 2
     assert "needs at least 4 DCs" in capsys.readouterr().err
     assert main(["campaign", "--seeds", "0", "--bug", "all", "--store", str(tmp_path)]) == 2
+    # a cell the backend cannot fault is refused before the first run (was: one broken run, exit
+    # 4, per seed), as `imfault run` refuses it
+    assert main(["campaign", "--backend", "local", "--nemesis", "partition-one", "--nemesis",
+                 "partition-node", "--seeds", "3", "--store", str(tmp_path / "local")]) == 2
+    err = capsys.readouterr().err
+    assert "cell partition-node--clean: nemesis 'partition-node' needs the docker or sim" in err
+    assert not (tmp_path / "local").exists()
 
 
 def test_an_invalid_run_without_a_bug_is_listed_with_its_replay_commands(
