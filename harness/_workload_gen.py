@@ -21,7 +21,8 @@ from .generators._rng import Rng
 LOGOUT_PROBABILITY = 0.08
 """Chance that a logged-in user's next op ends its session (sessions last ~12 ops)."""
 DOWN_DC_MEMORY_S = 3.0
-"""A DC where a login could not connect, or was told its hub is unavailable, is avoided this long."""
+"""A DC where a login could not connect, or was told its hub is unavailable, is avoided this
+long."""
 
 
 def user_names(count: int) -> list[str]:

@@ -1,10 +1,10 @@
 """The IM workload: simulated users as logical processes (DESIGN §2 "Client / workload").
 
-Pure part (`harness._workload_gen`, re-exported here): `UserWorkload`, a generator that picks a random free user and decides its next op from
-the sessions the interpreter observed (`ctx.facts["sessions"]`: user -> DC logged in, or absent):
-log in (home DC, or another with probability `roam`; DCs in `ctx.facts["down_dcs"]` are avoided:
-fail-over), send (recipient homed in the user's current DC with probability `locality`; ids
-`m<seed>-<n>`), or log out. `recovery_logins` logs every user in and ends when all are online.
+Pure part (`harness._workload_gen`, re-exported here): `UserWorkload`, a generator that picks a
+random free user and decides its next op from the sessions the interpreter observed
+(`ctx.facts["sessions"]`: user -> DC logged in, or absent): log in (home DC, or another with
+probability `roam`; DCs in `ctx.facts["down_dcs"]` are avoided: fail-over), send (recipient homed
+in the user's current DC with probability `locality`; ids `m<seed>-<n>`), or log out. `recovery_logins` logs every user in and ends when all are online.
 
 IO part: `UserClients` runs those ops with one `imcluster.client.Client` connection per user,
 records every raw deliver frame as a `recv` op, and keeps the sessions/down-DC facts.
@@ -181,5 +181,6 @@ async def _maybe_await(result: Any) -> Any:
     return result
 
 
-__all__ = ["DOWN_DC_MEMORY_S", "LOGOUT_PROBABILITY", "RecoveryLogins", "UserClients", "UserWorkload", "WorkloadSpec", "home_dcs",
-           "pick_login_dc", "pick_recipient", "recovery_logins", "user_names"]
+__all__ = ["DOWN_DC_MEMORY_S", "LOGOUT_PROBABILITY", "RecoveryLogins", "UserClients",
+           "UserWorkload", "WorkloadSpec", "home_dcs", "pick_login_dc", "pick_recipient",
+           "recovery_logins", "user_names"]

@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._options import RunOptions, command_args
 from ..store import write_json
 from ._space import Example, SearchSpace, examples
+
+if TYPE_CHECKING:
+    from ._confirm import Confirmation  # which imports this module
 
 __all__ = ["NOT_COUNTED", "ExploreResult", "ExploreState", "Invalid", "explore", "offending_ids",
            "reason_of", "verdict_of"]
@@ -146,7 +149,7 @@ class ExploreResult:
     exit_code: int = 0
     cpu_s: float = 0.0
     options: RunOptions | None = None  # the minimal run's, its schedule file included
-    confirmation: Any = None  # `_confirm.Confirmation` once replayed on a real backend
+    confirmation: Confirmation | None = None  # once replayed on a real backend
 
     @property
     def found(self) -> bool:

@@ -4,9 +4,10 @@
 favour (Hypothesis prefers fewer draws, then smaller early ones): the main phase's length, the
 users, the rate, roaming and locality, the workload seed, then the faults one by one (each one
 more draw, so fewer faults always shrink first). A fault is a nemesis of the space, its start at a
-multiple of `QUANTUM_S` in the main phase (from the first on: `FIRST_FAULT_QUANTUM`), an optional stop (without one the heal phase ends it) and its
-start value, drawn by the nemesis's own `start_value` from a Hypothesis-controlled rng (so a
-partition's grudge, a kill's node or a clock offset shrink too).
+multiple of `QUANTUM_S` in the main phase (from the first on: `FIRST_FAULT_QUANTUM`), an optional
+stop (without one the heal phase ends it) and its start value, drawn by the nemesis's own
+`start_value` from a Hypothesis-controlled rng (so a partition's grudge, a kill's node or a clock
+offset shrink too).
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ def recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     return backend, cluster, cluster.seen
 
 
-def test_degradations_add_delay_and_reset_peer_drops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_degradations_add_delay_and_reset_peer_drops(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     backend, cluster, seen = recording(tmp_path, monkeypatch, wan_latency_ms=100)
 
     def one_way_ms(src: str, dst: str, n: int) -> int:
@@ -196,7 +197,8 @@ def test_bandwidth_delay_counts_the_bytes_of_frames_carrying_entries(tmp_path: P
     assert serial_ms >= entries[0].size
 
 
-def test_a_bandwidth_degradation_serialises_its_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bandwidth_degradation_serialises_its_link(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     backend, cluster, seen = recording(tmp_path, monkeypatch, wan_latency_ms=100)
     backend.wan.degrade("bandwidth", links=[("dc1", "dc2")], rate=1)  # 1 byte per ms
     size = frame_size({"type": "probe", "n": 1})
@@ -209,8 +211,8 @@ def test_a_bandwidth_degradation_serialises_its_link(tmp_path: Path, monkeypatch
         (100 + size, 1), (100 + 2 * size, 2), (100 + 3 * size, 3)]
 
 
-def test_restoring_the_wan_hands_on_what_a_degradation_holds(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_restoring_the_wan_hands_on_what_a_degradation_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Toxiproxy passes on the data a toxic holds when the toxic is removed; the sim used to keep
     each frame's degraded arrival time, so a slow link stayed blocked long after the restore."""
     backend, cluster, seen = recording(tmp_path, monkeypatch, wan_latency_ms=100)
